@@ -1,0 +1,77 @@
+"""The ``lcvg`` command line: one typer app, the front door of the project.
+
+Each concern keeps its commands beside its code (``lcvg_env/data/cli.py``, ``training/cli.py``, ...);
+this file only mounts them. Sub-modules are imported when the app is built, so they must stay light:
+heavy imports (torch, mujoco) go inside the command functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="lcvg",
+    help="lcvg-env: Layered Controllable Video Generation as a Gymnasium environment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# (module, attribute, group name): typer sub-apps mounted as ``lcvg <group> ...``.
+SUB_APPS: list[tuple[str, str, str]] = [
+    ("lcvg_env.data.cli", "app", "data"),
+]
+
+# (module, attribute, command name): single commands mounted as ``lcvg <command>``.
+COMMANDS: list[tuple[str, str, str]] = []
+
+
+@app.command()
+def presets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the named model presets with frame size and parameter counts."""
+    from lcvg_env.models.presets import preset_summaries
+
+    rows = preset_summaries()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="lcvg presets")
+    for col in ("name", "frame (HxW)", "generator params", "discriminator params", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            f"{r['height']}x{r['width']}",
+            f"{r['generator_params'] / 1e6:.2f}M",
+            f"{r['discriminator_params'] / 1e6:.2f}M",
+            r["description"],
+        )
+    Console().print(table)
+
+
+def _mount() -> None:
+    for module, attr, name in SUB_APPS:
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+    for module, attr, name in COMMANDS:
+        app.command(name)(getattr(importlib.import_module(module), attr))
+
+
+_mount()
+
+
+def main() -> None:
+    """Console-script entry point (``lcvg``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The on-disk layout of every dataset in this project, and the one writer that produces it.
+
+The layout is the one Playable Video Generation (PVG) and the released LCVG code use::
+
+    ROOT/
+      dataset.json                 # what made each split (generator, arguments, summary); optional
+      train/
+        00000/                     # one folder per episode (video)
+          00000.png 00001.png ...  # frames, numbered from 0, five digits, RGB
+          annotations.npz          # ground truth beside the frames; optional
+        00001/ ...
+      val/ ...
+      test/ ...
+
+Annotations are numpy arrays in one ``.npz`` (no pickles); arrays whose name ends in ``_px`` are (x, y)
+pixel coordinates and arrays ending in ``_mask`` are (T, H, W) booleans, both in the stored frame size
+(see :mod:`lcvg_env.data.transforms` to follow a resize).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+ANNOTATIONS_FILE = "annotations.npz"
+DATASET_INFO_FILE = "dataset.json"
+FRAME_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def frame_filename(t: int) -> str:
+    """Name of frame ``t`` inside an episode folder: ``00000.png``."""
+    return f"{t:05d}.png"
+
+
+def episode_dirname(index: int) -> str:
+    """Name of episode ``index`` inside a split folder: ``00000``."""
+    return f"{index:05d}"
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it is one of :data:`SPLITS`, else raise with the accepted names."""
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+    return split
+
+
+def _check_frames(frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ValueError(
+            f"Episode frames must be uint8 (T, H, W, 3); got {arr.dtype} {arr.shape}. "
+            "Convert with np.asarray(frames, dtype=np.uint8) and drop any alpha channel."
+        )
+    if len(arr) == 0:
+        raise ValueError("An episode needs at least one frame; got none.")
+    return arr
+
+
+def write_episode(
+    split_dir: str | Path,
+    name: str,
+    frames: np.ndarray | Sequence[np.ndarray],
+    annotations: Mapping[str, np.ndarray] | None = None,
+    compress_level: int = 1,
+) -> Path:
+    """Write one episode folder ``split_dir/name`` (frames as PNG, ground truth as ``annotations.npz``).
+
+    The folder is written under a temporary name and renamed at the end, so an interrupted run never
+    leaves a half-written episode that looks complete. An existing episode of the same name is replaced.
+    Annotation arrays with a leading time axis should have ``len(frames)`` (or ``len(frames) - 1`` for
+    actions between frames) rows.
+    """
+    arr = _check_frames(frames)
+    from PIL import Image
+
+    final = Path(split_dir) / name
+    tmp = Path(split_dir) / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for t, frame in enumerate(arr):
+        Image.fromarray(frame).save(tmp / frame_filename(t), compress_level=compress_level)
+    if annotations:
+        np.savez_compressed(tmp / ANNOTATIONS_FILE, **{k: np.asarray(v) for k, v in annotations.items()})
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def update_dataset_info(root: str | Path, split: str, info: Mapping[str, Any]) -> Path:
+    """Record what generated ``split`` in ``ROOT/dataset.json`` (other splits' entries are kept)."""
+    path = Path(root) / DATASET_INFO_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            data = {}  # a corrupt info file only loses the description, never the data
+    data.setdefault("layout", "ROOT/{split}/<episode>/00000.png + annotations.npz")
+    data.setdefault("splits", {})[split] = dict(info)
+    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"Cannot write {type(obj).__name__} to {DATASET_INFO_FILE}")

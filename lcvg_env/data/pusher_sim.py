@@ -1,0 +1,183 @@
+"""MuJoCo simulation and rendering of the pushing scene: the arm follows end-effector targets via IK.
+
+One :class:`PusherSim` owns one model, one ``MjData`` and one ``mujoco.Renderer`` reused for every
+episode (rendering is the cost; creating renderers is slow, and a stale one garbage-collected later
+releases the current EGL context and makes the next frames black: see ``DATA.md``). Close it explicitly
+(or use it as a context manager).
+
+``MUJOCO_GL`` must be set before mujoco is imported; :func:`import_mujoco` defaults it to ``egl``.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from lcvg_env.data.pusher_scene import (
+    ARM_JOINTS,
+    ARM_ROOT_BODY,
+    NUM_OBJECTS,
+    OBJECT_SHAPES,
+    TIP_SITE,
+    CameraPose,
+    project,
+    pusher_mjcf,
+)
+
+# Damped least squares weights per arm joint (pan, lift, upper roll, elbow, forearm roll, wrist flex,
+# wrist roll): the roll joints are held near zero so that the gripper keeps its look.
+_IK_DAMPING = np.array([0.01, 0.01, 5.0, 0.01, 5.0, 0.05, 5.0])
+_PITCH_ROW = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])  # lift + elbow + wrist flex = gripper pitch
+_PITCH_TARGET = 0.35  # rad, fingers slightly down so that the gripper bars meet the objects
+_PITCH_WEIGHT = 0.1
+
+
+def import_mujoco() -> ModuleType:
+    """Import mujoco for off-screen rendering, with an install hint when it is missing."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        import mujoco
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'The pusher dataset needs MuJoCo: pip install "lcvg-env[data]" (or pip install "gymnasium[mujoco]").'
+        ) from exc
+    return mujoco
+
+
+def random_colours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` well separated saturated colours (n, 3) in [0, 1]: evenly spaced hues with a random offset."""
+    hues = (rng.uniform() + np.arange(n) / n + rng.uniform(-0.04, 0.04, n)) % 1.0
+    rng.shuffle(hues)
+    sats, vals = rng.uniform(0.55, 0.9, n), rng.uniform(0.65, 0.95, n)
+    return np.array([colorsys.hsv_to_rgb(h, s, v) for h, s, v in zip(hues, sats, vals, strict=True)])
+
+
+class PusherSim:
+    """The pushing scene at one frame size: reset, step towards a tip target, observe frame + ground truth."""
+
+    def __init__(self, size: int = 64, substeps: int = 5, camera: CameraPose | None = None) -> None:
+        self.mujoco = mj = import_mujoco()
+        self.camera = camera or CameraPose()
+        self.size, self.substeps = size, substeps
+        self.model = mj.MjModel.from_xml_string(pusher_mjcf(self.camera))
+        self.data = mj.MjData(self.model)
+        self._ik_data = mj.MjData(self.model)
+        self._render_data = mj.MjData(self.model)
+        self.renderer: Any = None
+        m = self.model
+        self.arm_qpos = np.array([m.joint(j).qposadr[0] for j in ARM_JOINTS])
+        self.arm_dofs = np.array([m.joint(j).dofadr[0] for j in ARM_JOINTS])
+        self.arm_range = m.jnt_range[[m.joint(j).id for j in ARM_JOINTS]]
+        self.tip_site = m.site(TIP_SITE).id
+        self.object_bodies = np.array([m.body(f"obj{i}_{s}").id for i, (s, _) in enumerate(OBJECT_SHAPES)])
+        self.object_qpos = np.array([m.joint(f"obj{i}_x").qposadr[0] for i in range(NUM_OBJECTS)])
+        self.object_geoms = [np.flatnonzero(m.geom_bodyid == b) for b in self.object_bodies]
+        self.arm_geom = self._arm_geoms()
+        self.table_material = m.material("table").id
+        self.q_des = np.zeros(len(ARM_JOINTS))
+        self.renderer = mj.Renderer(m, size, size)
+
+    def _arm_geoms(self) -> np.ndarray:
+        """Boolean lookup over geom ids: True for geoms of the arm (bodies under the shoulder link)."""
+        m, root = self.model, self.model.body(ARM_ROOT_BODY).id
+        in_arm = np.zeros(m.nbody, dtype=bool)
+        for b in range(m.nbody):  # parents come before children in MuJoCo's body order
+            in_arm[b] = b == root or (b > 0 and in_arm[m.body_parentid[b]])
+        return in_arm[m.geom_bodyid]
+
+    # ------------------------------------------------------------------ episode set-up
+    def reset(self, rng: np.random.Generator, tip_start: np.ndarray, object_xy: np.ndarray) -> None:
+        """New episode: object poses and colours, table tint, arm settled at ``tip_start`` (3,)."""
+        m, d = self.model, self.data
+        self.mujoco.mj_resetData(m, d)
+        for i, qadr in enumerate(self.object_qpos):
+            d.qpos[qadr : qadr + 2] = object_xy[i]
+            d.qpos[qadr + 2] = rng.uniform(-np.pi, np.pi)
+        colours = random_colours(rng, NUM_OBJECTS)
+        for geoms, c in zip(self.object_geoms, colours, strict=True):
+            m.geom_rgba[geoms, :3] = c
+        tint = rng.uniform(0.8, 1.15) * rng.uniform(0.9, 1.1, 3)
+        m.mat_rgba[self.table_material, :3] = np.clip(tint, 0.0, 1.0)
+        self.q_des = np.array([0.0, 0.6, 0.0, -1.0, 0.0, -0.3, 0.0])
+        for _ in range(100):  # converge the IK from the rest posture, then place the arm there at rest
+            self._ik_iteration(tip_start)
+        d.qpos[self.arm_qpos] = self.q_des
+        d.ctrl[:] = self.q_des
+        self.mujoco.mj_forward(m, d)
+
+    # ------------------------------------------------------------------ control
+    def _ik_iteration(self, target: np.ndarray) -> None:
+        """One damped least-squares step of the joint targets towards the tip target (plus gripper pitch)."""
+        mj, m, d = self.mujoco, self.model, self._ik_data
+        d.qpos[self.arm_qpos] = self.q_des
+        mj.mj_kinematics(m, d)
+        mj.mj_comPos(m, d)
+        jacp = np.zeros((3, m.nv))
+        mj.mj_jacSite(m, d, jacp, None, self.tip_site)
+        jac = np.vstack([jacp[:, self.arm_dofs], _PITCH_WEIGHT * _PITCH_ROW])  # (4, 7)
+        pitch_err = _PITCH_TARGET - _PITCH_ROW @ self.q_des
+        err = np.append(target - d.site_xpos[self.tip_site], _PITCH_WEIGHT * pitch_err)
+        dq = np.linalg.solve(jac.T @ jac + np.diag(_IK_DAMPING), jac.T @ err)
+        self.q_des = np.clip(self.q_des + dq, self.arm_range[:, 0] + 1e-3, self.arm_range[:, 1] - 1e-3)
+
+    def step(self, target: np.ndarray, ik_iterations: int = 3) -> None:
+        """Move the joint targets towards the tip ``target`` (3,) and advance physics by one frame."""
+        for _ in range(ik_iterations):
+            self._ik_iteration(target)
+        self.data.ctrl[:] = self.q_des
+        self.mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+
+    # ------------------------------------------------------------------ observation
+    def tip_world(self) -> np.ndarray:
+        return self.data.site_xpos[self.tip_site].copy()
+
+    def objects_world(self) -> np.ndarray:
+        return self.data.xpos[self.object_bodies].copy()  # (K, 3)
+
+    def render(self, states: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames (N, H, W, 3) uint8 and arm masks (N, H, W) bool of saved ``qpos`` states.
+
+        All RGB frames are rendered first, then all segmentations: switching the renderer between the
+        two modes at every frame costs more than both renders together (measured with llvmpipe).
+        The simulation's own state is left untouched (a separate MjData is posed).
+        """
+        r, mj, d = self.renderer, self.mujoco, self._render_data
+        frames = np.empty((len(states), self.size, self.size, 3), dtype=np.uint8)
+        seg = np.empty((len(states), self.size, self.size, 2), dtype=np.int32)
+        for out in (frames, seg):
+            if out is seg:
+                r.enable_segmentation_rendering()
+            try:
+                for i, qpos in enumerate(states):
+                    d.qpos[:] = qpos
+                    mj.mj_forward(self.model, d)
+                    r.update_scene(d, camera="main")
+                    r.render(out=out[i])
+            finally:
+                r.disable_segmentation_rendering()
+        ids, types = seg[..., 0], seg[..., 1]  # (N, H, W): object id and object type per pixel
+        is_geom = (types == mj.mjtObj.mjOBJ_GEOM) & (ids >= 0)
+        masks = np.zeros(ids.shape, dtype=bool)
+        masks[is_geom] = self.arm_geom[ids[is_geom]]
+        return frames, masks
+
+    def to_pixels(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) to (x, y) pixels of the rendered frame (see :func:`project`)."""
+        return project(points, self.camera, self.size, self.size)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the renderer's GL context now rather than at garbage collection (EGL pitfall)."""
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def __enter__(self) -> PusherSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

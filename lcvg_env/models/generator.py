@@ -1,0 +1,173 @@
+"""The layered generator: mask network M, shared encoder E, codebook Z and decoder D, wired as in
+METHOD.md section 3::
+
+    m = M(x^t)                                   (soft in stage 1, binarized and warped for control)
+    fg = x^t * m,   bg = x^t * (1 - m)           the two layers
+    x_hat^{t+1} = D( q(E(fg)) + q(E(bg)) )       one shared encoder, quantized latents summed
+
+At generation time the control acts through the silhouette: the binarized mask of x^t is moved by
+T(theta) (Eq. 5) and the hole it cuts into the layers tells D where the foreground must be next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lcvg_env.control.warp import CONTROL_DIMS, mask_centroid, pixels_to_normalized_points, warp
+from lcvg_env.models.mask_net import MaskNetConfig, MaskNetwork
+from lcvg_env.models.quantizer import QuantizerConfig, VectorQuantizer
+from lcvg_env.models.vqgan import AutoencoderConfig, Decoder, Encoder
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything needed to rebuild a :class:`LayeredGenerator`."""
+
+    height: int = 256
+    """Frame height H in pixels."""
+    width: int = 256
+    """Frame width W in pixels."""
+    mask: MaskNetConfig = field(default_factory=MaskNetConfig)
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mask, dict):
+            self.mask = MaskNetConfig(**self.mask)
+        if isinstance(self.autoencoder, dict):
+            self.autoencoder = AutoencoderConfig(**self.autoencoder)
+        if isinstance(self.quantizer, dict):
+            self.quantizer = QuantizerConfig(**self.quantizer)
+        f = self.autoencoder.downsample_factor
+        if self.height % f or self.width % f:
+            raise ValueError(
+                f"Frame size {self.height}x{self.width} must be divisible by the encoder's downsampling "
+                f"factor {f}; pick a size that is a multiple of {f}."
+            )
+        m = 2**self.mask.num_downsample
+        if self.height % m or self.width % m:
+            raise ValueError(
+                f"Frame size {self.height}x{self.width} must be divisible by {m} (mask network)."
+            )
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        f = self.autoencoder.downsample_factor
+        return self.height // f, self.width // f
+
+
+@dataclass
+class GeneratorOutput:
+    """What one generation pass returns."""
+
+    frame: torch.Tensor
+    """The predicted next frame x_hat^{t+1}, (B, 3, H, W), roughly in [-1, 1]."""
+    vq_loss: torch.Tensor
+    """Per-sample VQ loss summed over both layers, (B,)."""
+    mask: torch.Tensor
+    """The mask m that cut the layers, (B, 1, H, W)."""
+    indices: torch.Tensor
+    """Code indices of the foreground and background layers, (B, 2, h, w)."""
+
+
+class LayeredGenerator(nn.Module):
+    """M + E + Z + D: next-frame generation from a foreground/background split of the frame."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ae, q = cfg.autoencoder, cfg.quantizer
+        self.mask_net = MaskNetwork(cfg.mask)
+        self.encoder = Encoder(ae, resolution=cfg.width)
+        self.quant_conv = nn.Conv2d(ae.z_channels, q.code_dim, 1)
+        self.quantizer = VectorQuantizer(q)
+        self.post_quant_conv = nn.Conv2d(q.code_dim, ae.z_channels, 1)
+        self.decoder = Decoder(ae, resolution=cfg.width)
+
+    def _check_frame(self, frame: torch.Tensor) -> None:
+        if (
+            frame.ndim != 4
+            or frame.shape[1] != 3
+            or tuple(frame.shape[-2:]) != (self.cfg.height, self.cfg.width)
+        ):
+            raise ValueError(
+                f"Expected frames of shape (B, 3, {self.cfg.height}, {self.cfg.width}) in [-1, 1], got "
+                f"{tuple(frame.shape)}; resize frames to the model's size first."
+            )
+
+    def mask(self, frame: torch.Tensor) -> torch.Tensor:
+        """Soft foreground mask m = M(x), (B, 1, H, W) in [0, 1]."""
+        self._check_frame(frame)
+        return self.mask_net(frame.to(self.quant_conv.weight.dtype)).float()
+
+    def binary_mask(self, frame: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+        """Binarized mask 1[M(x) > threshold], (B, 1, H, W), as used for control (stage 2, env)."""
+        return (self.mask(frame) > threshold).float()
+
+    @staticmethod
+    def layers(frame: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two layers: foreground x * m and background x * (1 - m)."""
+        mask = mask.to(frame.dtype)
+        return frame * mask, frame * (1.0 - mask)
+
+    def encode(self, layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q(E(layer)): quantized latents (B, n_z, h, w), per-sample VQ loss (B,), indices (B, h, w)."""
+        return self.quantizer(self.quant_conv(self.encoder(layer.to(self.quant_conv.weight.dtype))))
+
+    def decode(self, quant: torch.Tensor) -> torch.Tensor:
+        """D applied to (summed) quantized latents (B, n_z, h, w) -> frame (B, 3, H, W)."""
+        quant = quant.to(self.post_quant_conv.weight.dtype)
+        return self.decoder(self.post_quant_conv(quant)).float()
+
+    def generate(self, frame: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
+        """Next frame given the current frame (B, 3, H, W) and a mask (B, 1, H, W) (soft or binary)."""
+        self._check_frame(frame)
+        b = frame.shape[0]
+        fg, bg = self.layers(frame, mask)
+        # Both layers go through the shared encoder in one batch: (2B, 3, H, W)
+        quant, vq_loss, indices = self.encode(torch.cat([fg, bg], dim=0))
+        quant = quant[:b] + quant[b:]  # sum of the quantized layers, (B, n_z, h, w)
+        return GeneratorOutput(
+            frame=self.decode(quant),
+            vq_loss=vq_loss[:b] + vq_loss[b:],
+            mask=mask,
+            indices=torch.stack([indices[:b], indices[b:]], dim=1),  # (B, 2, h, w)
+        )
+
+    forward = generate
+
+    def warp_mask(
+        self, mask: torch.Tensor, control: torch.Tensor, mode: str, pivot_at_centroid: bool = True
+    ) -> torch.Tensor:
+        """Move a mask (B, 1, H, W) by controls (B, dims) in normalized units, keeping it binary.
+
+        Rotation turns about the mask's own centroid when ``pivot_at_centroid`` (the natural action
+        for an agent); an empty mask uses the frame centre.
+        """
+        pivot = None
+        if mode == "rotation" and pivot_at_centroid:
+            size = (self.cfg.height, self.cfg.width)
+            pivot = pixels_to_normalized_points(mask_centroid(mask), size).nan_to_num(0.0)
+        return (warp(mask.float(), control.float(), mode, pivot=pivot) > 0.5).float()
+
+    @torch.no_grad()
+    def step(self, frame: torch.Tensor, control: torch.Tensor, mode: str) -> GeneratorOutput:
+        """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
+
+        Binarize M(x^t), warp it by T(theta), generate (METHOD.md section 3, last table row).
+        """
+        if control.ndim != 2 or control.shape != (frame.shape[0], CONTROL_DIMS[mode]):
+            raise ValueError(
+                f"Expected controls of shape ({frame.shape[0]}, {CONTROL_DIMS[mode]}) for mode {mode!r}, "
+                f"got {tuple(control.shape)}."
+            )
+        mask = self.warp_mask(self.binary_mask(frame), control, mode)
+        return self.generate(frame, mask)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,70 @@
+"""The learnable codebook Z and vector quantization q(.) (METHOD.md sections 2 and 4).
+
+q replaces every latent vector by its nearest codebook entry. Gradients pass straight through
+(z_q = z + sg[e - z]); the codebook and commitment terms use the correct form of the VQ-VAE loss
+
+    L_VQ = ||sg[z] - e||^2 + beta * ||z - sg[e]||^2,   beta = 0.25
+
+(taming's legacy quantizer swaps beta onto the codebook term; we do not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class QuantizerConfig:
+    """Codebook size and code dimension."""
+
+    num_codes: int = 1024
+    """K, the number of codebook entries."""
+    code_dim: int = 256
+    """n_z, the dimension of each entry."""
+    beta: float = 0.25
+    """Commitment weight beta."""
+
+    def __post_init__(self) -> None:
+        if self.num_codes < 2 or self.code_dim < 1:
+            raise ValueError(f"QuantizerConfig: need num_codes >= 2 and code_dim >= 1, got {self}")
+        if self.beta < 0:
+            raise ValueError(f"QuantizerConfig.beta must be >= 0, got {self.beta}")
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantization with a straight-through gradient."""
+
+    def __init__(self, cfg: QuantizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.num_codes, cfg.code_dim)
+        nn.init.uniform_(self.embedding.weight, -1.0 / cfg.num_codes, 1.0 / cfg.num_codes)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Quantize ``z`` (B, n_z, h, w).
+
+        Returns ``(z_q, loss, indices)``: the quantized latents (B, n_z, h, w) with a straight-through
+        gradient to ``z``, the per-sample VQ loss (B,), and the code indices (B, h, w).
+        """
+        b, c, h, w = z.shape
+        z = z.float()  # distances and codebook updates in fp32, also under autocast
+        flat = z.permute(0, 2, 3, 1).reshape(-1, c)  # (B*h*w, n_z)
+        codebook = self.embedding.weight.float()
+        dist = (
+            flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None, :]
+        )  # (B*h*w, K)
+        indices = dist.argmin(dim=1)
+        z_q = codebook[indices].reshape(b, h, w, c).permute(0, 3, 1, 2)  # (B, n_z, h, w)
+        codebook_term = F.mse_loss(z_q, z.detach(), reduction="none").mean(dim=(1, 2, 3))
+        commitment_term = F.mse_loss(z, z_q.detach(), reduction="none").mean(dim=(1, 2, 3))
+        loss = codebook_term + self.cfg.beta * commitment_term
+        z_q = z + (z_q - z).detach()
+        return z_q, loss, indices.reshape(b, h, w)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codebook entries for ``indices`` (B, h, w) -> (B, n_z, h, w)."""
+        return self.embedding(indices).permute(0, 3, 1, 2)
