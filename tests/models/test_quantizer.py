@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import torch
+
+from lcvg_env.models import QuantizerConfig, VectorQuantizer
+
+
+def test_quantizer_picks_nearest_code_and_passes_gradient_straight_through():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(QuantizerConfig(num_codes=4, code_dim=2, beta=0.25))
+    with torch.no_grad():
+        vq.embedding.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    z = torch.tensor([[0.9, 0.1], [0.1, 0.8]]).t().reshape(1, 2, 1, 2).clone().requires_grad_(True)
+    z_q, loss, idx = vq(z)
+    assert idx.tolist() == [[[1, 2]]]
+    torch.testing.assert_close(z_q.detach(), torch.tensor([[1.0, 0.0], [0.0, 1.0]]).t().reshape(1, 2, 1, 2))
+    # Straight-through: d(sum z_q)/dz is the identity.
+    (z_q.sum()).backward(retain_graph=True)
+    torch.testing.assert_close(z.grad, torch.ones_like(z))
+    # Correct VQ loss form: codebook term + beta * commitment term, both equal to the mse here.
+    mse = ((z.detach() - z_q.detach()) ** 2).mean()
+    torch.testing.assert_close(loss, (1.0 + 0.25) * mse.reshape(1))
+
+
+def test_beta_weights_the_commitment_term_not_the_codebook_term():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(QuantizerConfig(num_codes=8, code_dim=4, beta=0.25))
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    _, loss, _ = vq(z)
+    loss.sum().backward()
+    z_q = vq.embedding.weight[vq(z)[2].flatten()].reshape(2, 3, 3, 4).permute(0, 3, 1, 2)
+    # d/dz of beta * mean((z - sg[e])^2) = beta * 2 (z - e) / n
+    n = 4 * 3 * 3
+    expected = 0.25 * 2 * (z - z_q).detach() / n
+    torch.testing.assert_close(z.grad, expected)
