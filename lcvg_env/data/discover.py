@@ -6,7 +6,8 @@ Accepted, in the order they are tried:
 2. a folder whose sub-folders are episodes (no split folders; ``split`` is then ignored);
 3. a folder of video files (mp4, avi, gif, webm, mov, mkv), at ``ROOT/split/`` or ``ROOT/``;
 4. TFRecord files (BAIR's ``softmotion30_44k/{train,test}/traj_*.tfrecords``), same places;
-5. a single video or TFRecord file.
+5. a single video or TFRecord file;
+6. a single episode folder (frames directly inside).
 
 A folder may mix episode folders, videos and TFRecords. Broken episodes are skipped with a warning
 (each names its file) and counted in ``EpisodeList.skipped``, unless ``strict=True``, which raises the
@@ -29,7 +30,7 @@ class DataWarning(UserWarning):
 
 
 class EpisodeList(list[Episode]):
-    """A list of episodes that also remembers what was skipped: ``skipped`` (count), ``problems`` (messages)."""
+    """A list of episodes that remembers what was skipped: ``skipped`` (count), ``problems`` (messages)."""
 
     def __init__(self, episodes: list[Episode], problems: list[str], root: Path) -> None:
         super().__init__(episodes)
@@ -98,7 +99,7 @@ def open_episodes(
         base = resolve_split_dir(root, split)
         candidates = _openers(base, tfrecord_image_key, problems)
     episodes: list[Episode] = []
-    for path, opener in candidates:
+    for _, opener in candidates:
         try:
             episodes.extend(opener())
         except DataError as exc:

@@ -61,7 +61,9 @@ class Episode(ABC):
         return self._decode().shape[1:3]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, num_frames={self.num_frames}, source='{self.source}')"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, num_frames={self.num_frames}, source='{self.source}')"
+        )
 
 
 def _natural_key(path: Path) -> tuple[int, str]:
@@ -93,7 +95,9 @@ class FolderEpisode(Episode):
         super().__init__(path.name, path)
         if not path.is_dir():
             raise DataError(f"Episode folder {path} does not exist.")
-        files = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+        files = [
+            p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")
+        ]
         if not files:
             raise DataError(f"Episode folder {path} holds no frames (expected 00000.png, 00001.png, ...).")
         self.files = sorted(files, key=_natural_key)

@@ -7,10 +7,12 @@ random; the arm's end-effector target follows a smooth random path of waypoints,
 strokes that go through an object (approach from above, come down behind it, sweep through it), so
 objects really move. Each episode stores the frames and, in ``annotations.npz``:
 
-- ``tip_px`` (T, 2) and ``objects_px`` (T, K, 2): arm tip and object centres as (x, y) pixels;
+- ``tip_px`` (T, 2) and ``objects_px`` (T, K, 2): arm tip (the middle of the gripper's back bar, the
+  pushing surface, always on the arm) and object centres as (x, y) pixels;
 - ``arm_mask`` (T, H, W) bool: the arm's pixels (MuJoCo segmentation of the arm's geoms);
-- ``commands`` (T-1, 3): the end-effector target displacement (dx, dy, dz) in metres between frames,
-  what is sent to the arm (as BAIR's actions are end-effector displacements);
+- ``commands`` (T-1, 3): displacement (dx, dy, dz) in metres, between frames, of the end-effector
+  target (the centre of the gripper's U) sent to the arm's IK, as BAIR's actions are end-effector
+  displacements;
 - ``tip_world`` (T, 3), ``objects_world`` (T, K, 3), ``joint_pos`` (T, 7), ``object_shapes`` (K,),
   ``object_colours`` (K, 3).
 
@@ -30,10 +32,13 @@ from typing import Any
 import numpy as np
 
 from lcvg_env.data.layout import SPLITS, check_split, episode_dirname, update_dataset_info, write_episode
-from lcvg_env.data.pusher_scene import NUM_OBJECTS, OBJECT_SHAPES, OBJECT_Z
+from lcvg_env.data.pusher_scene import NUM_OBJECTS, OBJECT_SHAPES, OBJECT_Z, OBJECTS_PER_EPISODE, TRAY_INNER
 
 SHOULDER_XY = np.array([0.0, 0.52])
 """Where the arm's shoulder stands over the table; the workspace is an annulus sector in front of it."""
+
+PUSH_BOX = (np.array([-0.2, -0.1]), np.array([0.2, 0.16]))
+"""Push strokes end inside this (x, y) box: the part of the table the camera sees well."""
 
 MOVED_PX = 2.0
 """An episode counts as 'pushing' when some object's centre moves by more than this many pixels."""
@@ -86,49 +91,79 @@ def sample_workspace(rng: np.random.Generator, radius: tuple[float, float], angl
     return SHOULDER_XY + r * np.array([np.sin(phi), -np.cos(phi)])
 
 
-def place_objects(rng: np.random.Generator, n: int = NUM_OBJECTS) -> np.ndarray:
+def place_objects(rng: np.random.Generator, n: int = OBJECTS_PER_EPISODE) -> np.ndarray:
     """Object centres (n, 2), inside the workspace and apart from each other (rejection sampling)."""
     min_dist = 0.17
     while True:
         placed: list[np.ndarray] = []
         for _ in range(400):
-            p = sample_workspace(rng, (0.42, 0.64), 38.0)
-            if all(np.linalg.norm(p - q) >= min_dist for q in placed):
+            p = sample_workspace(rng, (0.42, 0.62), 30.0)
+            inside = (TRAY_INNER[0] + 0.09 <= p[0] <= TRAY_INNER[2] - 0.09) and p[1] >= TRAY_INNER[1] + 0.09
+            if inside and all(np.linalg.norm(p - q) >= min_dist for q in placed):
                 placed.append(p)
                 if len(placed) == n:
                     return np.array(placed)
         min_dist *= 0.9  # crowded draw: relax the spacing rather than loop forever
 
 
+CLEARANCE = 0.2
+"""The gripper (a 0.26 m wide U) only comes down where no object centre is closer than this: objects slide
+but cannot be pressed into the table, so a gripper lowered onto one would sink into it."""
+
+
+def in_workspace(xy: np.ndarray) -> bool:
+    """True if the gripper can reach ``xy`` and stays in the camera's view there."""
+    r = float(np.linalg.norm(xy - SHOULDER_XY))
+    return 0.4 <= r <= 0.66 and abs(xy[0]) <= 0.27 and xy[1] >= -0.15
+
+
+def is_clear(xy: np.ndarray, objects_xy: np.ndarray) -> bool:
+    """True if the gripper can be lowered at ``xy`` without landing on an object."""
+    return bool(np.all(np.linalg.norm(objects_xy - xy, axis=-1) >= CLEARANCE))
+
+
 class PushPlanner:
     """Smooth random end-effector path: a queue of waypoints followed with bounded, low-passed speed."""
 
-    def __init__(self, rng: np.random.Generator, cfg: PusherConfig) -> None:
+    def __init__(self, rng: np.random.Generator, cfg: PusherConfig, objects_xy: np.ndarray) -> None:
         self.rng, self.cfg = rng, cfg
         self.speed = rng.uniform(*cfg.speed)
         self.z_push = OBJECT_Z + 0.005
         self.z_high = self.z_push + cfg.lift
         self.waypoints: list[np.ndarray] = []
-        xy = sample_workspace(rng, (0.42, 0.64), 40.0)
-        self.target = np.array([*xy, self.z_push + rng.uniform(0.0, cfg.lift)])
+        self.target = self._free_point(objects_xy)
         self.velocity = np.zeros(3)
 
+    def _free_point(self, objects_xy: np.ndarray) -> np.ndarray:
+        """A random point of the workspace; low only where the gripper can come down."""
+        xy = sample_workspace(self.rng, (0.42, 0.64), 25.0)
+        low = is_clear(xy, objects_xy) and self.rng.uniform() < 0.5
+        z = self.z_push if low else self.z_push + self.rng.uniform(0.6, 1.0) * self.cfg.lift
+        return np.array([*xy, z])
+
+    def _push_stroke(self, objects_xy: np.ndarray) -> list[np.ndarray] | None:
+        """Waypoints of a push through a random object: above the start, down, through; None if no room."""
+        rng = self.rng
+        k = rng.integers(len(objects_xy))
+        obj, others = objects_xy[k], np.delete(objects_xy, k, axis=0)
+        centre = SHOULDER_XY + np.array([0.0, -0.53])  # push roughly towards the middle: objects stay in view
+        for _ in range(12):
+            aim = np.arctan2(*(centre - obj)[::-1]) + rng.normal(0.0, 0.8)
+            direction = np.array([np.cos(aim), np.sin(aim)])
+            start = obj - rng.uniform(CLEARANCE, CLEARANCE + 0.04) * direction
+            if in_workspace(start) and is_clear(start, others):
+                break
+        else:
+            return None
+        end = np.clip(obj + rng.uniform(0.06, 0.16) * direction, *PUSH_BOX)
+        path = []
+        if self.target[2] > self.z_push + 0.01 or np.linalg.norm(self.target[:2] - start) > 0.1:
+            path.append(np.array([*start, self.z_high]))
+        return [*path, np.array([*start, self.z_push]), np.array([*end, self.z_push])]
+
     def _plan(self, objects_xy: np.ndarray) -> None:
-        rng, cfg = self.rng, self.cfg
-        if rng.uniform() >= cfg.push_prob:
-            xy = sample_workspace(rng, (0.42, 0.66), 42.0)
-            self.waypoints.append(np.array([*xy, self.z_push + rng.uniform(0.0, cfg.lift)]))
-            return
-        obj = objects_xy[rng.integers(len(objects_xy))]
-        # Push roughly towards the workspace centre so objects stay reachable and in view.
-        centre = SHOULDER_XY + np.array([0.0, -0.53])
-        aim = np.arctan2(*(centre - obj)[::-1]) + rng.normal(0.0, 0.9)
-        direction = np.array([np.cos(aim), np.sin(aim)])
-        start = obj - rng.uniform(0.1, 0.14) * direction
-        end = obj + rng.uniform(0.1, 0.25) * direction
-        if self.target[2] > self.z_push + 0.03 or np.linalg.norm(self.target[:2] - start) > 0.12:
-            self.waypoints.append(np.array([*start, self.z_high]))
-        self.waypoints += [np.array([*start, self.z_push]), np.array([*end, self.z_push])]
+        stroke = self._push_stroke(objects_xy) if self.rng.uniform() < self.cfg.push_prob else None
+        self.waypoints += stroke if stroke is not None else [self._free_point(objects_xy)]
 
     def step(self, objects_xy: np.ndarray) -> np.ndarray:
         """Advance the target by one frame and return the command (the target displacement, (3,))."""
@@ -158,11 +193,14 @@ def check_not_black(frame: np.ndarray, where: str) -> None:
         )
 
 
-def rollout(sim: Any, cfg: PusherConfig, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def rollout(
+    sim: Any, cfg: PusherConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One episode: frames (T, S, S, 3) uint8 and its annotations (see the module docstring)."""
+    active = np.sort(rng.choice(NUM_OBJECTS, size=OBJECTS_PER_EPISODE, replace=False))
     objects_xy = place_objects(rng)
-    planner = PushPlanner(rng, cfg)
-    sim.reset(rng, planner.target, objects_xy)
+    planner = PushPlanner(rng, cfg, objects_xy)
+    sim.reset(rng, planner.target, objects_xy, active)
     states, tips, objects, commands = [], [], [], []
     for t in range(cfg.frames):
         if t > 0:
@@ -175,7 +213,7 @@ def rollout(sim: Any, cfg: PusherConfig, rng: np.random.Generator) -> tuple[np.n
     for t, frame in enumerate(frames):
         check_not_black(frame, f"frame {t}")
     tip_world, objects_world = np.array(tips), np.array(objects)
-    colours = np.array([sim.model.geom_rgba[g[0], :3] for g in sim.object_geoms])
+    colours = np.array([sim.model.geom_rgba[sim.object_geoms[i][0], :3] for i in active])
     annotations = {
         "tip_px": sim.to_pixels(tip_world).astype(np.float32),
         "objects_px": sim.to_pixels(objects_world).astype(np.float32),
@@ -184,7 +222,7 @@ def rollout(sim: Any, cfg: PusherConfig, rng: np.random.Generator) -> tuple[np.n
         "tip_world": tip_world.astype(np.float32),
         "objects_world": objects_world.astype(np.float32),
         "joint_pos": np.array(states, dtype=np.float32)[:, sim.arm_qpos],
-        "object_shapes": np.array([name for name, _ in OBJECT_SHAPES]),
+        "object_shapes": np.array([OBJECT_SHAPES[i][0] for i in active]),
         "object_colours": colours.astype(np.float32),
     }
     return frames, annotations
@@ -207,17 +245,22 @@ def generate_pusher(
     """Write ``episodes`` pushing episodes to ``out_dir/split/`` and return a summary.
 
     ``options`` are the other :class:`PusherConfig` fields. The summary holds ``moved_share`` (share of
-    episodes where an object moved by more than 2 px), ``fps`` (frames generated and written per second),
-    ``mean_arm_area`` (share of the frame covered by the arm) and the arguments.
+    episodes where an object moved by more than 2 px), ``fps`` (frames simulated, rendered, checked and
+    written per second, after the one-off set-up: ``setup_seconds``), ``mean_arm_area`` (share of the
+    frame covered by the arm) and the arguments.
     """
-    cfg = PusherConfig(episodes=episodes, frames=frames, size=size, seed=seed, split=check_split(split), **options)
+    cfg = PusherConfig(
+        episodes=episodes, frames=frames, size=size, seed=seed, split=check_split(split), **options
+    )
     from lcvg_env.data.pusher_sim import PusherSim
 
     split_dir = Path(out_dir) / cfg.split
     split_dir.mkdir(parents=True, exist_ok=True)
     moved, arm_area = [], []
-    start = time.perf_counter()
-    with PusherSim(cfg.size, cfg.substeps) as sim:
+    setup_start = time.perf_counter()
+    # Supersampled antialiasing costs 4x the pixels: worth it at BAIR's 64x64, not at 256x256.
+    with PusherSim(cfg.size, cfg.substeps, supersample=2 if cfg.size <= 128 else 1) as sim:
+        start = time.perf_counter()  # fps counts generation + writing, not the one-off model/GL set-up
         for i in range(cfg.episodes):
             ep_frames, ann = rollout(sim, cfg, episode_rng(cfg.seed, cfg.split, i))
             write_episode(split_dir, episode_dirname(i), ep_frames, ann)
@@ -231,6 +274,7 @@ def generate_pusher(
         "moved_share": float(np.mean(moved)),
         "mean_arm_area": float(np.mean(arm_area)),
         "seconds": seconds,
+        "setup_seconds": start - setup_start,
         "fps": cfg.episodes * cfg.frames / seconds,
     }
     update_dataset_info(out_dir, cfg.split, summary)

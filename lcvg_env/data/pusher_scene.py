@@ -18,6 +18,11 @@ import numpy as np
 TABLE_Z = -0.22
 """Height of the table surface (the Pusher model's table)."""
 
+TRAY_INNER = (-0.27, -0.17, 0.27, 0.42)
+"""(x_min, y_min, x_max, y_max) inside the tray's low walls, which keep objects in the camera's view
+(BAIR's objects lie in a bin too). The walls stop objects only: the gripper passes over them."""
+TRAY_WALL_HEIGHT = 0.035
+
 OBJECT_HALF_HEIGHT = 0.045
 OBJECT_Z = TABLE_Z + OBJECT_HALF_HEIGHT
 
@@ -32,10 +37,14 @@ ARM_JOINTS: tuple[str, ...] = (
 )
 
 ARM_ROOT_BODY = "r_shoulder_pan_link"
-TIP_SITE = "tip"
+GRIP_SITE = "grip"
+"""Centre of the gripper's U: the point the scripted path steers (objects end up inside the U)."""
+TIP_BODY = "tips_arm"
+"""The arm tip reported as ground truth: the middle of the gripper's back bar, always on the arm."""
 
-# Object shapes: (name, MJCF geoms). Each object is a body on the table that slides in x, y and turns
-# about z; shapes differ so that a model has to learn more than one blob.
+# The pool of object shapes: (name, MJCF geoms). Each is a body on the table that slides in x, y and
+# turns about z. Every episode puts OBJECTS_PER_EPISODE of them on the table (the others are parked out of
+# sight), so shapes as well as colours and poses change from one episode to the next.
 OBJECT_SHAPES: tuple[tuple[str, str], ...] = (
     ("box", '<geom type="box" size="0.055 0.055 {h}"/>'),
     ("cylinder", '<geom type="cylinder" size="0.06 {h}"/>'),
@@ -45,8 +54,12 @@ OBJECT_SHAPES: tuple[tuple[str, str], ...] = (
         '<geom type="box" size="0.075 0.03 {h}" pos="0 -0.045 0"/>'
         '<geom type="box" size="0.03 0.06 {h}" pos="-0.045 0.015 0"/>',
     ),
+    ("triangle", '<geom type="mesh" mesh="prism"/>'),
+    ("capsule", '<geom type="capsule" size="{h}" fromto="-0.06 0 0 0.06 0 0"/>'),
+    ("disc", '<geom type="cylinder" size="0.08 {h}"/>'),
 )
 NUM_OBJECTS = len(OBJECT_SHAPES)
+OBJECTS_PER_EPISODE = 4
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class CameraPose:
     fovy: float = 45.0
 
     def frame(self) -> tuple[np.ndarray, np.ndarray]:
-        """Camera position (3,) and rotation (3, 3) whose columns are the camera's x (right), y (up), z (back)."""
+        """Camera position (3,) and rotation (3, 3); columns: the camera's x (right), y (up), z (back)."""
         az, el = np.deg2rad(self.azimuth), np.deg2rad(self.elevation)
         forward = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
         pos = np.asarray(self.lookat) - self.distance * forward
@@ -90,6 +103,23 @@ def _camera_xml(camera: CameraPose) -> str:
     axes = " ".join(f"{v:.6f}" for v in np.concatenate([rot[:, 0], rot[:, 1]]))
     p = " ".join(f"{v:.6f}" for v in pos)
     return f'<camera name="main" mode="fixed" pos="{p}" xyaxes="{axes}" fovy="{camera.fovy}"/>'
+
+
+def _prism_vertices() -> str:
+    """A triangular prism (side about 0.13 m) as mesh vertices: bottom triangle, then top triangle."""
+    corners = [(0.075, 0.0), (-0.0375, 0.065), (-0.0375, -0.065)]
+    pts = [(x, y, z) for z in (-OBJECT_HALF_HEIGHT, OBJECT_HALF_HEIGHT) for x, y in corners]
+    return " ".join(f"{v:g}" for p in pts for v in p)
+
+
+def _tray_xml() -> str:
+    x0, y0, x1, y1 = TRAY_INNER
+    t, h = 0.015, TRAY_WALL_HEIGHT / 2  # wall half thickness and half height
+    z, cx, cy, hx, hy = TABLE_Z + h, (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 + 2 * t, (y1 - y0) / 2
+    walls = [(cx, y0 - t, hx, t), (cx, y1 + t, hx, t), (x0 - t, cy, t, hy), (x1 + t, cy, t, hy)]
+    return "\n".join(
+        f'<geom class="tray" pos="{x:g} {y:g} {z:g}" size="{sx:g} {sy:g} {h:g}"/>' for x, y, sx, sy in walls
+    )
 
 
 def _objects_xml() -> str:
@@ -134,7 +164,7 @@ _ARM = """
                 <body name="r_wrist_roll_link">
                   <joint name="r_wrist_roll_joint" axis="1 0 0" range="-1.5 1.5" damping="0.1"/>
                   <body name="tips_arm">
-                    <site name="tip" pos="0.06 0 0" size="0.01"/>
+                    <site name="grip" pos="0.06 0 0" size="0.01"/>
                   </body>
                   <geom class="gripper" fromto="0 -0.1 0 0 0.1 0"/>
                   <geom class="gripper" fromto="0 -0.1 0 0.11 -0.1 0"/>
@@ -162,13 +192,15 @@ def pusher_mjcf(camera: CameraPose | None = None, servo_kp: float = 150.0) -> st
   <compiler inertiafromgeom="true" angle="radian"/>
   <option timestep="0.01" gravity="0 0 0" integrator="implicitfast"/>
   <visual>
-    <quality shadowsize="0"/>
+    <quality shadowsize="0" offsamples="0"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.45 0.45 0.45" specular="0.05 0.05 0.05"/>
   </visual>
   <asset>
     <texture name="table" type="2d" builtin="checker" width="256" height="256"
              rgb1="0.62 0.58 0.52" rgb2="0.58 0.54 0.48" mark="random" random="0.06" markrgb="0.3 0.28 0.25"/>
     <material name="table" texture="table" texrepeat="6 6" specular="0" shininess="0"/>
+    <mesh name="prism" vertex="{_prism_vertices()}"/>
+    <material name="tray" rgba="0.42 0.44 0.48 1" specular="0.1"/>
     <material name="red" rgba="0.72 0.13 0.11 1" specular="0.2"/>
     <material name="dark" rgba="0.16 0.16 0.18 1" specular="0.2"/>
     <material name="grey" rgba="0.55 0.56 0.6 1" specular="0.2"/>
@@ -181,13 +213,17 @@ def pusher_mjcf(camera: CameraPose | None = None, servo_kp: float = 150.0) -> st
     </default>
     <default class="object">
       <joint limited="false" damping="0.6" armature="0"/>
-      <geom density="20" contype="1" conaffinity="1" rgba="0.8 0.8 0.8 1"/>
+      <geom density="20" contype="3" conaffinity="3" rgba="0.8 0.8 0.8 1"/>
+    </default>
+    <default class="tray">
+      <geom type="box" contype="2" conaffinity="2" material="tray"/>
     </default>
   </default>
   <worldbody>
     <light directional="true" diffuse="0.5 0.5 0.5" pos="0 0 3" dir="0.2 -0.3 -1" castshadow="false"/>
     {_camera_xml(camera)}
     <geom name="table" type="plane" pos="0 0 {TABLE_Z}" size="3 3 0.1" material="table"/>
+    {_tray_xml()}
     {_ARM}
     {_objects_xml()}
   </worldbody>

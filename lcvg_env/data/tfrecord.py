@@ -69,7 +69,9 @@ def write_tfrecord(path: str | Path, records: Iterable[bytes]) -> Path:
     with path.open("wb") as f:
         for data in records:
             header = struct.pack("<Q", len(data))
-            f.write(header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data)))
+            f.write(
+                header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data))
+            )
     return path
 
 
@@ -217,7 +219,7 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
         from PIL import Image
 
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    side = int(round((len(data) / 3) ** 0.5))
+    side = round((len(data) / 3) ** 0.5)
     if side * side * 3 != len(data):
         raise DataError(f"{where}: {len(data)} bytes is neither PNG/JPEG nor a raw square RGB frame.")
     return np.frombuffer(data, dtype=np.uint8).reshape(side, side, 3)
@@ -234,7 +236,9 @@ def frame_count(example: Mapping[str, Feature], image_key: str) -> int:
 class TFRecordEpisode(Episode):
     """One sequence (record) of a BAIR-style TFRecord file."""
 
-    def __init__(self, path: Path, record: int, offset: int, length: int, num_frames: int, image_key: str) -> None:
+    def __init__(
+        self, path: Path, record: int, offset: int, length: int, num_frames: int, image_key: str
+    ) -> None:
         super().__init__(f"{path.stem}/{record:04d}", path)
         self.record, self.offset, self.length = record, offset, length
         self._num_frames, self.image_key = num_frames, image_key
@@ -247,12 +251,19 @@ class TFRecordEpisode(Episode):
         try:
             return parse_example(read_record(self.source, self.offset, self.length))
         except (ValueError, IndexError) as exc:
-            raise DataError(f"{self.source}: record {self.record} is not a tf.train.Example ({exc}).") from exc
+            raise DataError(
+                f"{self.source}: record {self.record} is not a tf.train.Example ({exc})."
+            ) from exc
 
     def _decode(self) -> np.ndarray:
         ex = self._example()
         where = f"{self.source} record {self.record}"
-        return np.stack([decode_image(ex[f"{t}/{self.image_key}/encoded"][0], where) for t in range(frame_count(ex, self.image_key))])
+        return np.stack(
+            [
+                decode_image(ex[f"{t}/{self.image_key}/encoded"][0], where)
+                for t in range(frame_count(ex, self.image_key))
+            ]
+        )
 
     def annotations(self) -> dict[str, np.ndarray] | None:
         """BAIR's ``{t}/action`` as ``commands`` (T, 4) and ``{t}/endeffector_pos`` (T, 3), when present."""
@@ -280,7 +291,10 @@ def open_tfrecord(
         problems.append(problem)
     if not index:
         raise DataError(f"TFRecord file {path} holds no records.")
-    first = parse_example(read_record(path, *index[0]))
+    try:
+        first = parse_example(read_record(path, *index[0]))
+    except (ValueError, IndexError) as exc:
+        raise DataError(f"{path}: record 0 is not a tf.train.Example ({exc}); not a TFRecord file?") from exc
     n = frame_count(first, image_key)
     if n == 0:
         found = sorted({m.group(1) for k in first if (m := re.match(r"0/(.+)/encoded$", k))})

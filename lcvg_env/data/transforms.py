@@ -84,9 +84,7 @@ def resize_frames(frames: np.ndarray, size: Size | None) -> np.ndarray:
     return np.stack([op.frame(f) for f in frames])
 
 
-def rescale_annotations(
-    annotations: Mapping[str, np.ndarray], src: Size, dst: Size
-) -> dict[str, np.ndarray]:
+def rescale_annotations(annotations: Mapping[str, np.ndarray], src: Size, dst: Size) -> dict[str, np.ndarray]:
     """Annotations of frames of size ``src`` made to match the frames resized to ``dst``.
 
     Arrays named ``*_px`` are mapped as points, ``*_mask`` as masks; the others (commands, world

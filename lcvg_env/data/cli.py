@@ -1,0 +1,111 @@
+"""``lcvg data ...``: generate the built-in datasets, and inspect any dataset.
+
+Mounted by ``lcvg_env/cli.py``. Heavy imports (mujoco, ale-py, torch) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Datasets: generate the built-in robot-pushing and Breakout sets, inspect any dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+OutDir = Annotated[Path, typer.Argument(help="Dataset root; episodes go to OUT_DIR/<split>/<episode>/.")]
+Split = Annotated[str, typer.Option(help="Split folder to write: train, val or test.")]
+Seed = Annotated[int, typer.Option(help="Random seed (same seed + split = same episodes).")]
+
+
+def _print_summary(summary: dict, keys: tuple[str, ...]) -> None:
+    typer.echo(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+
+
+@app.command()
+def pusher(
+    out_dir: OutDir,
+    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 16,
+    frames: Annotated[int, typer.Option(help="Frames per episode (BAIR: 30).")] = 30,
+    size: Annotated[int, typer.Option(help="Square frame size in pixels (BAIR: 64).")] = 64,
+    seed: Seed = 0,
+    split: Split = "train",
+) -> None:
+    """Render a BAIR-like robot-pushing dataset with MuJoCo (frames + ground truth per episode)."""
+    from lcvg_env.data.pusher import generate_pusher
+
+    try:
+        summary = generate_pusher(
+            out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    _print_summary(
+        summary, ("out_dir", "split", "episodes", "frames", "size", "moved_share", "mean_arm_area", "fps")
+    )
+
+
+@app.command()
+def breakout(
+    out_dir: OutDir,
+    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 8,
+    frames: Annotated[int, typer.Option(help="Frames per episode (fewer if the game ends).")] = 100,
+    height: Annotated[int, typer.Option(help="Stored frame height; 0 keeps ALE's 210.")] = 0,
+    width: Annotated[int, typer.Option(help="Stored frame width; 0 keeps ALE's 160.")] = 0,
+    seed: Seed = 0,
+    split: Split = "train",
+) -> None:
+    """Record Atari Breakout episodes with ale-py (a Playable Video Generation dataset)."""
+    from lcvg_env.data.breakout import generate_breakout
+
+    if (height == 0) != (width == 0):
+        raise typer.BadParameter("Give both --height and --width, or neither.")
+    size = (height, width) if height else None
+    try:
+        summary = generate_breakout(
+            out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    _print_summary(summary, ("out_dir", "split", "episodes", "frames_written", "ball_visible_share", "fps"))
+
+
+@app.command()
+def info(
+    root: Annotated[
+        Path, typer.Argument(help="Dataset: layout folder, episode folders, videos or TFRecords.")
+    ],
+    split: Annotated[str, typer.Option(help="Split to inspect.")] = "train",
+    strict: Annotated[bool, typer.Option(help="Fail on the first broken episode.")] = False,
+) -> None:
+    """Count the episodes and frames of a dataset and report broken files."""
+    from lcvg_env.data.discover import open_episodes
+    from lcvg_env.data.episodes import DataError
+
+    try:
+        episodes = open_episodes(root, split=split, strict=strict)
+    except DataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    frames = [ep.num_frames for ep in episodes]
+    typer.echo(
+        json.dumps(
+            {
+                "root": str(root),
+                "split": split,
+                "episodes": len(episodes),
+                "frames": int(sum(frames)),
+                "min_frames": min(frames),
+                "max_frames": max(frames),
+                "kinds": sorted({type(ep).__name__ for ep in episodes}),
+                "skipped": episodes.skipped,
+                "problems": episodes.problems[:10],
+            },
+            indent=2,
+        )
+    )
