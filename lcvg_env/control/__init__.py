@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lcvg_env.control.fit import ControlFit, FitConfig, fit_controls, fit_loss
+from lcvg_env.control.units import affine_normalized_to_pixels, affine_pixels_to_normalized
 from lcvg_env.control.warp import (
     CONTROL_DIMS,
     ControlMode,
@@ -18,9 +20,15 @@ from lcvg_env.control.warp import (
 
 __all__ = [
     "CONTROL_DIMS",
+    "ControlFit",
     "ControlMode",
+    "FitConfig",
+    "affine_normalized_to_pixels",
+    "affine_pixels_to_normalized",
     "check_mode",
     "control_matrix",
+    "fit_controls",
+    "fit_loss",
     "identity_params",
     "invert_affine",
     "mask_centroid",

@@ -1,0 +1,121 @@
+"""``lcvg export ...``: action-labelled datasets from raw video (``labels``) or the env (``rollouts``).
+
+Mounted by ``lcvg_env/cli.py``. Heavy imports (torch, minari) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Export action-labelled datasets (Minari or npz): labels for raw video, or env rollouts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+CheckpointArg = Annotated[Path, typer.Argument(help="Checkpoint (.safetensors) of a trained model.")]
+OutArg = Annotated[
+    Path, typer.Argument(help="Export folder (for Minari: a datasets root, MINARI_DATASETS_PATH=OUT).")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="minari (Farama's offline-RL format) or npz.")]
+DatasetIdOpt = Annotated[
+    str | None, typer.Option(help="Minari dataset id (default: lcvg/<checkpoint>-<kind>-v0).")
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace whatever OUT holds (default: resume or refuse).")
+]
+PreviewOpt = Annotated[
+    bool, typer.Option("--preview", help="Also write previews/episode_XXXXX.mp4 per episode.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Torch CPU threads (default: torch's; 1 is fastest on a busy machine).")
+]
+
+
+def _report(summary) -> None:
+    typer.echo(json.dumps(summary.as_dict(), indent=2))
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"Error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def labels(
+    checkpoint: CheckpointArg,
+    data_dir: Annotated[Path, typer.Argument(help="Raw-video dataset (any layout `lcvg data info` reads).")],
+    out: OutArg,
+    split: Annotated[str, typer.Option(help="Split to label: train, val or test.")] = "train",
+    output_format: FormatOpt = "minari",
+    control: Annotated[
+        str | None, typer.Option(help="translation, rotation or affine (default: the checkpoint's).")
+    ] = None,
+    solver: Annotated[str, typer.Option(help="Eq. 5 solver: fast or reference (the paper's Adam).")] = "fast",
+    max_episodes: Annotated[int | None, typer.Option(help="Label at most this many episodes.")] = None,
+    dataset_id: DatasetIdOpt = None,
+    overwrite: OverwriteOpt = False,
+    preview: PreviewOpt = False,
+    quiet: QuietOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Label every episode of a raw-video dataset with the controls fitted between its masks (Eq. 5)."""
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.export.labels import export_labels
+    from lcvg_env.export.store import ExportError
+
+    try:
+        summary = export_labels(
+            checkpoint, data_dir, out, split=split, output_format=output_format, control=control,
+            solver=solver, dataset_id=dataset_id, max_episodes=max_episodes, overwrite=overwrite,
+            preview=preview, progress=not quiet, threads=threads,
+        )  # fmt: skip
+    except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
+        _fail(exc)
+    _report(summary)
+
+
+@app.command()
+def rollouts(
+    checkpoint: CheckpointArg,
+    out: OutArg,
+    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 16,
+    steps: Annotated[int, typer.Option(help="Actions per episode (observations: steps + 1).")] = 30,
+    policy: Annotated[
+        str, typer.Option(help="random (smooth random walk), uniform, constant or zero.")
+    ] = "random",
+    smoothness: Annotated[float, typer.Option(help="Random walk: correlation of consecutive actions.")] = 0.9,
+    seed: Annotated[int, typer.Option(help="Episode i uses seed + i (start frame and actions).")] = 0,
+    num_envs: Annotated[int, typer.Option(help="Episodes generated together in one batch.")] = 8,
+    max_displacement: Annotated[float, typer.Option(help="Pixels per unit action.")] = 4.0,
+    max_rotation: Annotated[float, typer.Option(help="Radians per unit action (rotation/affine).")] = 0.2,
+    dtype: Annotated[str, typer.Option(help="Generator dtype: bfloat16, float32 or float16.")] = "bfloat16",
+    output_format: FormatOpt = "minari",
+    dataset_id: DatasetIdOpt = None,
+    overwrite: OverwriteOpt = False,
+    preview: PreviewOpt = False,
+    quiet: QuietOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Generate episodes in the environment with sampled actions and export them with their actions."""
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.export.rollouts import PolicyConfig, export_rollouts
+    from lcvg_env.export.store import ExportError
+
+    try:
+        summary = export_rollouts(
+            checkpoint, out, episodes=episodes, steps=steps,
+            policy=PolicyConfig(name=policy, smoothness=smoothness), seed=seed, num_envs=num_envs,
+            max_displacement=max_displacement, max_rotation=max_rotation, dtype=dtype,
+            output_format=output_format, dataset_id=dataset_id, overwrite=overwrite, preview=preview,
+            progress=not quiet, threads=threads,
+        )  # fmt: skip
+    except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
+        _fail(exc)
+    _report(summary)

@@ -1,0 +1,156 @@
+"""Action labels for raw video: LCVG's mask network + Eq. 5 between consecutive frames.
+
+LCVG learns from unlabelled video, yet it can label video (METHOD.md section 5): the control that
+carries one frame's foreground mask onto the next is an action annotation. For every episode of a
+dataset this module computes the binarized masks 1[M(x^t) > 0.5] with a checkpoint's mask network
+(the masks the environment moves), fits the controls theta^t between consecutive masks with
+:func:`~lcvg_env.control.fit_controls`, and writes the episode with its actions.
+
+Actions are the fitted controls in the environment's ``control_px`` units: (dx, dy) pixels for
+translation, (dx, dy, phi) with phi in radians about the mask centroid for rotation, [A | t]
+(normalized linear part, t in pixels) for affine. Divide by the env's ``max_displacement`` /
+``max_rotation`` to get env actions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lcvg_env.control.fit import FitConfig, fit_controls, torch_threads
+from lcvg_env.control.warp import CONTROL_DIMS, identity_params, mask_centroid, normalized_to_pixels
+from lcvg_env.export.runner import ExportSummary, file_digest, finish, run_episodes
+from lcvg_env.export.store import EpisodeRecord, EpisodeStore
+
+ACTION_UNITS = {
+    "translation": "fitted control (dx, dy) in pixels, x right, y down",
+    "rotation": "fitted control (dx, dy, phi): pixels; radians CCW on screen about the mask centroid",
+    "affine": "fitted control [A | t] row-major: normalized linear part, t in pixels",
+}
+
+
+@torch.no_grad()
+def compute_masks(
+    generator: Any, frames: np.ndarray, batch_size: int = 32, threshold: float = 0.5
+) -> np.ndarray:
+    """Binarized masks 1[M(x) > threshold] (T, H, W) bool of uint8 frames (T, H, W, 3)."""
+    out = []
+    for start in range(0, len(frames), batch_size):
+        chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))
+        x = chunk.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # (B, 3, H, W) in [-1, 1]
+        out.append(generator.binary_mask(x, threshold)[:, 0].bool().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:3]), dtype=bool)
+
+
+def label_episode(
+    frames: np.ndarray,
+    masks: np.ndarray,
+    mode: str,
+    *,
+    solver: str = "fast",
+    config: FitConfig | None = None,
+    meta: dict[str, Any] | None = None,
+) -> EpisodeRecord:
+    """An action-labelled episode from frames (T+1, H, W, 3) uint8 and their masks (T+1, H, W).
+
+    Infos (T+1 rows; row 0 is the initial frame, with the identity control): ``mask``,
+    ``centroid_px`` (NaN where empty), ``control_px``, ``control_norm``, ``fit_loss``, ``fit_valid``.
+    """
+    if len(frames) < 2 or len(masks) != len(frames):
+        raise ValueError(
+            f"Need >= 2 frames and one mask per frame, got {len(frames)} frames, {len(masks)} masks."
+        )
+    h, w = frames.shape[1:3]
+    fit = fit_controls(
+        masks[:-1].astype(np.float32), masks[1:].astype(np.float32), mode, solver=solver, config=config
+    )
+    first = identity_params(mode, 1)
+    control_norm = torch.cat([first, fit.params_norm])  # (T+1, dims)
+    infos = {
+        "mask": masks.astype(bool),
+        "centroid_px": mask_centroid(torch.from_numpy(masks.astype(np.float32))).numpy(),
+        "control_px": normalized_to_pixels(control_norm, mode, (h, w)).numpy().astype(np.float32),
+        "control_norm": control_norm.numpy().astype(np.float32),
+        "fit_loss": np.concatenate([[0.0], fit.loss.numpy()]).astype(np.float32),
+        "fit_valid": np.concatenate([[True], fit.valid.numpy()]),
+    }
+    return EpisodeRecord(frames, infos["control_px"][1:], infos, meta=dict(meta or {}))
+
+
+def export_labels(
+    checkpoint: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str = "train",
+    output_format: str = "minari",
+    control: str | None = None,
+    solver: str = "fast",
+    dataset_id: str | None = None,
+    max_episodes: int | None = None,
+    overwrite: bool = False,
+    preview: bool = False,
+    progress: bool = True,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> ExportSummary:
+    """Label every episode of the raw-video dataset ``data_dir`` with the checkpoint's controls.
+
+    ``threads``: torch CPU threads for the whole export (None: keep the current setting).
+    """
+    from gymnasium import spaces
+
+    from lcvg_env.checkpoint import load_checkpoint
+    from lcvg_env.data import open_episodes
+    from lcvg_env.export.minari_io import default_dataset_id
+
+    ckpt = load_checkpoint(checkpoint, device=device)
+    mode = control or ckpt.control_mode
+    dims, size = CONTROL_DIMS[mode], (ckpt.config.height, ckpt.config.width)
+    episodes = open_episodes(data_dir, split=split)
+    if max_episodes is not None:
+        episodes = episodes[:max_episodes]
+    if not episodes:
+        raise ValueError(
+            f"No episodes found in {data_dir} (split {split!r}); check the path with `lcvg data info`."
+        )
+    dataset_id = dataset_id or default_dataset_id(Path(checkpoint).stem, "labels")
+    fingerprint = {
+        "kind": "labels",
+        "checkpoint_sha256": file_digest(checkpoint),
+        "data_dir": str(Path(data_dir).resolve()),
+        "split": split,
+        "control": mode,
+        "solver": solver,
+        "format": output_format,
+        "dataset_id": dataset_id if output_format == "minari" else None,
+    }
+    store = EpisodeStore.open(out, fingerprint, output_format, overwrite=overwrite)
+    store.set_info(actions=ACTION_UNITS[mode], size=list(size), mode=mode)
+
+    def produce(chunk: list[int]) -> list[EpisodeRecord]:
+        records = []
+        for i in chunk:
+            frames = episodes[i].frames(size=size)
+            masks = compute_masks(ckpt.generator, frames)
+            records.append(
+                label_episode(frames, masks, mode, solver=solver, meta={"source": episodes[i].name})
+            )
+        return records
+
+    with torch_threads(threads):
+        written = run_episodes(
+            store, range(len(episodes)), produce, preview=preview, progress=progress, description="labels"
+        )
+    return finish(
+        store,
+        written,
+        dataset_id=dataset_id,
+        observation_space=spaces.Box(0, 255, shape=(*size, 3), dtype=np.uint8),
+        action_space=spaces.Box(-np.inf, np.inf, shape=(dims,), dtype=np.float32),
+        description=f"Action labels (Eq. 5, {mode}, {solver}) of {data_dir} by {Path(checkpoint).name}.",
+    )

@@ -1,0 +1,134 @@
+"""Minari (Farama's offline-RL format) from the finished episodes of an export.
+
+The dataset lives in the export folder, which is a Minari datasets root: ``OUT/<dataset_id>/data``.
+Open it with ``MINARI_DATASETS_PATH=OUT`` and ``minari.load_dataset(dataset_id)``, or with
+:func:`load_minari` (which does exactly that). It is assembled after the episodes are written,
+episode by episode (memory stays at one episode), into a folder that is rebuilt from scratch if an
+earlier assembly was interrupted; the manifest records a finished assembly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lcvg_env.export.store import EpisodeStore, load_episode
+
+INSTALL_HINT = (
+    'Minari export needs minari with h5py: pip install "lcvg-env[export]" (or pip install minari h5py).'
+)
+
+
+def import_minari() -> Any:
+    """``minari``, or an ImportError that says how to install it (and its HDF5 backend)."""
+    try:
+        import h5py  # noqa: F401  (Minari's default storage)
+        import minari
+    except ImportError as e:
+        raise ImportError(f"{INSTALL_HINT} ({e})") from e
+    return minari
+
+
+def default_dataset_id(name: str, kind: str) -> str:
+    """A valid Minari id ``lcvg/<name>-<kind>-v0`` from a checkpoint or data name."""
+    clean = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "lcvg"
+    return f"lcvg/{clean}-{kind}-v0"
+
+
+@contextlib.contextmanager
+def datasets_root(root: Path) -> Iterator[None]:
+    """Point Minari at ``root`` (``MINARI_DATASETS_PATH``) for the duration, then restore."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root.resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def _buffer(episode: dict[str, Any]) -> Any:
+    from minari.data_collector import EpisodeBuffer
+
+    return EpisodeBuffer(
+        observations=episode["observations"],
+        actions=episode["actions"],
+        rewards=episode["rewards"],
+        terminations=episode["terminations"],
+        truncations=episode["truncations"],
+        infos=episode["infos"],
+    )
+
+
+def assemble_minari(
+    store: EpisodeStore,
+    dataset_id: str,
+    observation_space: Any,
+    action_space: Any,
+    description: str,
+    author: str = "lcvg-env",
+) -> Path:
+    """Build ``store.root/<dataset_id>`` from the store's finished episodes, in index order."""
+    minari = import_minari()
+    indices = sorted(store.done())
+    if not indices:
+        raise ValueError(f"No finished episodes in {store.root} to build a Minari dataset from.")
+    target = store.root / dataset_id
+    if target.exists():
+        shutil.rmtree(target)  # ours: an interrupted or outdated assembly (the manifest says so)
+    kwargs: dict[str, Any] = {}
+    if "jpeg_encoding" in inspect.signature(minari.create_dataset_from_buffers).parameters:
+        kwargs["jpeg_encoding"] = False  # frames exactly as generated: lossless
+    with datasets_root(store.root), warnings.catch_warnings():
+        # Minari nags about unset metadata (code link, e-mail, eval env) that an export does not have.
+        warnings.filterwarnings("ignore", category=UserWarning, module="minari")
+        first = _buffer(load_episode(store.episode_path(indices[0])))
+        dataset = minari.create_dataset_from_buffers(
+            dataset_id,
+            [first],
+            observation_space=observation_space,
+            action_space=action_space,
+            algorithm_name="lcvg-env export",
+            author=author,
+            description=description,
+            data_format="hdf5",
+            **kwargs,
+        )
+        for index in indices[1:]:
+            dataset.update_dataset_from_buffer([_buffer(load_episode(store.episode_path(index)))])
+    store.manifest["assembled"] = {"dataset_id": dataset_id, "episodes": len(indices)}
+    store.save()
+    return target
+
+
+def is_assembled(store: EpisodeStore, dataset_id: str) -> bool:
+    """Whether the Minari dataset holds every finished episode (nothing to rebuild)."""
+    done = store.manifest.get("assembled")
+    return bool(
+        done
+        and done.get("dataset_id") == dataset_id
+        and done.get("episodes") == len(store.done())
+        and (store.root / dataset_id / "data").is_dir()
+    )
+
+
+def load_minari(out: str | os.PathLike, dataset_id: str | None = None) -> Any:
+    """Open the Minari dataset of export folder ``out`` with ``minari.load_dataset``."""
+    minari = import_minari()
+    root = Path(out)
+    if dataset_id is None:
+        manifest = EpisodeStore._read_manifest(root) or {}
+        dataset_id = (manifest.get("assembled") or {}).get("dataset_id")
+        if dataset_id is None:
+            raise FileNotFoundError(f"{root} holds no finished Minari export; run `lcvg export ...` first.")
+    with datasets_root(root):
+        return minari.load_dataset(dataset_id)
