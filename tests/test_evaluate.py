@@ -1,0 +1,158 @@
+"""The evaluation protocol and ``lcvg evaluate`` on a tiny written dataset and a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from lcvg_env.cli import app
+from lcvg_env.evaluate import OPTIONAL_METRICS, EvalConfig, evaluate, rollout
+from lcvg_env.models import LayeredGenerator
+
+ROW_KEYS = {
+    "psnr",
+    "ssim",
+    "lpips_alex",
+    "lpips_vgg",
+    "fid",
+    "fvd",
+    "control_error_px",
+    "missing_rate",
+    "mask_iou",
+}
+SIDE = 8  # the foreground square's side in pixels
+
+
+def write_dataset(
+    root: Path, episodes: int = 2, frames: int = 6, size: int = 32, arm_mask: bool = True
+) -> Path:
+    """A red square moving right by 1 px a frame over a dark textured background, in the project layout."""
+    rng = np.random.default_rng(0)
+    for e in range(episodes):
+        folder = root / "test" / f"episode_{e:05d}"
+        folder.mkdir(parents=True)
+        background = rng.integers(0, 50, (size, size, 3), dtype=np.uint8)
+        masks = np.zeros((frames, size, size), bool)
+        for t in range(frames):
+            masks[t, 10 : 10 + SIDE, 4 + e + t : 4 + e + t + SIDE] = True
+            frame = background.copy()
+            frame[masks[t]] = (230, 20, 20)
+            Image.fromarray(frame).save(folder / f"{t:05d}.png")
+        if arm_mask:
+            np.savez_compressed(folder / "annotations.npz", arm_mask=masks)
+    return root
+
+
+@pytest.fixture
+def red_mask(monkeypatch):
+    """Make every generator's mask network find red pixels, so the control metrics have known values."""
+
+    def mask(self, frame: torch.Tensor) -> torch.Tensor:
+        return ((frame[:, :1] > 0.5) & (frame[:, 1:2] < -0.5)).float()  # (B, 1, H, W)
+
+    monkeypatch.setattr(LayeredGenerator, "mask", mask)
+
+
+def test_copy_last_frame_row_has_the_known_control_error(tmp_path, tiny_checkpoint, red_mask):
+    data = write_dataset(tmp_path / "data", frames=6)
+    result = evaluate(tiny_checkpoint, data, EvalConfig(frames=6, skip=OPTIONAL_METRICS))
+    copy = result.rows["copy_last_frame"]
+    # The real square moves t pixels from frame 0 by frame t; the copy stays: mean of 1..5 = 3 px.
+    assert copy["control_error_px"] == pytest.approx(3.0, abs=1e-4)
+    assert copy["missing_rate"] == 0.0
+    overlap = np.mean([(SIDE - t) / (SIDE + t) for t in range(1, 6)])
+    assert copy["mask_iou"] == pytest.approx(overlap, abs=1e-6)
+    assert result.meta["mask_iou_real"] == pytest.approx(1.0)
+    assert copy["frames"] == 10 and copy["episodes"] == 2
+    assert 0 < copy["ssim"] < 1 and copy["psnr"] > 5
+
+
+def test_unavailable_metrics_are_null_with_a_reason(tmp_path, tiny_checkpoint):
+    data = write_dataset(tmp_path / "data", episodes=1, arm_mask=False)
+    result = evaluate(
+        tiny_checkpoint, data, EvalConfig(frames=4, skip=("fid", "fvd", "lpips_vgg", "lpips_alex"))
+    )
+    out = result.to_json()
+    for row in ("model", "copy_last_frame"):
+        assert ROW_KEYS | {"frames", "episodes", "seconds"} <= set(out[row])
+        for key in ("lpips_alex", "lpips_vgg", "fid", "fvd", "mask_iou"):
+            assert out[row][key] is None
+        assert isinstance(out[row]["psnr"], float) and isinstance(out[row]["ssim"], float)
+    assert out["unavailable"]["fid"] == "skipped (--skip)"
+    assert "arm_mask" in out["unavailable"]["mask_iou"]
+    json.dumps(out, allow_nan=False)
+
+
+@pytest.mark.parametrize("mode", ["translation", "rotation"])
+def test_rollout_starts_from_the_real_frame(tmp_path, tiny_generator, mode, red_mask):
+    folder = write_dataset(tmp_path, episodes=1, frames=4) / "test" / "episode_00000"
+    frames = np.stack([np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))])
+    r = rollout(tiny_generator, frames, mode)
+    assert r.generated.shape == r.real.shape == (len(frames), 3, 32, 32)
+    assert torch.equal(r.generated[0], r.real[0])
+    assert r.generated.abs().max() <= 1.0
+    assert r.controls.shape == (len(frames) - 1, 2 if mode == "translation" else 3)
+    # The square moves 1 px right: dx = 2 / W normalized units per step.
+    assert r.controls[:, 0].tolist() == pytest.approx([2 / 32] * (len(frames) - 1), abs=0.01)
+
+
+def test_cli_writes_json_and_strip(tmp_path, tiny_checkpoint):
+    data = write_dataset(tmp_path / "data", episodes=1, frames=4)
+    out_json, out_dir = tmp_path / "scores.json", tmp_path / "strip"
+    args = ["evaluate", str(tiny_checkpoint), str(data), "--json", str(out_json), "--out-dir", str(out_dir)]
+    args += ["--frames", "4", *(arg for m in OPTIONAL_METRICS for arg in ("--skip", m))]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "copy_last_frame" in result.output and "skipped" in result.output
+    scores = json.loads(out_json.read_text())
+    assert scores["model"]["frames"] == 3 and scores["copy_last_frame"]["episodes"] == 1
+    png = Image.open(out_dir / "strip.png")
+    assert png.width > 4 * 128 and png.height >= 2 * 128  # 4 frames per row, 2 rows, upscaled
+    assert (out_dir / "real_vs_generated.mp4").stat().st_size > 1000
+
+
+def test_cli_reports_a_missing_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["evaluate", "no-such-model", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no-such-model" in result.output and "lcvg train" in result.output
+
+
+def test_checkpoint_by_name_from_lcvg_home(tmp_path, monkeypatch, tiny_checkpoint):
+    home = tmp_path / "home"
+    (home / "checkpoints").mkdir(parents=True)
+    target = home / "checkpoints" / "pusher.safetensors"
+    target.write_bytes(tiny_checkpoint.read_bytes())
+    monkeypatch.setenv("LCVG_HOME", str(home))
+    data = write_dataset(tmp_path / "data", episodes=1, frames=3)
+    result = evaluate("pusher", data, EvalConfig(frames=3, skip=OPTIONAL_METRICS))
+    assert result.meta["checkpoint"] == str(target)
+
+
+def test_bad_config_is_reported():
+    with pytest.raises(ValueError, match="Cannot skip"):
+        EvalConfig(skip=("psnr",))
+    with pytest.raises(ValueError, match="frames must be >= 2"):
+        EvalConfig(frames=1)
+
+
+@pytest.mark.slow
+def test_all_metrics_with_weights(tmp_path, tiny_checkpoint):
+    from lcvg_env.metrics.weights import availability
+
+    missing = {k: v for k, v in availability().items() if v}
+    if missing:
+        pytest.skip(f'needs the metrics extra (pip install "lcvg-env[metrics]"): {missing}')
+    data = write_dataset(tmp_path / "data", episodes=2, frames=9)
+    result = evaluate(tiny_checkpoint, data, EvalConfig(frames=9))
+    assert result.unavailable.keys() <= {"control_error_px", "missing_rate"}  # random masks may be empty
+    for row in result.rows.values():
+        for key in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "fvd", "mask_iou"):
+            assert isinstance(row[key], float) and np.isfinite(row[key]), key
+    assert result.rows["model"]["fid"] > 0 and result.rows["copy_last_frame"]["fvd"] > 0
