@@ -1,0 +1,78 @@
+"""``lcvg train`` in-process: a tiny-64 run, --install-as, --resume, and errors that speak to the user."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from lcvg_env.checkpoint import load_checkpoint
+from lcvg_env.cli import app
+from tests.training.conftest import write_squares
+
+runner = CliRunner()
+
+
+def _summary(output: str) -> dict:
+    return json.loads(output[output.index("{\n") :])
+
+
+def test_train_install_and_resume(tmp_path, monkeypatch):
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_squares(data, "train", episodes=2, frames=6, size=64)
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    args = [
+        "train",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny-64",
+        "--stage1-steps",
+        "2",
+        "--stage2-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e-3",
+        "--control",
+        "affine",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
+    result = runner.invoke(app, [*args, "--install-as", "squares"])
+    assert result.exit_code == 0, result.output
+    summary = _summary(result.output)
+    assert summary["steps"] == 3 and summary["precision"] == "bf16"
+    installed = load_checkpoint(tmp_path / "home" / "checkpoints" / "squares.safetensors")
+    assert installed.control_mode == "affine" and installed.preset == "tiny-64" and installed.step == 3
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "--resume" in again.output
+
+    resumed = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--out",
+            str(run),
+            "--resume",
+            "--stage2-steps",
+            "2",
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "changed settings" in resumed.output and _summary(resumed.output)["steps"] == 4
+    assert load_checkpoint(run / "model.safetensors").step == 4
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    assert "nowhere" in result.output

@@ -1,0 +1,142 @@
+"""Each loss on hand-made tensors, and the seed's lambda_bg : lambda_fg schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.config import preset_config
+from training.losses import (
+    LCVGLoss,
+    adaptive_weight,
+    background_loss,
+    binarization_loss,
+    changed_share,
+    foreground_size_loss,
+    hinge_d_loss,
+)
+
+
+def _moving_block(size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """current / next frames (1, 3, H, W): a bright 4x4 block moves 4 px right; 32 pixels change."""
+    current = torch.full((1, 3, size, size), -0.5)
+    target = current.clone()
+    current[..., 4:8, 4:8] = 0.9
+    target[..., 4:8, 8:12] = 0.9
+    return current, target
+
+
+def test_changed_share_counts_changed_pixels():
+    current, target = _moving_block()
+    assert changed_share(current, target, 0.04).item() == pytest.approx(32 / 256)
+
+
+def test_foreground_prior_zero_when_mask_smaller_than_change_else_positive():
+    current, target = _moving_block()
+    small = torch.zeros(1, 1, 16, 16)
+    small[..., 4:8, 4:12] = 1.0  # exactly the changed area
+    assert foreground_size_loss(small, current, target, 0.04).item() == 0.0
+    assert foreground_size_loss(small * 0.5, current, target, 0.04).item() == 0.0
+    big = torch.ones(1, 1, 16, 16)
+    assert foreground_size_loss(big, current, target, 0.04).item() == pytest.approx(1 - 32 / 256)
+
+
+def test_background_loss_zero_when_background_unchanged():
+    current, target = _moving_block()
+    cover = torch.zeros(1, 1, 16, 16)
+    cover[..., 4:8, 4:12] = 1.0
+    assert background_loss(cover, current, target).item() == 0.0
+    half = cover.clone()
+    half[..., :, 8:12] = 0.0  # the block's new place is left outside the mask
+    assert background_loss(half, current, target).item() == pytest.approx(16 * 1.4 / 256)
+
+
+def test_binarization_loss():
+    assert binarization_loss(torch.tensor([0.0, 1.0, 1.0, 0.0])).item() == 0.0
+    assert binarization_loss(torch.full((4,), 0.5)).item() == 0.5
+    assert binarization_loss(torch.tensor([0.2, 0.9])).item() == pytest.approx(0.15)
+
+
+def test_hinge_d_loss():
+    assert hinge_d_loss(torch.full((2,), 2.0), torch.full((2,), -2.0)).item() == 0.0
+    assert hinge_d_loss(torch.zeros(2), torch.zeros(2)).item() == 1.0
+    assert hinge_d_loss(torch.full((2,), -1.0), torch.full((2,), 1.0)).item() == 2.0
+
+
+def test_adaptive_weight_is_ratio_of_gradient_norms():
+    w = torch.ones(3, requires_grad=True)
+    a, b = torch.tensor([3.0, 0.0, 4.0]), torch.tensor([0.0, 1.0, 0.0])
+    weight = adaptive_weight((w * a).sum(), (w * b).sum(), w, disc_weight=0.5)
+    assert weight.item() == pytest.approx(0.5 * 5.0 / (1.0 + 1e-4))
+    huge = adaptive_weight((w * a).sum(), (w * 0.0).sum() + 0 * w.sum(), w, disc_weight=1.0)
+    assert huge.item() == 1e4  # clamped
+
+
+@pytest.mark.parametrize(
+    ("preset", "steps", "ratios"),
+    [
+        ("bair-256", [0, 999, 1000, 2000, 3000, 3999, 4000, 9999], [80, 80, 40, 20, 10, 10, 5, 5]),
+        ("tennis-96x256", [0, 4999, 5000, 9999], [10, 10, 5, 5]),
+    ],
+)
+def test_ratio_schedule(preset, steps, ratios):
+    from training.config import bg_fg_ratio_at
+
+    cfg = preset_config(preset)
+    assert [bg_fg_ratio_at(cfg, s) for s in steps] == ratios
+
+
+def test_paper_presets_carry_paper_settings():
+    bair, tennis = preset_config("bair-256"), preset_config("tennis-96x256")
+    assert (bair.lr, bair.betas, bair.batch_size, bair.stage1_steps) == (4.5e-6, (0.5, 0.9), 8, 10_000)
+    assert (bair.stage2_bg_weight, tennis.stage2_bg_weight, tennis.batch_size) == (5.0, 0.5, 10)
+
+
+def test_stage1_weights_follow_schedule_and_gan_switches_on():
+    from lcvg_env.models import PatchGANConfig
+
+    cfg = preset_config("bair-256", disc_start=3)
+    loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
+    current, target = _moving_block()
+    mask = torch.full((1, 1, 16, 16), 0.5)
+    _, logs0 = loss.mask_terms(1, 0, mask, current, target, target)
+    _, logs1 = loss.mask_terms(1, 1000, mask, current, target, target)
+    assert (logs0["lambda_bg"], logs1["lambda_bg"]) == (80.0, 40.0)
+    assert not loss.gan_active(1, 2) and loss.gan_active(1, 3) and loss.gan_active(2, 0)
+
+
+def test_stage2_background_term_compares_prediction():
+    cfg = preset_config("tennis-96x256")
+    from lcvg_env.models import PatchGANConfig
+
+    loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
+    current, target = _moving_block()
+    mask = torch.zeros(1, 1, 16, 16)
+    total, logs = loss.mask_terms(2, 0, mask, current, target, target + 0.1)
+    assert logs["bg"] == pytest.approx(0.1) and total.item() == pytest.approx(0.5 * 0.1)
+
+
+def test_config_rejects_bad_values():
+    from training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="control"):
+        TrainConfig(control="shear")
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0)
+
+
+def test_lpips_term_when_weight_positive():
+    from lcvg_env.models import PatchGANConfig
+
+    cfg = preset_config("bair-256", lpips_weight=1.0)
+    try:
+        loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
+    except ImportError as e:
+        assert "lcvg-env[metrics]" in str(e)
+        pytest.skip("LPIPS weights not installed")
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 32, 32) * 2 - 1
+    _, same_logs = loss.reconstruction(target, target)
+    other, other_logs = loss.reconstruction(target, torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert same_logs["lpips"] == pytest.approx(0.0, abs=1e-6) and other_logs["lpips"] > 0.05
+    assert other.item() == pytest.approx(other_logs["l1"] + other_logs["lpips"], rel=1e-5)

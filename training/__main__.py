@@ -1,0 +1,7 @@
+"""``python -m training DATA --out RUN`` and ``torchrun --nproc_per_node N -m training DATA --out RUN``."""
+
+from __future__ import annotations
+
+from training.cli import main
+
+main()

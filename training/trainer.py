@@ -1,0 +1,367 @@
+"""The training loop of both stages (METHOD.md sections 3-5), on one CPU or many GPUs.
+
+Read it top to bottom: :class:`Trainer` builds the data stream, the generator (M + E + Z + D) and the
+loss module (which owns the PatchGAN C), then :meth:`Trainer.train` runs ``stage1_steps`` iterations of
+mask-based generation (soft M(x^t) cuts the layers, M is trained) followed by ``stage2_steps`` of
+fine-tuning for control (M frozen, binarized or warped masks cut the layers). Each iteration is two
+explicit optimizer steps: the generator's, then (once the GAN is on) the discriminator's.
+
+Reliability: every ``checkpoint_every`` steps, at the end and on Ctrl-C the model goes to
+``RUN_DIR/model.safetensors`` and the full resume state to ``RUN_DIR/state/`` (both written atomically);
+``resume=True`` continues bit-for-bit from there. A non-finite loss stops the run with
+:class:`TrainingDiverged` and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from lcvg_env.checkpoint import save_checkpoint
+from lcvg_env.data import VideoDataset
+from lcvg_env.models import LayeredGenerator, Preset, get_preset
+from training import distributed as ddp
+from training import state as st
+from training.config import TrainConfig
+from training.data import PairBatches, sample_start_frames
+from training.losses import LCVGLoss
+from training.monitor import Monitor
+from training.stage2_controls import stage2_masks
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    """Optimizer steps done (both stages)."""
+    logs: dict[str, float]
+    """The last step's loss terms."""
+    checkpoint: Path | None
+    """``RUN_DIR/model.safetensors`` (None on ranks other than 0)."""
+    interrupted: bool = False
+    mask_iou: dict[str, float] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class _Generation(nn.Module):
+    """The generator's forward for DDP: stage 1 computes the soft mask inside (so M is trained)."""
+
+    def __init__(self, generator: LayeredGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        mask = self.generator.mask(frame) if mask is None else mask
+        out = self.generator.generate(frame, mask)
+        return out.frame, out.vq_loss, mask
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' picks bf16 autocast on CPU (fastest in benchmarks/bench_train.py) and fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cpu" else "fp32"
+
+
+class Trainer:
+    """One training run: ``Trainer(cfg, data_dir, run_dir).train()``."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        data_dir: str | Path,
+        run_dir: str | Path,
+        *,
+        preset: Preset | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.cfg, self.data_dir, self.run_dir = cfg, Path(data_dir), Path(run_dir)
+        self.preset = preset or get_preset(cfg.preset)
+        self.env = ddp.DistEnv.from_env()
+        self.device = ddp.pick_device(cfg.device, self.env)
+        ddp.init(self.env, self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.progress = progress
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        np.random.seed(cfg.seed)
+        gcfg = self.preset.generator
+        self.dataset = VideoDataset(
+            data_dir, "train", size=(gcfg.height, gcfg.width), frame_skip=cfg.frame_skip
+        )
+        self.batches = PairBatches(self.dataset, cfg.batch_size, cfg.seed, self.env.rank, self.env.world)
+        self.generator = LayeredGenerator(gcfg).to(self.device)
+        self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)
+        if self.precision == "bf16-channels-last":
+            self.generator.to(memory_format=torch.channels_last)
+            self.loss.to(memory_format=torch.channels_last)
+        self.step, self.built_stage, self.logs = 0, 0, {}
+        self.mask_iou: dict[str, float] | None = None
+        self._stop = self._stop_requested = False
+        if resume:
+            self._restore()
+        elif self.env.is_main and (self.run_dir / "state" / st.MANIFEST).exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run. Continue it with --resume, or pick another --out."
+            )
+        self._build_stage(self.stage)
+        self.start_frames = sample_start_frames(self.dataset, cfg.num_start_frames, cfg.seed)
+
+    # ------------------------------------------------------------------ stages
+    @property
+    def stage(self) -> int:
+        return 1 if self.step < self.cfg.stage1_steps else 2
+
+    @property
+    def stage_step(self) -> int:
+        return self.step if self.stage == 1 else self.step - self.cfg.stage1_steps
+
+    def _build_stage(self, stage: int) -> None:
+        """Fresh Adam optimizers and warm-up schedules for ``stage``; stage 2 freezes M first."""
+        if stage == self.built_stage:
+            return
+        self.generator.mask_net.requires_grad_(stage == 1)
+        self.generator.mask_net.train(stage == 1)
+        gen_params = [p for p in self.generator.parameters() if p.requires_grad]
+        disc_params = list(self.loss.discriminator.parameters())
+        adam = dict(lr=self.cfg.lr, betas=self.cfg.betas)
+        self.opt_g, self.opt_d = torch.optim.Adam(gen_params, **adam), torch.optim.Adam(disc_params, **adam)
+        warm = max(self.cfg.warmup_steps, 1)
+        self.sched_g, self.sched_d = (
+            torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+            for opt in (self.opt_g, self.opt_d)
+        )
+        self.gen_forward: nn.Module = _Generation(self.generator)
+        self.disc: nn.Module = self.loss.discriminator
+        if self.env.enabled:  # re-wrapped per stage: DDP must know which parameters get gradients
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.gen_forward = DDP(self.gen_forward, device_ids=ids)
+            self.disc = DDP(self.loss.discriminator, device_ids=ids)
+        self.built_stage = stage
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _prepare(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        fmt = torch.channels_last if self.precision == "bf16-channels-last" else torch.contiguous_format
+        frame = batch["frame"].to(self.device).contiguous(memory_format=fmt)
+        return frame, batch["next"].to(self.device).contiguous(memory_format=fmt)
+
+    # ------------------------------------------------------------------ one iteration
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Generator step, then discriminator step; returns logs and the tensors for image grids."""
+        stage, s = self.stage, self.stage_step
+        frame, target = self._prepare(batch)
+        with self._autocast():
+            mask = None
+            if stage == 2:
+                mask = stage2_masks(
+                    self.generator,
+                    frame,
+                    target,
+                    self.cfg.stage2_mask_source,
+                    self.cfg.control,
+                    self.cfg.fit_solver,
+                )
+            pred, vq_loss, mask = self.gen_forward(frame, mask)
+            loss, logs = self.loss.generator_loss(
+                stage, s, frame, target, pred, vq_loss, mask, self.generator.decoder.last_layer
+            )
+        self._check_finite(loss, logs, "generator")
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.sched_g.step()
+        if self.loss.gan_active(stage, s):
+            with self._autocast():
+                d_loss, d_logs = self.loss.discriminator_loss(self.disc, target, pred)
+            self._check_finite(d_loss, d_logs, "discriminator")
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            self.sched_d.step()
+            logs.update(d_logs)
+        return {"logs": logs, "frame": frame, "mask": mask, "pred": pred, "target": target, "stage": stage}
+
+    def _check_finite(self, loss: torch.Tensor, logs: dict[str, float], what: str) -> None:
+        bad, stop = ddp.all_flags(
+            [float(not torch.isfinite(loss).item()), float(self._stop_requested)], self.env, self.device
+        )
+        self._stop = self._stop or stop > 0  # every rank stops after the same step when one got Ctrl-C
+        if bad > 0:
+            last = st.load_state(self.run_dir / "state")[1]["step"] if self._has_state() else None
+            raise TrainingDiverged(
+                f"The {what} loss is not finite at step {self.step + 1} (stage {self.stage}): {logs}. "
+                + (
+                    f"The last good checkpoint is step {last} in {self.run_dir} (model.safetensors, state/); "
+                    "continue from it with --resume after lowering --lr "
+                    if last is not None
+                    else "No checkpoint was written yet; restart with a lower --lr "
+                )
+                + f"(now {self.cfg.lr}), or check the data for broken frames."
+            )
+
+    def _has_state(self) -> bool:
+        return (self.run_dir / "state" / st.MANIFEST).exists()
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, on_step: Callable[[Trainer], None] | None = None) -> TrainResult:
+        """Run until ``stage1_steps + stage2_steps`` (or Ctrl-C, which saves first)."""
+        cfg, main = self.cfg, self.env.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        monitor = Monitor(self.run_dir, cfg.total_steps, self.step, enabled=main, progress=self.progress)
+        history: list[dict[str, float]] = []
+        previous = self._install_sigint()
+        try:
+            while self.step < cfg.total_steps and not self._should_stop():
+                self._build_stage(self.stage)
+                out = self.train_step(self.batches.next())
+                self.step, self.logs = self.step + 1, out["logs"]
+                history.append(self.logs)
+                self._after_step(monitor, out)
+                if on_step is not None:
+                    on_step(self)
+            interrupted = self.step < cfg.total_steps
+            checkpoint = self.save()
+            if interrupted:
+                monitor.print(
+                    f"Interrupted: saved step {self.step} to {self.run_dir}; continue with --resume."
+                )
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            monitor.close()
+        ddp.barrier(self.env)
+        return TrainResult(self.step, self.logs, checkpoint, interrupted, self.mask_iou, history)
+
+    def _should_stop(self) -> bool:
+        # With DDP only the flag agreed by all ranks counts (else ranks would wait for each other).
+        return self._stop or (not self.env.enabled and self._stop_requested)
+
+    def _after_step(self, monitor: Monitor, out: dict[str, Any]) -> None:
+        cfg = self.cfg
+        monitor.step(self.step, out["stage"], out["logs"], cfg.log_every)
+        if monitor.enabled and (self.step % cfg.image_every == 0 or self.step == 1):
+            fg, bg = self.generator.layers(out["frame"], out["mask"])
+            monitor.images(
+                self.step,
+                {
+                    "frame": out["frame"],
+                    "mask": out["mask"],
+                    "fg": fg,
+                    "bg": bg,
+                    "pred": out["pred"],
+                    "target": out["target"],
+                },
+            )
+        if self.step == cfg.stage1_steps and cfg.stage1_steps > 0:
+            self._evaluate_mask(monitor)
+        if self.step % cfg.checkpoint_every == 0 and self.step < cfg.total_steps:
+            self.save()
+
+    def _evaluate_mask(self, monitor: Monitor) -> None:
+        if not self.env.is_main:
+            return
+        from training.evaluate import mask_iou
+
+        split = "val" if (self.data_dir / "val").is_dir() else "train"
+        self.mask_iou = mask_iou(self.generator, self.data_dir, split=split)
+        if self.mask_iou is not None:
+            monitor.scalars(self.step, {f"mask/{k}": v for k, v in self.mask_iou.items()})
+            monitor.print(
+                f"Stage 1 done: mask IoU with the ground truth ({split}) "
+                + json.dumps({k: round(v, 4) for k, v in self.mask_iou.items()})
+            )
+
+    def _install_sigint(self) -> Any:
+        def handler(signum: int, frame: Any) -> None:
+            self._stop_requested = True  # finish this step, save, exit; a second Ctrl-C kills at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            return None
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self) -> Path | None:
+        """Model (``model.safetensors``) and resume state (``state/``), rank 0 only, both atomic."""
+        if not self.env.is_main:
+            return None
+        extra = {
+            "data_dir": str(self.data_dir),
+            "stage1_steps": self.cfg.stage1_steps,
+            "stage2_steps": self.cfg.stage2_steps,
+            "stage": self.stage if self.step else 1,
+            "last_losses": self.logs,
+            "mask_iou": self.mask_iou,
+            "train_config": self.cfg.to_dict(),
+        }
+        path = save_checkpoint(
+            self.run_dir / "model.safetensors",
+            self.generator,
+            control_mode=self.cfg.control,
+            start_frames=self.start_frames,
+            preset=self.preset.name,
+            step=self.step,
+            extra=extra,
+        )
+        st.save_state(self.run_dir / "state", self.step, *self._state())
+        return path
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {
+            **st.module_tensors(self.generator, "generator"),
+            **st.module_tensors(self.loss.discriminator, "discriminator"),
+        }
+        g_t, g_meta = st.flatten_optimizer(self.opt_g, "opt_g")
+        d_t, d_meta = st.flatten_optimizer(self.opt_d, "opt_d")
+        r_t, r_meta = st.rng_state()
+        tensors.update({**g_t, **d_t, **r_t})
+        meta = {
+            "step": self.step,
+            "stage": self.stage,
+            "built_stage": self.built_stage,
+            "config": self.cfg.to_dict(),
+            "opt_g": g_meta,
+            "opt_d": d_meta,
+            "rng": r_meta,
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "batches": self.batches.state(),
+            "logs": self.logs,
+            "mask_iou": self.mask_iou,
+        }
+        return tensors, json.loads(json.dumps(meta, default=str))
+
+    def _restore(self) -> None:
+        tensors, meta = st.load_state(self.run_dir / "state")
+        st.load_module(self.generator, tensors, "generator")
+        st.load_module(self.loss.discriminator, tensors, "discriminator")
+        self.step, self.logs, self.mask_iou = int(meta["step"]), meta["logs"], meta.get("mask_iou")
+        self._build_stage(int(meta["built_stage"]))
+        self.opt_g.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_g"], "opt_g"))
+        self.opt_d.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_d"], "opt_d"))
+        self.sched_g.load_state_dict(meta["sched_g"])
+        self.sched_d.load_state_dict(meta["sched_d"])
+        self.batches.load_state(meta["batches"])
+        st.set_rng_state(tensors, meta["rng"])
