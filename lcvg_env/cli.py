@@ -24,10 +24,19 @@ app = typer.Typer(
 # (module, attribute, group name): typer sub-apps mounted as ``lcvg <group> ...``.
 SUB_APPS: list[tuple[str, str, str]] = [
     ("lcvg_env.data.cli", "app", "data"),
+    ("agents.cli", "app", "agent"),
+    ("lcvg_env.export.cli", "app", "export"),
 ]
 
 # (module, attribute, command name): single commands mounted as ``lcvg <command>``.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("training.cli", "train", "train"),
+    ("lcvg_env.evaluate_cli", "evaluate", "evaluate"),
+    ("lcvg_env.env.cli", "play", "play"),
+    ("lcvg_env.env.cli", "rollout", "rollout"),
+    ("lcvg_env.export.mimic", "mimic_command", "mimic"),
+    ("lcvg_env.demo", "demo", "demo"),
+]
 
 
 @app.command()

@@ -1,0 +1,133 @@
+"""The logic shared by the single env and the natively batched vector env: B environments, one model.
+
+:class:`LCVGBatch` owns the simulator (one forward pass for all B), the action -> control map, the
+reward task and the per-env state (goal, last control). The single env is ``LCVGBatch`` with B = 1,
+so the vector env gives the same results as N single envs seeded alike.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.env.config import EnvConfig, load_env_checkpoint
+from lcvg_env.env.controls import ControlMap
+from lcvg_env.env.sim import LayeredSimulator
+from lcvg_env.env.task import ReachTask
+
+RESET_OPTIONS = ("frame", "start_index")
+
+
+def prepare_frame(frame: Any, size: tuple[int, int]) -> np.ndarray:
+    """A user's start frame as uint8 (H, W, 3) at the model's ``size`` (resized when needed)."""
+    arr = np.asarray(frame)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(
+            f"options['frame'] must be a uint8 (H, W, 3) RGB array, got {arr.dtype} {arr.shape}; "
+            "convert it, e.g. np.asarray(PIL.Image.open(path).convert('RGB'))."
+        )
+    h, w = size
+    if arr.shape[:2] != (h, w):
+        from PIL import Image
+
+        arr = np.asarray(Image.fromarray(arr).resize((w, h), Image.Resampling.LANCZOS))
+    return np.ascontiguousarray(arr)
+
+
+class LCVGBatch:
+    """B LCVG environments stepped together (see the module docstring)."""
+
+    def __init__(
+        self, checkpoint: str | os.PathLike | Checkpoint | None, num_envs: int, cfg: EnvConfig
+    ) -> None:
+        ckpt = load_env_checkpoint(checkpoint, cfg.name, cfg.device)
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.checkpoint_path = ckpt.path
+        self.mode = cfg.control or ckpt.control_mode
+        self.start_frames = ckpt.start_frames  # (N, H, W, 3) uint8
+        self.sim = LayeredSimulator(ckpt, num_envs, self.mode, cfg.dtype)
+        self.size = self.sim.size
+        self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation)
+        self.task = ReachTask(self.size, cfg.success_radius, cfg.goal_margin) if cfg.task == "reach" else None
+        self.goals = np.zeros((num_envs, 2), dtype=np.float32)
+        self.control_px = self.controls.identity(num_envs)
+        self.observation_space = spaces.Box(0, 255, shape=(*self.size, 3), dtype=np.uint8)
+        self.action_space = self.controls.space
+
+    def start_frame(self, rng: np.random.Generator, options: dict[str, Any] | None) -> np.ndarray:
+        """The frame to reset from: ``options["frame"]``, ``options["start_index"]`` or a bank frame."""
+        options = options or {}
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"Unknown reset options {unknown}; supported: {list(RESET_OPTIONS)}.")
+        if "frame" in options and "start_index" in options:
+            raise ValueError("Pass either options['frame'] or options['start_index'], not both.")
+        if "frame" in options:
+            return prepare_frame(options["frame"], self.size)
+        n = len(self.start_frames)
+        if "start_index" in options:
+            index = options["start_index"]
+            if not isinstance(index, (int, np.integer)) or not -n <= index < n:
+                raise ValueError(f"options['start_index'] must be an int in [0, {n}), got {index!r}.")
+            return self.start_frames[index]
+        return self.start_frames[rng.integers(n)]
+
+    def reset(self, rows: np.ndarray, rngs: list[np.random.Generator], options: list[dict | None]) -> None:
+        """Reset ``rows`` (each with its own generator and options) in one mask pass."""
+        frames = []
+        for row, rng, opts in zip(rows, rngs, options, strict=True):
+            frames.append(self.start_frame(rng, opts))  # start frame first, then the goal
+            if self.task is not None:
+                self.goals[row] = self.task.sample_goal(rng)
+        self.sim.load(rows, np.stack(frames))
+        self.control_px[rows] = self.controls.identity(len(rows))
+
+    def step(self, actions: np.ndarray) -> None:
+        """Step all B envs with checked, clipped actions (B, dims)."""
+        self.control_px = self.controls.to_pixels(actions)
+        self.sim.step(self.controls.to_normalized(self.control_px))
+
+    def infos(self) -> dict[str, np.ndarray]:
+        """Per-env information, batched: every value has B rows."""
+        info: dict[str, np.ndarray] = {
+            "mask": self.sim.mask_arrays(),
+            "centroid_px": self.sim.centroids.astype(np.float32),
+            "control_px": self.control_px.astype(np.float32),
+            "control_norm": self.controls.to_normalized(self.control_px).astype(np.float32),
+        }
+        if self.task is not None:
+            distance = self.task.distance(self.sim.centroids, self.goals)
+            info.update(
+                goal_px=self.goals.copy(), distance_px=distance, is_success=self.task.success(distance)
+            )
+        return info
+
+    def rewards(self, info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards (B,) float32 and terminations (B,) bool for the current frames."""
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        if self.task is not None and self.cfg.terminate_on_success:
+            terminated = info["is_success"].copy()
+        if self.cfg.reward_fn is not None:
+            frames = self.sim.observations()
+            rewards = [
+                self.cfg.reward_fn(frames[i], info["mask"][i], unbatch(info, i)) for i in range(self.num_envs)
+            ]
+            return np.asarray(rewards, dtype=np.float32), terminated
+        if self.task is None:
+            return np.zeros(self.num_envs, dtype=np.float32), terminated
+        return self.task.reward(info["distance_px"]), terminated
+
+    def observations(self) -> np.ndarray:
+        """Observations (B, H, W, 3) uint8: the frames with the goal drawn (never fed to the model)."""
+        obs = self.sim.observations()
+        return obs if self.task is None else self.task.draw(obs, self.goals)
+
+
+def unbatch(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """Row ``i`` of a batched info; 0-d values become Python scalars."""
+    return {k: (v[i].item() if v[i].ndim == 0 else v[i]) for k, v in info.items()}

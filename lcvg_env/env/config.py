@@ -1,0 +1,93 @@
+"""The environment's configuration: every keyword of :class:`~lcvg_env.env.core.LCVGEnv` but the
+checkpoint and the render mode, validated once and shared by the single and the vector env."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lcvg_env.control.warp import CONTROL_DIMS
+
+if TYPE_CHECKING:
+    from lcvg_env.checkpoint import Checkpoint
+
+TASKS = ("reach", "none")
+DTYPES = ("bfloat16", "float32", "float16")
+
+RewardFn = Callable[[np.ndarray, np.ndarray, dict[str, Any]], float]
+"""``reward_fn(frame (H, W, 3) uint8, mask (H, W) bool, info) -> float``."""
+
+
+@dataclass
+class EnvConfig:
+    """How the environment is built and scored; the defaults make the ``reach`` task."""
+
+    name: str = "pusher"
+    """Model name resolved when no checkpoint is given (``pusher``, ``bair``, ``tennis``, ``breakout``)."""
+    control: str | None = None
+    """``translation`` (2 dims), ``rotation`` (3) or ``affine`` (6); None: the checkpoint's mode."""
+    task: str = "reach"
+    """``reach``: bring the foreground centroid to a goal point; ``none``: reward 0 (data generation)."""
+    max_displacement: float = 4.0
+    """Pixels the mask moves per step at action +-1 (translation components)."""
+    max_rotation: float = 0.2
+    """Radians turned per step at action +-1 (rotation); for ``affine``, the largest offset of each
+    entry of the linear part from the identity."""
+    success_radius: float | None = None
+    """Reach succeeds within this many pixels of the goal; None: 4 px per 64 px of frame size."""
+    terminate_on_success: bool = True
+    """End the episode (``terminated=True``) when the reach task succeeds."""
+    goal_margin: float = 0.15
+    """Goals are drawn at least this fraction of the frame size away from the border."""
+    device: str = "cpu"
+    """Torch device of the generator."""
+    dtype: str = "bfloat16"
+    """Generator weights' dtype: ``bfloat16`` (fastest on CPU), ``float32`` or ``float16``."""
+    reward_fn: RewardFn | None = None
+    """Replaces the task's reward: ``reward_fn(frame, mask, info) -> float`` (the goal stays in ``info``)."""
+    render_scale: int | None = None
+    """Window scale of ``render_mode="human"``; None: the largest integer scale up to 512 px."""
+
+    def __post_init__(self) -> None:
+        if self.control is not None and self.control not in CONTROL_DIMS:
+            raise ValueError(f"control must be one of {sorted(CONTROL_DIMS)} or None, got {self.control!r}.")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}.")
+        for key in ("max_displacement", "max_rotation"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{key} must be a finite number >= 0, got {value!r}.")
+        if self.success_radius is not None and not self.success_radius > 0:
+            raise ValueError(f"success_radius must be > 0 or None, got {self.success_radius!r}.")
+        if not 0.0 <= self.goal_margin < 0.5:
+            raise ValueError(f"goal_margin must be in [0, 0.5), got {self.goal_margin!r}.")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}.")
+        if self.reward_fn is not None and not callable(self.reward_fn):
+            raise ValueError(
+                f"reward_fn must be callable (frame, mask, info) -> float, got {self.reward_fn!r}."
+            )
+        if self.render_scale is not None and self.render_scale < 1:
+            raise ValueError(f"render_scale must be >= 1 or None, got {self.render_scale!r}.")
+
+
+def load_env_checkpoint(
+    checkpoint: str | os.PathLike | Checkpoint | None, name: str, device: str
+) -> Checkpoint:
+    """A loaded checkpoint the env owns: from a path, a :class:`Checkpoint` (copied), or resolved by name."""
+    import copy
+
+    from lcvg_env.checkpoint import Checkpoint, load_checkpoint
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    if isinstance(checkpoint, Checkpoint):
+        # The env casts the weights (bf16) and moves them: never touch the caller's model.
+        ckpt = copy.copy(checkpoint)
+        ckpt.generator = copy.deepcopy(checkpoint.generator).to(device).eval()
+        return ckpt
+    return load_checkpoint(resolve_checkpoint(name if checkpoint is None else checkpoint), device=device)

@@ -1,0 +1,166 @@
+"""``LCVGEnv``: a learned simulator of raw video, controlled through its foreground mask."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.env.batch import LCVGBatch, unbatch
+from lcvg_env.env.config import EnvConfig, RewardFn
+
+RENDER_FPS = 15
+
+
+class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Layered Controllable Video Generation (Huang et al., ECCV 2022) as an environment.
+
+    ## Description
+    A world model learned from raw video splits the frame into a foreground (what moves: a robot
+    arm, a player) and a background. The action moves the foreground's mask; the model renders the
+    next frame that matches the moved mask (METHOD.md section 3). Each step: binarized mask of the
+    current frame -> warp by the action T(theta) (Eq. 5) -> generate the next frame.
+
+    ## Action Space
+    ``Box(-1, 1, (dims,), float32)``: ``translation`` (dx, dy), ``rotation`` (dx, dy, phi) or
+    ``affine`` (6, an offset from the identity), scaled by ``max_displacement`` pixels and
+    ``max_rotation`` radians (table in :mod:`lcvg_env.env.controls`). x is right, y is down.
+    Out-of-range values are clipped; NaN, inf or a wrong shape raise ``ValueError``.
+    :class:`~lcvg_env.env.wrappers.DiscreteControl` gives no-op/up/down/left/right.
+
+    ## Observation Space
+    ``Box(0, 255, (H, W, 3), uint8)``: the generated frame (the checkpoint's size), with the reach
+    goal drawn as a small magenta cross. The goal is never fed to the generator.
+
+    ## Rewards
+    ``task="reach"``: -||centroid - goal|| / frame diagonal per step, -1 when the frame has no
+    foreground (:mod:`lcvg_env.env.task`). ``task="none"``: 0. ``reward_fn(frame, mask, info)``
+    replaces either (the clean frame (H, W, 3) uint8, the mask (H, W) bool, the step's info).
+
+    ## Starting State
+    A real frame from the checkpoint's bank (drawn with ``np_random``), or
+    ``options={"frame": uint8 (H, W, 3)}`` (any picture; other sizes are resized), or
+    ``options={"start_index": i}``. The reach goal is drawn from ``np_random`` after the frame.
+
+    ## Episode End
+    Terminated when the reach task succeeds (if ``terminate_on_success``); truncated by the
+    registered ``max_episode_steps`` (100 steps; 200 for Breakout).
+
+    ## Info
+    ``mask`` (H, W) bool, ``centroid_px`` (2,) (x, y) or NaN without foreground, ``control_px``
+    (the applied control in pixels and radians), ``control_norm`` (in the warp's normalized units),
+    and for reach ``goal_px`` (2,), ``distance_px``, ``is_success``.
+
+    ## Arguments
+    ``checkpoint`` (path or :class:`~lcvg_env.checkpoint.Checkpoint`; None resolves ``name``, see
+    :func:`~lcvg_env.env.resolve.resolve_checkpoint`), ``render_mode`` (``rgb_array``, ``human``)
+    and the fields of :class:`~lcvg_env.env.config.EnvConfig`.
+
+    >>> import gymnasium, lcvg_env
+    >>> env = gymnasium.make("LCVG-Pusher-v0", checkpoint="runs/pusher/model.safetensors")  # doctest: +SKIP
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": RENDER_FPS}  # noqa: RUF012
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | Checkpoint | None = None,
+        *,
+        name: str = "pusher",
+        control: str | None = None,
+        task: str = "reach",
+        max_displacement: float = 4.0,
+        max_rotation: float = 0.2,
+        success_radius: float | None = None,
+        terminate_on_success: bool = True,
+        goal_margin: float = 0.15,
+        render_mode: str | None = None,
+        render_scale: int | None = None,
+        device: str = "cpu",
+        dtype: str = "bfloat16",
+        reward_fn: RewardFn | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}."
+            )
+        self.cfg = EnvConfig(
+            name=name,
+            control=control,
+            task=task,
+            max_displacement=max_displacement,
+            max_rotation=max_rotation,
+            success_radius=success_radius,
+            terminate_on_success=terminate_on_success,
+            goal_margin=goal_margin,
+            device=device,
+            dtype=dtype,
+            reward_fn=reward_fn,
+            render_scale=render_scale,
+        )
+        self.core = LCVGBatch(checkpoint, 1, self.cfg)
+        self.observation_space = self.core.observation_space
+        self.action_space = self.core.action_space
+        self.render_mode = render_mode
+        self._obs: np.ndarray | None = None
+        self._info: dict[str, Any] = {}
+        self._window: Any = None
+
+    @property
+    def control_mode(self) -> str:
+        """The control parameterization (``translation``, ``rotation``, ``affine``)."""
+        return self.core.mode
+
+    @property
+    def frame(self) -> np.ndarray:
+        """The current generated frame (H, W, 3) uint8, without the goal marker: the model's state."""
+        return self.core.sim.observations()[0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.core.reset(np.array([0]), [self.np_random], [options])
+        return self._emit()[0], self._info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._obs is None:
+            raise RuntimeError("Call reset() before step().")
+        self.core.step(self.core.controls.check(action)[None])
+        obs, reward, terminated = self._emit()
+        return obs, reward, terminated, False, self._info
+
+    def _emit(self) -> tuple[np.ndarray, float, bool]:
+        info = self.core.infos()
+        rewards, terminated = self.core.rewards(info)
+        self._info = unbatch(info, 0)
+        self._obs = self.core.observations()[0]
+        if self.render_mode == "human":
+            self.render()
+        return self._obs, float(rewards[0]), bool(terminated[0])
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the observation (H, W, 3); ``human``: show it in a pygame window."""
+        if self._obs is None:
+            gym.logger.warn("Calling render() before reset(): nothing to show yet.")
+            return None
+        if self.render_mode == "rgb_array":
+            return self._obs.copy()
+        if self.render_mode == "human":
+            from lcvg_env.env.render import HumanWindow
+
+            if self._window is None:
+                self._window = HumanWindow(self.core.size, self.cfg.render_scale, "lcvg-env", RENDER_FPS)
+            self._window.show(self._obs)
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None

@@ -1,0 +1,124 @@
+"""Where an environment's checkpoint comes from: an explicit path, the user's cache, or the package.
+
+Lookup order for a name such as ``"pusher"`` (see :func:`resolve_checkpoint`):
+
+1. an existing file path (``checkpoint="runs/pusher/model.safetensors"``);
+2. ``$LCVG_HOME/checkpoints/<name>.safetensors`` (``LCVG_HOME`` defaults to ``~/.cache/lcvg``),
+   where ``lcvg train ... --install-as <name>`` writes (:func:`installed_checkpoint_path`);
+3. the model shipped inside the package, ``lcvg_env/assets/<name>.safetensors``.
+
+Nothing here imports torch: it runs at ``gymnasium.make`` time before the model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+"""Folder of the checkpoints shipped inside the package."""
+
+
+@dataclass(frozen=True)
+class EnvModel:
+    """A named world model an environment id runs on, and how to make one."""
+
+    name: str
+    """Checkpoint name (file stem in the cache and in the package assets)."""
+    preset: str
+    """The model preset it is trained with (``lcvg presets``)."""
+    create: str
+    """The shell command that creates and installs the checkpoint."""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"EnvModel.name must be a plain identifier, got {self.name!r}.")
+
+
+MODELS: dict[str, EnvModel] = {
+    m.name: m
+    for m in (
+        EnvModel(
+            "pusher",
+            "tiny-64",
+            "lcvg data pusher data/pusher && "
+            "lcvg train data/pusher --preset tiny-64 --out runs/pusher --install-as pusher",
+        ),
+        EnvModel(
+            "breakout",
+            "tiny-64",
+            "lcvg data breakout data/breakout && "
+            "lcvg train data/breakout --preset tiny-64 --out runs/breakout --install-as breakout",
+        ),
+        EnvModel(
+            "bair",
+            "bair-256",
+            "lcvg train PATH/TO/bair_256 --preset bair-256 --out runs/bair --install-as bair  "
+            "(PATH/TO/bair_256: BAIR robot pushing at 256x256 in the train/<video>/00000.png layout)",
+        ),
+        EnvModel(
+            "tennis",
+            "tennis-96x256",
+            "lcvg train PATH/TO/tennis --preset tennis-96x256 --out runs/tennis --install-as tennis  "
+            "(PATH/TO/tennis: the Tennis videos in the train/<video>/00000.png layout)",
+        ),
+    )
+}
+"""The models behind the registered ids (``LCVG-Pusher-v0`` runs on ``pusher``, ...)."""
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+    """No checkpoint for an environment; the message says which command creates one."""
+
+
+def lcvg_home() -> Path:
+    """``$LCVG_HOME``, default ``~/.cache/lcvg``."""
+    return Path(os.environ.get("LCVG_HOME") or "~/.cache/lcvg").expanduser()
+
+
+def installed_checkpoint_path(name: str) -> Path:
+    """Where the user's checkpoint ``name`` lives: ``$LCVG_HOME/checkpoints/<name>.safetensors``.
+
+    ``lcvg train --install-as NAME`` copies its final model here.
+    """
+    return lcvg_home() / "checkpoints" / f"{name}.safetensors"
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
+    """The checkpoint file for a model name or path (lookup order in the module docstring).
+
+    Raises :class:`CheckpointNotFoundError` naming the places searched and the command that creates one.
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    looks_like_path = path.suffix == ".safetensors" or os.sep in text or "/" in text
+    if looks_like_path:
+        raise CheckpointNotFoundError(
+            f"Checkpoint file {path} does not exist. Pass the path of an existing .safetensors file "
+            f"or a model name ({', '.join(MODELS)})."
+        )
+    candidates = [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise CheckpointNotFoundError(_missing_message(text, candidates))
+
+
+def _missing_message(name: str, searched: list[Path]) -> str:
+    where = " nor ".join(str(p) for p in searched)
+    model = MODELS.get(name)
+    if model is None:
+        return (
+            f"No checkpoint named {name!r}: neither {where} exists. Known names: {', '.join(MODELS)}; "
+            f"or create one with `lcvg train DATA_DIR --out runs/{name} --install-as {name}`, "
+            "or pass checkpoint=PATH."
+        )
+    return (
+        f"No {name!r} world model found: neither {where} exists. Create one with:\n"
+        f"    {model.create}\n"
+        f"or pass checkpoint=PATH/TO/model.safetensors (e.g. gymnasium.make(..., checkpoint=...)). "
+        f"Set LCVG_HOME to look elsewhere than {lcvg_home()}."
+    )

@@ -1,0 +1,82 @@
+"""The world model as a batched simulator: B current frames stepped in one forward pass.
+
+One step follows the generation row of METHOD.md section 3::
+
+    m^t        = 1[M(x^t) > 0.5]                 binarized foreground mask (cached from the last step)
+    m'         = T(theta)(m^t)                   the mask moved by the control (Eq. 5)
+    x^{t+1}    = D( q(E(x^t m')) + q(E(x^t (1 - m'))) )
+    m^{t+1}    = 1[M(x^{t+1}) > 0.5]             for the info, the reward and the next step
+
+The state is the uint8 frame (what the agent observes), so the env is Markov in its observation
+and values stay in range on long rollouts. The generator is deterministic given the frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.control.warp import mask_centroid
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+
+
+def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float32 in [-1, 1]."""
+    return frames.float() / 127.5 - 1.0
+
+
+def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """float (B, 3, H, W) roughly in [-1, 1] -> uint8 (clipped, rounded)."""
+    return ((frames.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+class LayeredSimulator:
+    """B frames, their binarized masks and the generator that advances them."""
+
+    def __init__(self, checkpoint: Checkpoint, num_envs: int, mode: str, dtype: str = "bfloat16") -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
+        # Contiguous memory format on purpose: channels_last + bf16 GroupNorm is pathologically slow on CPU.
+        self.generator = checkpoint.generator.to(_DTYPES[dtype]).eval()
+        self.device = next(self.generator.parameters()).device
+        self.mode = mode
+        self.num_envs = num_envs
+        self.size = (checkpoint.config.height, checkpoint.config.width)
+        h, w = self.size
+        with torch.inference_mode():
+            self.frames = torch.zeros(num_envs, 3, h, w, dtype=torch.uint8, device=self.device)
+            self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
+        self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
+
+    @torch.inference_mode()
+    def load(self, rows: np.ndarray, frames: np.ndarray) -> None:
+        """Set the frames of ``rows`` to uint8 ``frames`` (k, H, W, 3) and compute their masks (one pass)."""
+        batch = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        batch = batch.permute(0, 3, 1, 2).contiguous()  # (k, 3, H, W)
+        index = torch.as_tensor(rows, device=self.device)
+        self.frames[index] = batch
+        self.masks[index] = self._binary_mask(batch)
+        self.centroids[rows] = mask_centroid(self.masks[index]).cpu().numpy()
+
+    @torch.inference_mode()
+    def step(self, controls_norm: np.ndarray) -> None:
+        """Advance every frame by its control (B, dims) in normalized units, in one forward pass."""
+        control = torch.from_numpy(controls_norm).to(self.device)
+        moved = self.generator.warp_mask(self.masks, control, self.mode)  # (B, 1, H, W) binary
+        out = self.generator.generate(to_unit_range(self.frames), moved)
+        self.frames = to_uint8(out.frame)
+        self.masks = self._binary_mask(self.frames)
+        self.centroids = mask_centroid(self.masks).cpu().numpy()
+
+    def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
+        return (self.generator.mask(to_unit_range(frames)) > 0.5).float()  # (B, 1, H, W)
+
+    def observations(self) -> np.ndarray:
+        """Current frames as uint8 (B, H, W, 3), a fresh array."""
+        return self.frames.permute(0, 2, 3, 1).cpu().numpy().copy()
+
+    def mask_arrays(self) -> np.ndarray:
+        """Current binarized masks as bool (B, H, W)."""
+        return self.masks[:, 0].bool().cpu().numpy()

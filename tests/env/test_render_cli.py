@@ -1,0 +1,98 @@
+"""Rendering (rgb_array, human via pygame's dummy driver), RecordVideo, and the play/rollout commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lcvg_env.cli import app
+from lcvg_env.env import LCVGEnv
+from lcvg_env.env.cli import keys_to_action, parse_policy
+
+
+@pytest.fixture
+def headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+
+
+def _frames(path: Path) -> int:
+    """Frames in an mp4, counted by ffmpeg, after checking that moviepy decodes it."""
+    import imageio_ffmpeg
+    from moviepy import VideoFileClip
+
+    with VideoFileClip(str(path)) as clip:
+        first = clip.get_frame(0)
+        assert first.ndim == 3 and first.shape[2] == 3 and first.std() > 0
+    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+
+
+def test_rgb_array_render_is_the_observation(tiny_ckpt: Path) -> None:
+    env = LCVGEnv(tiny_ckpt, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    assert np.array_equal(env.render(), obs)
+    assert env.metadata["render_fps"] > 0
+
+
+def test_human_render_opens_a_scaled_window(tiny_ckpt: Path, headless: None) -> None:
+    env = LCVGEnv(tiny_ckpt, render_mode="human", render_scale=3)
+    env.reset(seed=0)
+    env.step(np.zeros(2, np.float32))
+    assert env._window.screen.get_size() == (96, 96)
+    env.close()
+    assert env._window is None
+
+
+def test_missing_pygame_says_how_to_install(tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    env = LCVGEnv(tiny_ckpt, render_mode="human")
+    with pytest.raises(ImportError, match=r'pip install "lcvg-env\[play\]"'):
+        env.reset(seed=0)
+
+
+def test_record_video_wrapper(tiny_ckpt: Path, tmp_path: Path) -> None:
+    env = gymnasium.make(
+        "LCVG-Pusher-v0", checkpoint=str(tiny_ckpt), render_mode="rgb_array", max_episode_steps=5
+    )
+    env = gymnasium.wrappers.RecordVideo(
+        env, str(tmp_path / "videos"), episode_trigger=lambda e: True, disable_logger=True
+    )
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        done = term or trunc
+    env.close()
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and _frames(videos[0]) >= 2
+
+
+def test_rollout_command_writes_a_playable_mp4(tiny_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "video.mp4"
+    args = ["rollout", "LCVG-Pusher-v0", "-c", str(tiny_ckpt), "--policy", "constant:1,0", "--steps", "6"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--scale", "2"])
+    assert result.exit_code == 0, result.output
+    assert "7 frames" in result.output and _frames(out) == 7
+    bad = CliRunner().invoke(app, ["rollout", "LCVG-Pusher-v0", "-c", str(tiny_ckpt), "--policy", "zigzag"])
+    assert bad.exit_code != 0 and "constant:DX,DY" in bad.output
+
+
+def test_play_command_runs_headless_and_records(tiny_ckpt: Path, tmp_path: Path, headless: None) -> None:
+    out = tmp_path / "play.mp4"
+    args = ["play", "LCVG-Pusher-v0", "-c", str(tiny_ckpt), "--max-steps", "3", "--fps", "200"]
+    result = CliRunner().invoke(app, [*args, "--record", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and _frames(out) == 4
+
+
+def test_keys_and_policies_map_to_actions(tiny_ckpt: Path) -> None:
+    controls = LCVGEnv(tiny_ckpt, control="rotation").core.controls
+    np.testing.assert_array_equal(keys_to_action(True, False, True, False, controls), [-1, -1, 0])
+    np.testing.assert_array_equal(keys_to_action(False, False, False, False, controls), [0, 0, 0])
+    assert parse_policy("random", 3) is None
+    np.testing.assert_array_equal(parse_policy("constant:0.5,-1", 2), [0.5, -1.0])

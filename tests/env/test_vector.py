@@ -1,0 +1,86 @@
+"""LCVGVectorEnv (one forward pass for N envs) equals N single envs; the SB3 adapter trains PPO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from lcvg_env.env import LCVGEnv, LCVGVectorEnv, SB3VecEnv
+
+
+def test_vector_equals_single_envs_with_autoreset(tiny_ckpt: Path) -> None:
+    n, horizon = 3, 4
+    venv = LCVGVectorEnv(n, tiny_ckpt, max_episode_steps=horizon)
+    singles = [LCVGEnv(tiny_ckpt) for _ in range(n)]
+    vobs, _ = venv.reset(seed=10)
+    for i, env in enumerate(singles):
+        assert np.array_equal(vobs[i], env.reset(seed=10 + i)[0])
+    actions = np.random.default_rng(0).uniform(-1, 1, (3 * horizon, n, 2)).astype(np.float32)
+    steps = np.zeros(n, dtype=int)
+    for action in actions:
+        vobs, vrew, vterm, vtrunc, vinfo = venv.step(action)
+        steps += 1
+        for i, env in enumerate(singles):
+            obs, rew, term, _, info = env.step(action[i])
+            assert rew == pytest.approx(vrew[i]) and term == vterm[i]
+            assert vtrunc[i] == (steps[i] == horizon and not term)
+            if term or steps[i] == horizon:  # the vector env resets on the same step
+                assert np.array_equal(vinfo["final_obs"][i], obs)
+                np.testing.assert_array_equal(vinfo["final_info"]["mask"][i], info["mask"])
+                obs, info = env.reset()
+                steps[i] = 0
+            assert np.array_equal(vobs[i], obs)
+            np.testing.assert_array_equal(vinfo["goal_px"][i], info["goal_px"])
+
+
+def test_make_vec_uses_the_native_vector_env(tiny_ckpt: Path) -> None:
+    venv = gymnasium.make_vec(
+        "LCVG-Pusher-v0", num_envs=2, vectorization_mode="vector_entry_point", checkpoint=str(tiny_ckpt)
+    )
+    assert isinstance(venv.unwrapped, LCVGVectorEnv)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert venv.unwrapped.max_episode_steps == 100
+    obs, info = venv.reset(seed=0)
+    assert obs.shape == (2, 32, 32, 3) and info["_mask"].all()
+    obs, rew, *_ = venv.step(venv.action_space.sample())
+    assert obs.dtype == np.uint8 and rew.shape == (2,)
+
+
+def test_partial_reset_and_bad_actions(tiny_ckpt: Path) -> None:
+    venv = LCVGVectorEnv(2, tiny_ckpt)
+    venv.reset(seed=0)
+    before = venv.step(np.ones((2, 2), np.float32))[0]
+    after, _ = venv.reset(seed=[None, 5], options={"reset_mask": np.array([False, True])})
+    assert np.array_equal(after[0], before[0])
+    assert np.array_equal(after[1], LCVGEnv(tiny_ckpt).reset(seed=5)[0])
+    for bad in (np.ones((3, 2)), np.full((2, 2), np.nan)):
+        with pytest.raises(ValueError):
+            venv.step(bad)
+
+
+def test_sb3_adapter_reports_terminal_observations(tiny_ckpt: Path) -> None:
+    venv = SB3VecEnv(LCVGVectorEnv(2, tiny_ckpt, max_episode_steps=2, task="none"))
+    venv.seed(3)
+    obs = venv.reset()
+    assert obs.shape == (2, 32, 32, 3)
+    venv.step(np.zeros((2, 2), np.float32))
+    obs, rewards, dones, infos = venv.step(np.zeros((2, 2), np.float32))
+    assert dones.all() and rewards.dtype == np.float32
+    assert all(i["TimeLimit.truncated"] and i["terminal_observation"].shape == (32, 32, 3) for i in infos)
+    assert venv.get_attr("render_mode") == [None, None]
+
+
+@pytest.mark.slow
+def test_sb3_ppo_learns_on_the_vector_env(tiny_ckpt64: Path) -> None:
+    from stable_baselines3 import PPO
+
+    venv = SB3VecEnv(LCVGVectorEnv(2, tiny_ckpt64, max_episode_steps=20))
+    model = PPO("CnnPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps >= 256
+    action, _ = model.predict(venv.reset(), deterministic=True)
+    assert action.shape == (2, 2)
