@@ -47,8 +47,10 @@ def main() -> None:
     torch.manual_seed(0)
     gen = LayeredGenerator(cfg).eval()
     frame = torch.rand(args.batch, 3, cfg.height, cfg.width) * 2 - 1
-    print(f"preset {args.preset}: {count_parameters(gen) / 1e6:.2f}M generator parameters, "
-          f"{cfg.height}x{cfg.width}, batch {args.batch}, torch threads {torch.get_num_threads()}")
+    print(
+        f"preset {args.preset}: {count_parameters(gen) / 1e6:.2f}M generator parameters, "
+        f"{cfg.height}x{cfg.width}, batch {args.batch}, torch threads {torch.get_num_threads()}"
+    )
     fp32 = time_steps(gen, frame, args.mode, args.steps, args.blocks)
     print(f"fp32 weights : {fp32:7.1f} steps/s  ({1000 / fp32:.2f} ms/step)")
     gen = gen.to(torch.bfloat16)
