@@ -1,0 +1,16 @@
+"""RL agents that learn inside the learned simulator (stable-baselines3).
+
+- :mod:`agents.config`: the run's ``Args`` dataclass and per-algorithm defaults.
+- :mod:`agents.train`: ``train(Args)``: PPO, SAC or DQN on the batched vector env, with evaluation,
+  checkpoints, TensorBoard logs and a video of the trained agent.
+- :mod:`agents.evaluate`: ``evaluate_policy``: one seeded evaluation loop for every policy.
+- :mod:`agents.policies`: the random and scripted reference controllers.
+- :mod:`agents.networks`: a CoordConv features extractor for frames of any size >= 16 px.
+- :mod:`agents.envs`: the batched env stacks (gymnasium vector env; SB3 adapter, discrete moves).
+- :mod:`agents.loading`: what ``lcvg agent eval MODEL`` evaluates (run folder, .zip, baselines).
+- :mod:`agents.cli`: ``lcvg agent train`` and ``lcvg agent eval``.
+
+Modules load on first use: ``import agents`` imports neither torch nor stable-baselines3.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,203 @@
+"""``lcvg agent``: train RL agents inside the learned simulator and evaluate them.
+
+    lcvg agent train LCVG-Pusher-v0 --algo ppo --timesteps 200000 --n-envs 8 --out runs/agents/ppo
+    lcvg agent eval runs/agents/ppo LCVG-Pusher-v0 --episodes 50 --json ppo.json
+    lcvg agent eval scripted LCVG-Pusher-v0 --episodes 50 --json scripted.json
+    lcvg agent eval random LCVG-Pusher-v0 --episodes 50 --json random.json
+
+Heavy imports (torch, stable-baselines3) happen inside the commands: ``lcvg`` imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    help="Train stable-baselines3 agents in an LCVG environment and evaluate them (or the baselines).",
+    no_args_is_help=True,
+)
+
+EnvKwargs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env-kwargs", help="Env keyword as key=value (repeatable), e.g. checkpoint=model.safetensors."
+    ),
+]
+
+
+@app.command("train")
+def train_command(
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
+    algo: Annotated[str, typer.Option(help="ppo, sac or dqn (discrete controls).")] = "ppo",
+    timesteps: Annotated[int, typer.Option(help="Environment steps to train for.")] = 200_000,
+    n_envs: Annotated[int, typer.Option(help="Environments batched in one forward pass.")] = 8,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/agents/{env}__{algo}__{seed}__{time}).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    env_kwargs: EnvKwargs = None,
+    hp: Annotated[
+        list[str] | None, typer.Option(help="Algorithm hyperparameter as key=value (repeatable).")
+    ] = None,
+    eval_freq: Annotated[int, typer.Option(help="Evaluate every N env steps (0: never).")] = 10_000,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 8,
+    checkpoint_freq: Annotated[
+        int, typer.Option(help="Save the agent every N env steps (0: never).")
+    ] = 50_000,
+    video_episodes: Annotated[int, typer.Option(help="Episodes in the final video.mp4 (0: none).")] = 2,
+    features: Annotated[str, typer.Option(help="Features extractor: coord (any size) or nature.")] = "coord",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    time_limit_min: Annotated[
+        float | None, typer.Option(help="Stop learning after this many minutes (then save and evaluate).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
+    from agents.config import Args, parse_key_values
+    from agents.train import train
+
+    try:
+        args = Args(
+            env_id=env_id,
+            algo=algo,
+            total_timesteps=timesteps,
+            n_envs=n_envs,
+            seed=seed,
+            out=None if out is None else str(out),
+            env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
+            hyperparams=parse_key_values(hp, "--hp"),
+            eval_freq=eval_freq,
+            eval_episodes=eval_episodes,
+            checkpoint_freq=checkpoint_freq,
+            video_episodes=video_episodes,
+            features=features,
+            threads=threads,
+            time_limit_min=time_limit_min,
+            progress=progress,
+        )
+        result = train(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        _fail(e)
+    summary = {
+        "run_dir": str(result.run_dir),
+        "model": str(result.model_path),
+        "seconds": result.seconds,
+        **_row(result.evaluation.to_json()),
+    }
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Argument(help="A run folder, a saved model (.zip), 'random' or 'scripted'.")],
+    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
+    episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 20,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results to this JSON file.")
+    ] = None,
+    video: Annotated[
+        Path | None, typer.Option(help="mp4 of the first episodes (default: see --no-video).")
+    ] = None,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Write no video.")] = False,
+    video_episodes: Annotated[int, typer.Option(help="Episodes in the video.")] = 2,
+    n_envs: Annotated[int, typer.Option(help="Episodes run in parallel (one batch).")] = 8,
+    seed: Annotated[
+        int | None, typer.Option(help="First episode seed (default 1000, held out from training).")
+    ] = None,
+    env_kwargs: EnvKwargs = None,
+    algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
+    best: Annotated[bool, typer.Option("--best", help="Evaluate a run folder's best_model.zip.")] = False,
+    stochastic: Annotated[bool, typer.Option("--stochastic", help="Sample the agent's actions.")] = False,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+) -> None:
+    """Evaluate an agent or a baseline: mean/std return, success rate (reach), a video and a JSON row.
+
+    The default video is RUN_DIR/eval.mp4 for a run folder, MODEL_eval.mp4 beside a saved model, and
+    eval_{random,scripted}__{env}.mp4 in the current folder for the baselines.
+    """
+    from agents.config import parse_key_values
+    from agents.envs import make_vector_env
+    from agents.evaluate import EVAL_SEED, evaluate_policy
+    from agents.loading import (
+        BASELINES,
+        baseline_policy,
+        check_compatible,
+        find_model,
+        load_model,
+        sb3_policy,
+    )
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        kwargs = parse_key_values(env_kwargs, "--env-kwargs")
+        source = None if model in BASELINES else find_model(model, algo, best)
+        if source is not None:
+            kwargs = {**source.env_kwargs, **kwargs}
+        venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
+        if source is None:
+            policy, discrete = baseline_policy(model, venv, seed=EVAL_SEED if seed is None else seed), False
+        else:
+            agent = load_model(source)
+            check_compatible(agent, venv, source.path)
+            policy, discrete = sb3_policy(agent, deterministic=not stochastic)
+        video_path = None if no_video else (video or _default_video(model, env_id, source))
+        result = evaluate_policy(
+            policy,
+            venv,
+            episodes,
+            seed=EVAL_SEED if seed is None else seed,
+            env_id=env_id,
+            name=model if source is None else str(source.path),
+            discrete=discrete,
+            video_path=video_path,
+            video_episodes=video_episodes,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2))
+    typer.echo(json.dumps(_row(result.to_json()), indent=2))
+
+
+def _default_video(model: str, env_id: str, source: Any) -> Path:
+    if source is None:
+        return Path(f"eval_{model}__{env_id}.mp4")
+    path = Path(source.path)
+    if Path(model).is_dir():
+        return Path(model) / "eval.mp4"
+    return path.with_name(f"{path.stem}_eval.mp4")
+
+
+def _row(full: dict[str, Any]) -> dict[str, Any]:
+    """The report's fields of an evaluation (no per-episode lists)."""
+    keys = (
+        "policy",
+        "env_id",
+        "mean_return",
+        "std_return",
+        "success_rate",
+        "episodes",
+        "mean_length",
+        "mean_final_distance_px",
+        "seconds",
+        "video",
+    )
+    return {k: full[k] for k in keys if k in full}
+
+
+def _fail(error: Exception) -> NoReturn:
+    from lcvg_env.env.resolve import CheckpointNotFoundError
+
+    hint = ""
+    if isinstance(error, CheckpointNotFoundError):
+        hint = "\nWith `lcvg agent`, pass a model of your own as --env-kwargs checkpoint=PATH."
+    typer.echo(f"Error: {error}{hint}", err=True)
+    raise typer.Exit(1) from error

@@ -1,0 +1,100 @@
+"""Building the environments agents train and are evaluated in.
+
+Every agent runs on the natively batched :class:`~lcvg_env.env.vector.LCVGVectorEnv` (N envs, one
+forward pass of the world model per step), made from a registered id with ``gymnasium.make_vec`` so
+the id's model and episode length apply. For stable-baselines3 the stack is::
+
+    LCVGVectorEnv -> SB3VecEnv (the env's adapter) [-> DiscreteVecControl for DQN]
+                  -> VecMonitor (episode returns, is_success) -> VecTransposeImage (HWC -> CHW)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor, VecTransposeImage
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
+
+from lcvg_env.env.controls import DISCRETE_ACTIONS, ControlMap
+
+
+def env_ids() -> list[str]:
+    """The registered LCVG environment ids."""
+    import lcvg_env  # noqa: F401  (registers the ids)
+    from lcvg_env.env.registration import ENV_IDS
+
+    return [spec.id for spec in ENV_IDS]
+
+
+def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> Any:
+    """``num_envs`` batched envs of ``env_id`` (an :class:`LCVGVectorEnv`), with ``env_kwargs``."""
+    import lcvg_env  # noqa: F401  (registers the ids)
+
+    if env_id not in gym.registry:
+        raise ValueError(f"Unknown environment id {env_id!r}; registered LCVG ids: {', '.join(env_ids())}.")
+    return gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **(env_kwargs or {})
+    )
+
+
+def make_sb3_env(
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    discrete: bool = False,
+    seed: int = 0,
+) -> VecEnv:
+    """The SB3 stack of the module docstring, seeded (sub-env i resets with ``seed + i`` first)."""
+    from lcvg_env.env import SB3VecEnv
+
+    venv: VecEnv = SB3VecEnv(make_vector_env(env_id, num_envs, env_kwargs))
+    if discrete:
+        venv = DiscreteVecControl(venv)
+    venv = VecMonitor(venv, info_keywords=("is_success",) if _has_reach_task(venv) else ())
+    if is_image_space(venv.observation_space) and not is_image_space_channels_first(venv.observation_space):
+        venv = VecTransposeImage(venv)
+    venv.seed(seed)
+    return venv
+
+
+def lcvg_vector_env(venv: Any) -> Any:
+    """The :class:`LCVGVectorEnv` under a gymnasium vector env or an SB3 stack."""
+    while not hasattr(venv, "core"):
+        inner = getattr(venv, "venv", None) or getattr(venv, "env", None)
+        if inner is None:
+            raise TypeError(f"{type(venv).__name__} does not wrap an LCVGVectorEnv.")
+        venv = inner
+    return venv
+
+
+def _has_reach_task(venv: VecEnv) -> bool:
+    return lcvg_vector_env(venv).core.task is not None
+
+
+def discrete_to_box(actions: np.ndarray, controls: ControlMap) -> np.ndarray:
+    """Discrete action indices (B,) -> the env's continuous actions (B, dims), ``DiscreteControl``'s table."""
+    indices = np.asarray(actions).reshape(-1)
+    return np.stack([controls.discrete(int(a)) for a in indices]).astype(np.float32)
+
+
+class DiscreteVecControl(VecEnvWrapper):
+    """``Discrete(5)`` actions for a whole SB3 vector env: the batched twin of the env's
+    :class:`~lcvg_env.env.wrappers.DiscreteControl` (no-op, up, down, left, right at full speed),
+    with the same action table (:data:`lcvg_env.env.controls.DISCRETE_ACTIONS`)."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        self.controls: ControlMap = lcvg_vector_env(venv).core.controls
+        super().__init__(venv, action_space=gym.spaces.Discrete(len(DISCRETE_ACTIONS)))
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.venv.step_async(discrete_to_box(actions, self.controls))
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self.venv.step_wait()
+
+    def reset(self) -> Any:
+        return self.venv.reset()

@@ -1,0 +1,179 @@
+"""Evaluation of any policy (random, scripted, a trained SB3 model) by one loop over the batched env.
+
+Episodes run in lock-step batches of the vector env's N sub-envs: batch k resets with seed
+``seed + k * N`` (sub-env i gets ``seed + k * N + i``), then steps until every sub-env has ended
+once; a sub-env's later steps (it autoresets) are ignored. So every episode is seeded, each policy
+sees the same start frames and goals, and the result does not depend on how fast episodes end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.envs import discrete_to_box, lcvg_vector_env
+from agents.policies import Policy
+
+EVAL_SEED = 1_000
+"""First seed of the evaluation episodes, away from the training envs' seeds (0 .. n_envs - 1)."""
+
+
+@dataclass
+class EvalResult:
+    """Returns and success of ``episodes`` episodes; ``to_json`` gives the report's fields."""
+
+    policy: str
+    env_id: str
+    episodes: int
+    returns: list[float]
+    lengths: list[int]
+    successes: list[bool] | None
+    """None when the env has no ``reach`` task."""
+    final_distances: list[float] | None
+    """Pixels from the centroid to the goal at each episode's last step (reach only)."""
+    seconds: float
+    video: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std_return(self) -> float:
+        return float(np.std(self.returns))
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.successes is None else float(np.mean(self.successes))
+
+    def to_json(self) -> dict[str, Any]:
+        """``mean_return``, ``std_return``, ``success_rate``, ``episodes`` first, then the details."""
+        head = dict(
+            mean_return=self.mean_return,
+            std_return=self.std_return,
+            success_rate=self.success_rate,
+            episodes=self.episodes,
+            mean_length=float(np.mean(self.lengths)),
+        )
+        if self.final_distances is not None:
+            head["mean_final_distance_px"] = float(np.mean(self.final_distances))
+        return {**head, **asdict(self)}
+
+
+@dataclass
+class _Batch:
+    """Per-sub-env accumulators of one lock-step batch."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    ended: np.ndarray
+    success: np.ndarray
+    distance: np.ndarray
+    frames: list[list[np.ndarray]]
+
+
+def evaluate_policy(
+    policy: Policy,
+    venv: Any,
+    episodes: int,
+    *,
+    seed: int = 0,
+    name: str = "policy",
+    env_id: str = "",
+    discrete: bool = False,
+    video_path: str | os.PathLike | None = None,
+    video_episodes: int = 2,
+    max_steps: int = 10_000,
+) -> EvalResult:
+    """Run ``episodes`` seeded episodes of ``policy`` in the gymnasium vector env ``venv``.
+
+    ``discrete``: the policy outputs ``Discrete(5)`` indices (DQN), mapped to the env's actions.
+    ``video_path``: write the first ``video_episodes`` episodes (one per sub-env of the first batch)
+    to an mp4. ``max_steps`` bounds an episode for envs without truncation.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}.")
+    start = time.perf_counter()
+    n = venv.num_envs
+    batches = [
+        _run_batch(policy, venv, seed + k * n, discrete, max_steps, record=k == 0 and video_path is not None)
+        for k in range(math.ceil(episodes / n))
+    ]
+    take = lambda key: np.concatenate([getattr(b, key) for b in batches])[:episodes]  # noqa: E731
+    reach = lcvg_vector_env(venv).core.task is not None
+    result = EvalResult(
+        policy=name,
+        env_id=env_id,
+        episodes=episodes,
+        returns=take("returns").tolist(),
+        lengths=take("lengths").astype(int).tolist(),
+        successes=take("success").astype(bool).tolist() if reach else None,
+        final_distances=take("distance").tolist() if reach else None,
+        seconds=round(time.perf_counter() - start, 2),
+    )
+    if video_path is not None and video_episodes > 0:
+        result.video = str(_write_episodes(batches[0].frames[:video_episodes], video_path, venv))
+    return result
+
+
+def _run_batch(policy: Policy, venv: Any, seed: int, discrete: bool, max_steps: int, record: bool) -> _Batch:
+    """One lock-step batch: every sub-env plays one episode; returns its accumulators."""
+    n = venv.num_envs
+    controls = lcvg_vector_env(venv).core.controls
+    obs, info = venv.reset(seed=seed)
+    acc = _Batch(
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        np.full(n, np.nan),
+        [[frame] for frame in obs] if record else [],
+    )
+    for _ in range(max_steps):
+        actions = policy(obs, info)
+        obs, rewards, terminated, truncated, info = venv.step(
+            discrete_to_box(actions, controls) if discrete else actions
+        )
+        active = ~acc.ended
+        acc.returns[active] += rewards[active]
+        acc.lengths[active] += 1
+        finished = (terminated | truncated) & active
+        _record(acc, obs, info, active, finished, record)
+        acc.ended |= finished
+        if acc.ended.all():
+            return acc
+    raise RuntimeError(
+        f"Episodes did not end within max_steps={max_steps}; create the env with max_episode_steps."
+    )
+
+
+def _record(
+    acc: _Batch, obs: np.ndarray, info: dict, active: np.ndarray, finished: np.ndarray, record: bool
+) -> None:
+    """Store success and distance of the sub-envs that just ended (SAME_STEP autoreset: ``final_info``),
+    and the frames of the active ones."""
+    final = info.get("final_info", {})
+    for i in np.flatnonzero(finished):
+        if "is_success" in final:
+            acc.success[i] = bool(final["is_success"][i])
+            acc.distance[i] = float(final["distance_px"][i])
+    if record:
+        for i in np.flatnonzero(active):
+            acc.frames[i].append(info["final_obs"][i] if finished[i] else obs[i])
+
+
+def _write_episodes(episodes: list[list[np.ndarray]], path: str | os.PathLike, venv: Any) -> Path:
+    """Episodes back to back, separated by a few black frames, scaled up to about 256 px."""
+    from lcvg_env.env.render import auto_scale, write_video
+
+    gap = [np.zeros_like(episodes[0][0])] * 4
+    frames = [f for ep in episodes for f in [*ep, *gap]]
+    fps = venv.metadata.get("render_fps", 15)
+    return write_video(frames, path, fps=fps, scale=auto_scale(frames[0].shape[:2], target=256))

@@ -1,0 +1,103 @@
+"""Image features extractors for stable-baselines3 policies on the simulator's frames.
+
+SB3's ``NatureCNN`` (8/4, 4/2, 3/1 convolutions) needs frames of at least 36 px; the test models are
+32x32 and the reach task is about *where* things are. :class:`CoordCNN` works for any frame of at
+least 16 px: it appends two coordinate channels to the image (CoordConv, Liu et al., NeurIPS 2018:
+plain convolutions are poor at mapping positions to coordinates), then halves the resolution until
+the smaller side is at most 8 and flattens, so positions survive to the linear layer.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+MIN_SIZE = 16
+"""Smallest frame side :class:`CoordCNN` accepts."""
+
+
+def num_downsamples(height: int, width: int, target: int = 8) -> int:
+    """Stride-2 convolutions that bring the smaller side to ``target`` or below (at least one)."""
+    side, n = min(height, width), 0
+    while side > target or n == 0:
+        side, n = (side + 1) // 2, n + 1
+    return n
+
+
+class CoordCNN(BaseFeaturesExtractor):
+    """CoordConv CNN: image (B, C, H, W) normalized to [0, 1] by SB3 -> features (B, features_dim).
+
+    ``n`` stride-2 3x3 convolutions (32 then 64 channels, :func:`num_downsamples`), one 3x3
+    convolution, flatten, linear, ReLU.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 256) -> None:
+        super().__init__(observation_space, features_dim)
+        if not is_image_space(observation_space, check_channels=False, normalized_image=True):
+            raise ValueError(f"CoordCNN needs an image observation space (C, H, W), got {observation_space}.")
+        c, h, w = observation_space.shape
+        if min(h, w) < MIN_SIZE:
+            raise ValueError(
+                f"CoordCNN needs frames of at least {MIN_SIZE} px, got {h}x{w} (channel-first {c}x{h}x{w})."
+            )
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, H, W)
+        layers: list[nn.Module] = []
+        channels = c + 2
+        for i in range(num_downsamples(h, w)):
+            out = 32 if i == 0 else 64
+            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.ReLU()]
+            channels = out
+        layers += [nn.Conv2d(channels, 64, 3, padding=1), nn.ReLU(), nn.Flatten()]
+        self.cnn = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flatten = self.cnn(torch.zeros(1, c + 2, h, w)).shape[1]
+        self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        coords = self.coords.to(observations.dtype).expand(observations.shape[0], -1, -1, -1)  # (B, 2, H, W)
+        return self.linear(self.cnn(torch.cat([observations, coords], dim=1)))
+
+
+class CoordCombinedExtractor(BaseFeaturesExtractor):
+    """For dict observations: :class:`CoordCNN` on every image entry, flatten the others, concatenate."""
+
+    def __init__(self, observation_space: gym.spaces.Dict, cnn_output_dim: int = 256) -> None:
+        super().__init__(observation_space, features_dim=1)
+        extractors: dict[str, nn.Module] = {}
+        total = 0
+        for key, space in observation_space.spaces.items():
+            if is_image_space(space, check_channels=False, normalized_image=True) and len(space.shape) == 3:
+                extractors[key] = CoordCNN(space, cnn_output_dim)
+                total += cnn_output_dim
+            else:
+                extractors[key] = nn.Flatten()
+                total += int(gym.spaces.utils.flatdim(space))
+        self.extractors = nn.ModuleDict(extractors)
+        self._features_dim = total
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([net(observations[key]) for key, net in self.extractors.items()], dim=1)
+
+
+def policy_kwargs(observation_space: gym.Space, features: str = "coord", features_dim: int = 256) -> dict:
+    """SB3 ``policy_kwargs`` for the chosen features extractor (``coord`` or ``nature``)."""
+    if features == "nature":
+        return (
+            {"features_extractor_kwargs": {"features_dim": features_dim}}
+            if not _is_dict(observation_space)
+            else {}
+        )
+    if _is_dict(observation_space):
+        return {
+            "features_extractor_class": CoordCombinedExtractor,
+            "features_extractor_kwargs": {"cnn_output_dim": features_dim},
+        }
+    return {"features_extractor_class": CoordCNN, "features_extractor_kwargs": {"features_dim": features_dim}}
+
+
+def _is_dict(space: gym.Space) -> bool:
+    return isinstance(space, gym.spaces.Dict)

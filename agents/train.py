@@ -1,0 +1,186 @@
+"""Train a stable-baselines3 agent inside the learned simulator; read it top to bottom.
+
+    lcvg agent train LCVG-Pusher-v0 --algo ppo --timesteps 200000 --n-envs 8 --out runs/agents/ppo
+
+The run folder (``Args.run_dir``) ends up with::
+
+    args.json                 the run's configuration (run name {env}__{algo}__{seed}__{time})
+    model.zip                 the final agent                (lcvg agent eval RUN_DIR ENV_ID)
+    best_model.zip            the best agent of the periodic evaluations (EvalCallback)
+    checkpoints/              periodic snapshots (CheckpointCallback)
+    evaluations.npz           the periodic evaluations' returns and successes
+    tb/{run_name}_1/          TensorBoard logs              (tensorboard --logdir RUN_DIR/tb)
+    eval.json, video.mp4      the final evaluation and a video of the trained agent
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.config import Args
+from agents.envs import lcvg_vector_env, make_sb3_env
+from agents.evaluate import EVAL_SEED, EvalResult, evaluate_policy
+from agents.networks import policy_kwargs
+from agents.policies import SB3Policy
+
+TRAIN_HINT = 'pip install "lcvg-env[train]"'
+
+
+@dataclass
+class TrainResult:
+    """Where the run wrote its agent and how the agent did at the end."""
+
+    run_dir: Path
+    model_path: Path
+    evaluation: EvalResult
+    seconds: float
+
+
+def algo_class(algo: str) -> Any:
+    """The stable-baselines3 class of ``ppo``, ``sac`` or ``dqn``."""
+    from stable_baselines3 import DQN, PPO, SAC
+
+    return {"ppo": PPO, "sac": SAC, "dqn": DQN}[algo]
+
+
+def build_model(args: Args, env: Any, tensorboard_log: str | None) -> Any:
+    """The agent: ``CnnPolicy`` on image observations, ``MultiInputPolicy`` on dict observations."""
+    from gymnasium import spaces
+
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "CnnPolicy"
+    return algo_class(args.algo)(
+        policy,
+        env,
+        policy_kwargs={
+            **policy_kwargs(env.observation_space, args.features, args.features_dim),
+            **args.policy_overrides(),
+        },
+        tensorboard_log=tensorboard_log,
+        seed=args.seed,
+        device=args.device,
+        verbose=0,
+        **args.algo_kwargs(),
+    )
+
+
+def build_callbacks(args: Args, eval_env: Any, run_dir: Path) -> list[Any]:
+    """EvalCallback (best model, evaluations.npz) and CheckpointCallback; frequencies in env steps."""
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+    callbacks: list[Any] = []
+    # SB3 counts callback frequencies in calls, one per vector step of n_envs env steps.
+    if args.eval_freq:
+        callbacks.append(
+            EvalCallback(
+                eval_env,
+                n_eval_episodes=args.eval_episodes,
+                eval_freq=max(1, args.eval_freq // args.n_envs),
+                best_model_save_path=str(run_dir),
+                log_path=str(run_dir),
+                deterministic=True,
+                verbose=0,
+            )
+        )
+    if args.checkpoint_freq:
+        callbacks.append(
+            CheckpointCallback(
+                save_freq=max(1, args.checkpoint_freq // args.n_envs),
+                save_path=str(run_dir / "checkpoints"),
+                name_prefix=args.algo,
+            )
+        )
+    if args.time_limit_min is not None:
+        callbacks.append(time_limit_callback(args.time_limit_min))
+    return callbacks
+
+
+def time_limit_callback(minutes: float) -> Any:
+    """A callback that stops ``learn`` once ``minutes`` of wall clock have passed since it started."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class TimeLimit(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.deadline = time.monotonic() + 60.0 * minutes
+
+        def _on_step(self) -> bool:
+            return time.monotonic() < self.deadline  # False stops learning (SB3 callback protocol)
+
+    return TimeLimit()
+
+
+def tensorboard_dir(run_dir: Path) -> str | None:
+    """``RUN_DIR/tb``, or None (with a warning) when tensorboard is not installed."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        warnings.warn(f"tensorboard is not installed: no TensorBoard logs ({TRAIN_HINT}).", stacklevel=2)
+        return None
+    return str(run_dir / "tb")
+
+
+def train(args: Args) -> TrainResult:
+    """Train ``args.algo`` on ``args.env_id`` for ``args.total_timesteps`` steps; evaluate and film it."""
+    start = time.perf_counter()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run_dir = args.run_dir
+    if (run_dir / "model.zip").exists():
+        raise FileExistsError(f"{run_dir} already holds a trained agent (model.zip); choose another --out.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "args.json").write_text(json.dumps(args.to_json(), indent=2))
+
+    # 1. Environments: N training envs in one batch, and a separate batch for evaluations.
+    discrete = args.algo == "dqn"
+    env = make_sb3_env(args.env_id, args.n_envs, args.env_kwargs, discrete=discrete, seed=args.seed)
+    n_eval = min(args.n_envs, args.eval_episodes)
+    eval_env = make_sb3_env(
+        args.env_id, n_eval, args.env_kwargs, discrete=discrete, seed=args.seed + EVAL_SEED
+    )
+
+    # 2. The agent and its callbacks; learn.
+    model = build_model(args, env, tensorboard_dir(run_dir))
+    model.learn(
+        total_timesteps=args.total_timesteps,
+        callback=build_callbacks(args, eval_env, run_dir),
+        tb_log_name=args.run_name,
+        progress_bar=args.progress and _has_progress_bar(),
+    )
+    train_seconds = time.perf_counter() - start
+    model_path = run_dir / "model.zip"
+    model.save(model_path)
+
+    # 3. Final evaluation on held-out seeds (as `lcvg agent eval`), with a video of the trained agent.
+    evaluation = evaluate_policy(
+        SB3Policy(model),
+        lcvg_vector_env(eval_env),
+        args.eval_episodes,
+        seed=EVAL_SEED,
+        name=str(model_path),
+        env_id=args.env_id,
+        discrete=discrete,
+        video_episodes=args.video_episodes,
+        video_path=run_dir / "video.mp4" if args.video_episodes else None,
+    )
+    evaluation.extra["timesteps"] = int(model.num_timesteps)
+    evaluation.extra["train_seconds"] = round(train_seconds, 1)
+    (run_dir / "eval.json").write_text(json.dumps(evaluation.to_json(), indent=2))
+    env.close()
+    eval_env.close()
+    return TrainResult(run_dir, model_path, evaluation, round(time.perf_counter() - start, 1))
+
+
+def _has_progress_bar() -> bool:
+    """SB3's progress bar needs tqdm and rich; train without one rather than fail."""
+    try:
+        import rich  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True

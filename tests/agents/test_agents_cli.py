@@ -1,0 +1,85 @@
+"""`lcvg agent eval` on the reference policies, and its errors (in-process, CliRunner)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from lcvg_env.cli import app
+from tests.agents.conftest import tiny_env_kwargs
+
+runner = CliRunner()
+
+
+def env_args(checkpoint) -> list[str]:
+    return [f"--env-kwargs={k}={v}" for k, v in tiny_env_kwargs(checkpoint).items()]
+
+
+def test_eval_baselines_write_rows(agent_checkpoint, tmp_path):
+    for name in ("random", "scripted"):
+        out = tmp_path / f"{name}.json"
+        args = [
+            "agent",
+            "eval",
+            name,
+            "LCVG-Pusher-v0",
+            "--episodes",
+            "2",
+            "--n-envs",
+            "2",
+            "--json",
+            str(out),
+        ]
+        result = runner.invoke(
+            app, [*args, "--video", str(tmp_path / f"{name}.mp4"), *env_args(agent_checkpoint)]
+        )
+        assert result.exit_code == 0, result.output
+        row = json.loads(out.read_text())
+        assert row["policy"] == name and row["episodes"] == 2
+        assert {"mean_return", "std_return", "success_rate"} <= set(row)
+        assert -8.0 <= row["mean_return"] <= 0.0  # 8 steps of rewards in [-1, 0]
+        assert json.loads(result.output)["mean_return"] == row["mean_return"]
+        assert (tmp_path / f"{name}.mp4").stat().st_size > 0
+
+
+def test_eval_errors_name_the_problem(agent_checkpoint, tmp_path):
+    cases = [
+        (["agent", "eval", "random", "LCVG-Nope-v0", "--no-video"], "LCVG-Pusher-v0"),
+        (
+            ["agent", "eval", str(tmp_path / "missing"), "LCVG-Pusher-v0", "--no-video"],
+            "neither a run folder",
+        ),
+        (["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", "--env-kwargs", "oops"], "key=value"),
+        (
+            [
+                "agent",
+                "eval",
+                "random",
+                "LCVG-Pusher-v0",
+                "--no-video",
+                "--env-kwargs",
+                "checkpoint=nope.safetensors",
+            ],
+            "does not exist",
+        ),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+
+
+def test_train_rejects_bad_options(agent_checkpoint, tmp_path):
+    base = ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "r"), *env_args(agent_checkpoint)]
+    for extra, message in ((["--algo", "a2c"], "algo must be"), (["--hp", "n_stepz=3"], "n_stepz")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 1 and message in result.output
+
+
+def test_missing_world_model_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("lcvg_env.env.resolve.ASSETS_DIR", tmp_path / "assets")  # even once a model ships
+    result = runner.invoke(app, ["agent", "eval", "scripted", "LCVG-Pusher-v0", "--no-video"])
+    assert result.exit_code == 1
+    assert "lcvg train" in result.output and "--env-kwargs checkpoint=PATH" in result.output
