@@ -186,8 +186,9 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     # Measured on the 20-episode pusher data, 2 shared CPU cores (docs/training.md): 300-step runs at batch 8
     # reached a stage-1 mask IoU with the arm of 0.41 at lr 3e-4 and 0.33 at lr 1e-3 (chance 0.08); the
-    # paper's 4.5e-6 is far too small for a 1.1M-parameter model. ~1 it/s at batch 8 in bf16 on one busy
-    # core: 3,000 steps in about an hour. The ratio schedule keeps BAIR's shape (5:1 reached at 40% of
+    # paper's 4.5e-6 is far too small for a model this size (measured on the first, 1.1M-parameter draft
+    # of tiny-64). The bundled 0.53M model ran 4,500 steps (3,000 + 1,500) at ~3.4 it/s at batch 8 in bf16
+    # on one core of a busy machine: 22 minutes. The ratio schedule keeps BAIR's shape (5:1 reached at 40% of
     # stage 1); the GAN is on in stage 2 only, as in the paper (disc_start past stage 1).
     "tiny-64": dict(
         lr=3e-4,
