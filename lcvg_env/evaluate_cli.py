@@ -75,6 +75,8 @@ def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> lis
     """``strip.png`` (top: real frames, bottom: generated) and ``real_vs_generated.mp4`` (side by side)."""
     from PIL import Image
 
+    from lcvg_env.env.render import write_video
+
     out_dir.mkdir(parents=True, exist_ok=True)
     real, gen = _upscale(strip["real"]), _upscale(strip["model"])
     t, h, w, _ = real.shape
@@ -86,18 +88,7 @@ def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> lis
     Image.fromarray(canvas).save(png)
     pairs = np.concatenate([real, np.full((t, h, STRIP_GAP, 3), 255, np.uint8), gen], axis=2)
     pairs = pairs[:, : pairs.shape[1] // 2 * 2, : pairs.shape[2] // 2 * 2]  # even sizes for yuv420p
-    return [png, _write_mp4(pairs, out_dir / "real_vs_generated.mp4", fps)]
-
-
-def _write_mp4(frames: np.ndarray, path: Path, fps: int) -> Path:
-    from moviepy import ImageSequenceClip
-
-    clip = ImageSequenceClip(list(frames), fps=fps)
-    clip.write_videofile(
-        str(path), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
-    )
-    clip.close()
-    return path
+    return [png, write_video(list(pairs), out_dir / "real_vs_generated.mp4", fps=fps)]
 
 
 def evaluate(

@@ -23,11 +23,6 @@ import typer
 from training.config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
 
 
-def lcvg_home() -> Path:
-    """``$LCVG_HOME`` (default ``~/.cache/lcvg``): where the environment looks for named checkpoints."""
-    return Path(os.environ.get("LCVG_HOME", "~/.cache/lcvg")).expanduser()
-
-
 def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str, Any]) -> Any:
     """The run's TrainConfig: the preset's defaults, or on ``--resume`` the stored config; then the
     options given on the command line."""
@@ -45,7 +40,9 @@ def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str
 
 def install_checkpoint(path: Path, name: str) -> Path:
     """Copy a checkpoint to ``$LCVG_HOME/checkpoints/NAME.safetensors`` (temp file + rename)."""
-    dest = lcvg_home() / "checkpoints" / f"{name}.safetensors"
+    from lcvg_env.env.resolve import installed_checkpoint_path
+
+    dest = installed_checkpoint_path(name)  # where the environment looks for the name
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     shutil.copyfile(path, tmp)
