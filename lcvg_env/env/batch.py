@@ -21,6 +21,9 @@ from lcvg_env.env.task import ReachTask
 
 RESET_OPTIONS = ("frame", "start_index")
 
+Observation = np.ndarray | dict[str, np.ndarray]
+"""Batched observations: frames (B, H, W, 3), or a dict of (B, ...) arrays for ``observation="dict"``."""
+
 
 def prepare_frame(frame: Any, size: tuple[int, int]) -> np.ndarray:
     """A user's start frame as uint8 (H, W, 3) at the model's ``size`` (resized when needed)."""
@@ -56,7 +59,13 @@ class LCVGBatch:
         self.task = ReachTask(self.size, cfg.success_radius, cfg.goal_margin) if cfg.task == "reach" else None
         self.goals = np.zeros((num_envs, 2), dtype=np.float32)
         self.control_px = self.controls.identity(num_envs)
-        self.observation_space = spaces.Box(0, 255, shape=(*self.size, 3), dtype=np.uint8)
+        image_space = spaces.Box(0, 255, shape=(*self.size, 3), dtype=np.uint8)
+        self.observation_space: spaces.Space = image_space
+        if cfg.observation == "dict":
+            point = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+            self.observation_space = spaces.Dict(
+                {"image": image_space, "achieved_goal": point, "desired_goal": point}
+            )
         self.action_space = self.controls.space
 
     def start_frame(self, rng: np.random.Generator, options: dict[str, Any] | None) -> np.ndarray:
@@ -122,10 +131,47 @@ class LCVGBatch:
             return np.zeros(self.num_envs, dtype=np.float32), terminated
         return self.task.reward(info["distance_px"]), terminated
 
-    def observations(self) -> np.ndarray:
-        """Observations (B, H, W, 3) uint8: the frames with the goal drawn (never fed to the model)."""
+    def observations(self) -> Observation:
+        """Observations: (B, H, W, 3) uint8 frames with the goal drawn (never fed to the model), or for
+        ``observation="dict"`` those frames with the centroids and goals as fractions of the frame size."""
         obs = self.sim.observations()
-        return obs if self.task is None else self.task.draw(obs, self.goals)
+        if self.task is None:
+            return obs
+        obs = self.task.draw(obs, self.goals)
+        if self.cfg.observation == "pixels":
+            return obs
+        return {
+            "image": obs,
+            "achieved_goal": self.to_fraction(self.sim.centroids),
+            "desired_goal": self.to_fraction(self.goals),
+        }
+
+    def to_fraction(self, points_px: np.ndarray) -> np.ndarray:
+        """(..., 2) pixel points (x, y) -> fractions of the frame size; NaN (no foreground) -> -1."""
+        h, w = self.size
+        out = np.asarray(points_px, dtype=np.float32) / np.array([w, h], dtype=np.float32)
+        return np.where(np.isnan(out), -1.0, out).astype(np.float32)
+
+    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray) -> np.ndarray:
+        """The reach reward for goal fractions (..., 2), as the env gives it (hindsight relabelling)."""
+        if self.task is None:
+            raise ValueError("compute_reward needs task='reach'.")
+        h, w = self.size
+        scale = np.array([w, h], dtype=np.float32)
+        achieved = np.asarray(achieved_goal, dtype=np.float32)
+        centroids = np.where((achieved < 0).any(axis=-1, keepdims=True), np.nan, achieved * scale)
+        distance = self.task.distance(centroids, np.asarray(desired_goal, dtype=np.float32) * scale)
+        return self.task.reward(distance)
+
+
+def obs_row(obs: Observation, i: int) -> np.ndarray | dict[str, np.ndarray]:
+    """Row ``i`` of batched observations (an array or a dict of arrays)."""
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+def obs_images(obs: Observation) -> np.ndarray:
+    """The frames of batched (or single) observations."""
+    return obs["image"] if isinstance(obs, dict) else obs
 
 
 def unbatch(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
 
 TASKS = ("reach", "none")
+OBSERVATIONS = ("pixels", "dict")
 DTYPES = ("bfloat16", "float32", "float16")
 
 RewardFn = Callable[[np.ndarray, np.ndarray, dict[str, Any]], float]
@@ -52,6 +53,11 @@ class EnvConfig:
     """Replaces the task's reward: ``reward_fn(frame, mask, info) -> float`` (the goal stays in ``info``)."""
     render_scale: int | None = None
     """Window scale of ``render_mode="human"``; None: the largest integer scale up to 512 px."""
+    observation: str = "pixels"
+    """``pixels``: the frame (goal drawn on it). ``dict`` (reach only): gymnasium-robotics' goal layout
+    ``{"image", "achieved_goal", "desired_goal"}`` with the foreground centroid and the goal as (x, y)
+    fractions of the frame size in [0, 1] ((-1, -1) when the frame has no foreground), for
+    ``MultiInputPolicy`` and hindsight relabelling (``compute_reward``)."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:
@@ -71,6 +77,13 @@ class EnvConfig:
         if self.reward_fn is not None and not callable(self.reward_fn):
             raise ValueError(
                 f"reward_fn must be callable (frame, mask, info) -> float, got {self.reward_fn!r}."
+            )
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}.")
+        if self.observation == "dict" and self.task != "reach":
+            raise ValueError(
+                "observation='dict' carries the reach goal: use it with task='reach', "
+                "or use observation='pixels'."
             )
         if self.render_scale is not None and self.render_scale < 1:
             raise ValueError(f"render_scale must be >= 1 or None, got {self.render_scale!r}.")

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from lcvg_env.checkpoint import Checkpoint
-from lcvg_env.env.batch import LCVGBatch, unbatch
+from lcvg_env.env.batch import LCVGBatch, obs_images, obs_row, unbatch
 from lcvg_env.env.config import EnvConfig, RewardFn
 
 RENDER_FPS = 15
@@ -34,6 +34,10 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Observation Space
     ``Box(0, 255, (H, W, 3), uint8)``: the generated frame (the checkpoint's size), with the reach
     goal drawn as a small magenta cross. The goal is never fed to the generator.
+    ``observation="dict"`` (reach): ``Dict(image=that Box, achieved_goal=Box(-1, 1, (2,)),
+    desired_goal=Box(-1, 1, (2,)))``, gymnasium-robotics' goal layout: the foreground centroid and
+    the goal as (x, y) fractions of the frame size ((-1, -1) without foreground); ``compute_reward``
+    recomputes the reward from them.
 
     ## Rewards
     ``task="reach"``: -||centroid - goal|| / frame diagonal per step, -1 when the frame has no
@@ -85,6 +89,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         device: str = "cpu",
         dtype: str = "bfloat16",
         reward_fn: RewardFn | None = None,
+        observation: str = "pixels",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -103,12 +108,16 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             dtype=dtype,
             reward_fn=reward_fn,
             render_scale=render_scale,
+            observation=observation,
         )
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self.render_mode = render_mode
-        self._obs: np.ndarray | None = None
+        if observation == "dict":
+            # Only goal envs have compute_reward: SB3's checker and HER take its presence to mean one.
+            self.compute_reward = self._compute_reward
+        self._obs: np.ndarray | dict[str, np.ndarray] | None = None
         self._info: dict[str, Any] = {}
         self._window: Any = None
 
@@ -140,7 +149,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         info = self.core.infos()
         rewards, terminated = self.core.rewards(info)
         self._info = unbatch(info, 0)
-        self._obs = self.core.observations()[0]
+        self._obs = obs_row(self.core.observations(), 0)
         if self.render_mode == "human":
             self.render()
         return self._obs, float(rewards[0]), bool(terminated[0])
@@ -151,14 +160,21 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             gym.logger.warn("Calling render() before reset(): nothing to show yet.")
             return None
         if self.render_mode == "rgb_array":
-            return self._obs.copy()
+            return obs_images(self._obs).copy()
         if self.render_mode == "human":
             from lcvg_env.env.render import HumanWindow
 
             if self._window is None:
                 self._window = HumanWindow(self.core.size, self.cfg.render_scale, "lcvg-env", RENDER_FPS)
-            self._window.show(self._obs)
+            self._window.show(obs_images(self._obs))
         return None
+
+    def _compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: dict[str, Any] | None = None
+    ) -> np.ndarray:
+        """The reach reward for goal fractions (..., 2) (``observation="dict"``), as ``step`` computes it:
+        gymnasium-robotics' ``GoalEnv`` method, for hindsight experience replay."""
+        return self.core.compute_reward(achieved_goal, desired_goal)
 
     def close(self) -> None:
         if self._window is not None:

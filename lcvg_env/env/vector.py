@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lcvg_env.checkpoint import Checkpoint
-from lcvg_env.env.batch import LCVGBatch, unbatch
+from lcvg_env.env.batch import LCVGBatch, Observation, obs_images, obs_row, unbatch
 from lcvg_env.env.config import EnvConfig
 from lcvg_env.env.core import RENDER_FPS
 
@@ -55,13 +55,15 @@ class LCVGVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
+        if self.cfg.observation == "dict":
+            self.compute_reward = self._compute_reward  # goal envs only (as the single env)
         self.single_observation_space = self.core.observation_space
         self.single_action_space = self.core.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._rngs = [seeding.np_random()[0] for _ in range(num_envs)]
         self._steps = np.zeros(num_envs, dtype=np.int64)
-        self._obs: np.ndarray | None = None
+        self._obs: Observation | None = None
 
     @property
     def np_random(self) -> np.random.Generator:  # type: ignore[override]
@@ -74,7 +76,7 @@ class LCVGVectorEnv(VectorEnv):
 
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+    ) -> tuple[Observation, dict[str, Any]]:
         """Reset all sub-envs, or those in ``options["reset_mask"]`` (N,) bool.
 
         ``seed``: an int (sub-env i gets ``seed + i``) or one seed per sub-env. Other options
@@ -106,7 +108,7 @@ class LCVGVectorEnv(VectorEnv):
 
     def step(
         self, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    ) -> tuple[Observation, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if self._obs is None:
             raise RuntimeError("Call reset() before step().")
         self.core.step(self.core.controls.check(actions, batch=self.num_envs))
@@ -124,13 +126,13 @@ class LCVGVectorEnv(VectorEnv):
         self._obs = obs
         return obs, rewards, terminated, truncated, self._with_masks(info)
 
-    def _autoreset(self, done: np.ndarray, obs: np.ndarray, info: dict[str, Any]) -> dict[str, Any]:
+    def _autoreset(self, done: np.ndarray, obs: Observation, info: dict[str, Any]) -> dict[str, Any]:
         """SAME_STEP autoreset of ``done`` rows; returns the info with ``final_obs``/``final_info``."""
         ended = np.zeros(self.num_envs, dtype=bool)
         ended[done] = True
         final_obs = np.full(self.num_envs, None, dtype=object)
         for i in done:
-            final_obs[i] = obs[i]
+            final_obs[i] = obs_row(obs, i)
         final_info = {
             k: np.where(ended.reshape(-1, *[1] * (v.ndim - 1)), v, np.zeros_like(v)) for k, v in info.items()
         }
@@ -152,11 +154,17 @@ class LCVGVectorEnv(VectorEnv):
                 out[f"_{k}"] = present.copy()
         return out
 
+    def _compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any = None
+    ) -> np.ndarray:
+        """The reach reward for goal fractions (..., 2) (``observation="dict"``), as ``step`` computes it."""
+        return self.core.compute_reward(achieved_goal, desired_goal)
+
     def render(self) -> tuple[np.ndarray, ...] | None:
         """``rgb_array``: one (H, W, 3) frame per sub-env."""
         if self.render_mode != "rgb_array" or self._obs is None:
             return None
-        return tuple(self._obs.copy())
+        return tuple(obs_images(self._obs).copy())
 
     def sub_info(self, info: dict[str, Any], i: int) -> dict[str, Any]:
         """The info of sub-env ``i`` as a single env would return it (without the ``_k`` masks)."""

@@ -47,7 +47,7 @@ class GeneratorConfig:
                 f"Frame size {self.height}x{self.width} must be divisible by the encoder's downsampling "
                 f"factor {f}; pick a size that is a multiple of {f}."
             )
-        m = 2**self.mask.num_downsample
+        m = self.mask.patch_size * 2**self.mask.num_downsample
         if self.height % m or self.width % m:
             raise ValueError(
                 f"Frame size {self.height}x{self.width} must be divisible by {m} (mask network)."

@@ -29,11 +29,14 @@ class MaskNetConfig:
     """Residual blocks at the lowest resolution."""
     norm: str = "instance"
     """'instance' (affine InstanceNorm, per-frame statistics: batch-size independent) or 'batch'."""
+    patch_size: int = 1
+    """p x p pixel-unshuffle before the first convolution and pixel-shuffle after the last, so that the
+    network runs at H/p: 1 as released; 2 for CPU models (the mask is still predicted per pixel)."""
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"MaskNetConfig.norm must be one of {NORMS}, got {self.norm!r}")
-        if self.base_channels < 1 or self.num_downsample < 0 or self.num_blocks < 0:
+        if self.base_channels < 1 or self.num_downsample < 0 or self.num_blocks < 0 or self.patch_size < 1:
             raise ValueError(f"MaskNetConfig: widths and depths must be positive, got {self}")
 
 
@@ -65,10 +68,11 @@ class MaskNetwork(nn.Module):
 
     def __init__(self, cfg: MaskNetConfig) -> None:
         super().__init__()
-        ch = cfg.base_channels
-        layers: list[nn.Module] = [
+        ch, p = cfg.base_channels, cfg.patch_size
+        layers: list[nn.Module] = [nn.PixelUnshuffle(p)] if p > 1 else []  # (B, 3 p^2, H/p, W/p)
+        layers += [
             nn.ReflectionPad2d(3),
-            nn.Conv2d(3, ch, 7, bias=False),
+            nn.Conv2d(3 * p * p, ch, 7, bias=False),
             _norm(cfg.norm, ch),
             nn.ReLU(inplace=True),
         ]
@@ -83,7 +87,9 @@ class MaskNetwork(nn.Module):
             )
             layers += [_norm(cfg.norm, ch // 2), nn.ReLU(inplace=True)]
             ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 1, 7)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, p * p, 7)]
+        if p > 1:
+            layers.append(nn.PixelShuffle(p))  # (B, p^2, H/p, W/p) -> (B, 1, H, W)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

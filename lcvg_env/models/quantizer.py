@@ -54,11 +54,12 @@ class VectorQuantizer(nn.Module):
         z = z.float()  # distances and codebook updates in fp32, also under autocast
         flat = z.permute(0, 2, 3, 1).reshape(-1, c)  # (B*h*w, n_z)
         codebook = self.embedding.weight.float()
-        dist = (
-            flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None, :]
-        )  # (B*h*w, K)
-        indices = dist.argmin(dim=1)
-        z_q = codebook[indices].reshape(b, h, w, c).permute(0, 3, 1, 2)  # (B, n_z, h, w)
+        indices = nearest_codes(flat.detach(), codebook.detach())  # (B*h*w,)
+        z_q = codebook[indices].reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous()  # (B, n_z, h, w)
+        if not (torch.is_grad_enabled() and (z.requires_grad or codebook.requires_grad)):
+            # Inference: both terms have the same value; skip the second pass and the straight-through
+            loss = (1.0 + self.cfg.beta) * (z_q - z).pow(2).mean(dim=(1, 2, 3))
+            return z_q, loss, indices.reshape(b, h, w)
         codebook_term = F.mse_loss(z_q, z.detach(), reduction="none").mean(dim=(1, 2, 3))
         commitment_term = F.mse_loss(z, z_q.detach(), reduction="none").mean(dim=(1, 2, 3))
         loss = codebook_term + self.cfg.beta * commitment_term
@@ -68,3 +69,22 @@ class VectorQuantizer(nn.Module):
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codebook entries for ``indices`` (B, h, w) -> (B, n_z, h, w)."""
         return self.embedding(indices).permute(0, 3, 1, 2)
+
+
+CHUNK_ROWS = 1024
+"""Rows per block of the distance matrix: (1024, K) fp32 stays in cache; a single (N, K) matrix for a
+batch of 64 frames would be 64 MB, written once and read again by argmin."""
+
+
+def nearest_codes(flat: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook entry (K, n_z) for each row of ``flat`` (N, n_z), in blocks.
+
+    ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2, and the first term does not change the argmin.
+    """
+    sq = codebook.pow(2).sum(1)  # (K,)
+    out = torch.empty(flat.shape[0], dtype=torch.long, device=flat.device)
+    for start in range(0, flat.shape[0], CHUNK_ROWS):
+        block = flat[start : start + CHUNK_ROWS]
+        dist = torch.addmm(sq, block, codebook.t(), alpha=-2.0)  # (rows, K)
+        out[start : start + CHUNK_ROWS] = dist.argmin(dim=1)
+    return out

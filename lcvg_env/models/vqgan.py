@@ -35,12 +35,21 @@ class AutoencoderConfig:
     """Dropout inside residual blocks."""
     mid_attention: bool = True
     """Self-attention in the middle (bottleneck) block, as VQGAN."""
+    mid_blocks: int = 2
+    """Residual blocks in the middle (bottleneck) block: 2 as VQGAN; fewer for CPU models."""
+    decoder_extra_block: bool = True
+    """D uses num_res_blocks + 1 blocks per level, as VQGAN; False mirrors E exactly (cheaper)."""
+    patch_size: int = 1
+    """E starts with a p x p pixel-unshuffle (space-to-depth) and D ends with the matching pixel-shuffle,
+    so no convolution runs at full resolution: 1 as VQGAN; 2 for CPU models (f grows by p)."""
 
     def __post_init__(self) -> None:
         self.channel_mult = tuple(self.channel_mult)
         self.attn_resolutions = tuple(self.attn_resolutions)
-        if self.base_channels < 1 or self.z_channels < 1 or self.num_res_blocks < 0:
+        if self.base_channels < 1 or self.z_channels < 1 or self.num_res_blocks < 0 or self.mid_blocks < 0:
             raise ValueError(f"AutoencoderConfig: widths and depths must be positive, got {self}")
+        if self.patch_size < 1:
+            raise ValueError(f"AutoencoderConfig.patch_size must be >= 1, got {self.patch_size}")
         if not self.channel_mult or min(self.channel_mult) < 1:
             raise ValueError(
                 f"AutoencoderConfig.channel_mult must be non-empty and >= 1: {self.channel_mult}"
@@ -48,7 +57,7 @@ class AutoencoderConfig:
 
     @property
     def downsample_factor(self) -> int:
-        return 2 ** (len(self.channel_mult) - 1)
+        return self.patch_size * 2 ** (len(self.channel_mult) - 1)
 
 
 class Encoder(nn.Module):
@@ -57,10 +66,11 @@ class Encoder(nn.Module):
     def __init__(self, cfg: AutoencoderConfig, resolution: int, in_channels: int = 3) -> None:
         super().__init__()
         ch = cfg.base_channels
-        self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
+        self.unshuffle = nn.PixelUnshuffle(cfg.patch_size) if cfg.patch_size > 1 else nn.Identity()
+        self.conv_in = nn.Conv2d(in_channels * cfg.patch_size**2, ch, 3, padding=1)
         in_mult = (1, *cfg.channel_mult)
         self.down = nn.ModuleList()
-        res = resolution
+        res = resolution // cfg.patch_size
         for i, mult in enumerate(cfg.channel_mult):
             block_in, block_out = ch * in_mult[i], ch * mult
             level = nn.Module()
@@ -79,7 +89,7 @@ class Encoder(nn.Module):
         self.conv_out = nn.Conv2d(block_in, cfg.z_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv_in(x)
+        h = self.conv_in(self.unshuffle(x))  # (B, 3 p^2, H/p, W/p) -> (B, ch, H/p, W/p)
         for level in self.down:
             for block, attn in zip(level.blocks, level.attn, strict=True):
                 h = attn(block(h))
@@ -104,7 +114,7 @@ class Decoder(nn.Module):
             level = nn.Module()
             level.blocks = nn.ModuleList()
             level.attn = nn.ModuleList()
-            for _ in range(cfg.num_res_blocks + 1):
+            for _ in range(cfg.num_res_blocks + int(cfg.decoder_extra_block)):
                 level.blocks.append(ResnetBlock(block_in, block_out, cfg.dropout))
                 level.attn.append(AttnBlock(block_out) if res in cfg.attn_resolutions else nn.Identity())
                 block_in = block_out
@@ -113,7 +123,8 @@ class Decoder(nn.Module):
                 res *= 2
             self.up.append(level)
         self.norm_out = group_norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, out_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(block_in, out_channels * cfg.patch_size**2, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(cfg.patch_size) if cfg.patch_size > 1 else nn.Identity()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.conv_in(z))
@@ -121,7 +132,7 @@ class Decoder(nn.Module):
             for block, attn in zip(level.blocks, level.attn, strict=True):
                 h = attn(block(h))
             h = level.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.shuffle(self.conv_out(F.silu(self.norm_out(h))))  # (B, 3, H, W)
 
     @property
     def last_layer(self) -> torch.Tensor:
@@ -130,13 +141,20 @@ class Decoder(nn.Module):
 
 
 class _MidBlock(nn.Module):
-    """Residual block, optional self-attention, residual block: the bottleneck of E and D."""
+    """Residual block, optional self-attention, residual block: the bottleneck of E and D.
+
+    ``cfg.mid_blocks`` < 2 drops the second (then the first) residual block, for CPU-sized models.
+    """
 
     def __init__(self, channels: int, cfg: AutoencoderConfig) -> None:
         super().__init__()
-        self.block_1 = ResnetBlock(channels, channels, cfg.dropout)
+
+        def block(i: int) -> nn.Module:
+            return ResnetBlock(channels, channels, cfg.dropout) if cfg.mid_blocks > i else nn.Identity()
+
+        self.block_1 = block(0)
         self.attn_1 = AttnBlock(channels) if cfg.mid_attention else nn.Identity()
-        self.block_2 = ResnetBlock(channels, channels, cfg.dropout)
+        self.block_2 = block(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block_2(self.attn_1(self.block_1(x)))

@@ -95,3 +95,54 @@ def test_bf16_weights_run_and_agree_with_fp32(tiny_generator):
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(ValueError, match="tiny-64"):
         get_preset("nope")
+
+
+def test_pixel_unshuffle_stems_keep_per_pixel_outputs_and_latent_size():
+    from lcvg_env.models import AutoencoderConfig, GeneratorConfig, MaskNetConfig, QuantizerConfig
+
+    cfg = GeneratorConfig(
+        height=32,
+        width=48,
+        mask=MaskNetConfig(base_channels=4, num_downsample=1, num_blocks=1, patch_size=2),
+        autoencoder=AutoencoderConfig(
+            base_channels=4,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attn_resolutions=(),
+            z_channels=8,
+            mid_attention=False,
+            mid_blocks=1,
+            decoder_extra_block=False,
+            patch_size=2,
+        ),
+        quantizer=QuantizerConfig(num_codes=16, code_dim=8),
+    )
+    assert cfg.autoencoder.downsample_factor == 4 and cfg.latent_size == (8, 12)
+    torch.manual_seed(0)
+    gen = LayeredGenerator(cfg).eval()
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        m = gen.mask(x)
+        out = gen.generate(x, (m > 0.5).float())
+    assert m.shape == (2, 1, 32, 48) and out.frame.shape == (2, 3, 32, 48)
+    assert out.indices.shape == (2, 2, 8, 12)
+    # One mid block and no extra decoder block: fewer residual blocks than the VQGAN default.
+    n_blocks = sum(type(mod).__name__ == "ResnetBlock" for mod in gen.modules())
+    assert n_blocks == (1 + 1 + 1) + (1 + 1 + 1)  # E: 2 levels + mid; D: mid + 2 levels
+
+
+def test_mask_net_frame_size_must_divide_its_patch_and_downsampling():
+    from lcvg_env.models import AutoencoderConfig, GeneratorConfig, MaskNetConfig
+
+    ae = AutoencoderConfig(channel_mult=(1, 2))  # f = 2 divides 36
+    with pytest.raises(ValueError, match="divisible by 8"):
+        mask = MaskNetConfig(num_downsample=2, patch_size=2)
+        GeneratorConfig(height=36, width=36, mask=mask, autoencoder=ae)
+
+
+def test_old_configs_without_the_new_fields_still_build():
+    """Checkpoints written before patch_size / mid_blocks existed load with VQGAN's defaults."""
+    from lcvg_env.models import AutoencoderConfig
+
+    cfg = AutoencoderConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1)
+    assert cfg.patch_size == 1 and cfg.mid_blocks == 2 and cfg.decoder_extra_block

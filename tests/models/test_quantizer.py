@@ -33,3 +33,26 @@ def test_beta_weights_the_commitment_term_not_the_codebook_term():
     n = 4 * 3 * 3
     expected = 0.25 * 2 * (z - z_q).detach() / n
     torch.testing.assert_close(z.grad, expected)
+
+
+def test_blocked_nearest_codes_match_the_full_distance_matrix(monkeypatch):
+    import lcvg_env.models.quantizer as quantizer
+
+    torch.manual_seed(0)
+    flat, codebook = torch.randn(300, 8), torch.randn(16, 8)
+    monkeypatch.setattr(quantizer, "CHUNK_ROWS", 64)  # several blocks and a ragged last one
+    expected = torch.cdist(flat, codebook).argmin(dim=1)
+    assert torch.equal(quantizer.nearest_codes(flat, codebook), expected)
+
+
+def test_inference_path_gives_the_training_path_outputs():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(QuantizerConfig(num_codes=32, code_dim=4, beta=0.25))
+    z = torch.randn(2, 4, 5, 5)
+    with torch.no_grad():
+        z_q_inf, loss_inf, idx_inf = vq(z)
+    z_q, loss, idx = vq(z.clone().requires_grad_(True))
+    assert torch.equal(idx_inf, idx)
+    torch.testing.assert_close(z_q_inf, z_q.detach())
+    torch.testing.assert_close(loss_inf, loss.detach())
+    assert z_q_inf.is_contiguous()  # the decoder's convolutions and GroupNorm take the fast NCHW path
