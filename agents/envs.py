@@ -55,8 +55,8 @@ def make_sb3_env(
     if discrete:
         venv = DiscreteVecControl(venv)
     venv = VecMonitor(venv, info_keywords=("is_success",) if _has_reach_task(venv) else ())
-    if is_image_space(venv.observation_space) and not is_image_space_channels_first(venv.observation_space):
-        venv = VecTransposeImage(venv)
+    if _has_hwc_image(venv.observation_space):
+        venv = VecTransposeImage(venv)  # training and evaluation stacks alike (SB3 would wrap only the first)
     venv.seed(seed)
     return venv
 
@@ -69,6 +69,13 @@ def lcvg_vector_env(venv: Any) -> Any:
             raise TypeError(f"{type(venv).__name__} does not wrap an LCVGVectorEnv.")
         venv = inner
     return venv
+
+
+def _has_hwc_image(space: gym.Space) -> bool:
+    """True if ``space`` is, or (a dict observation) holds, a channel-last image."""
+    if isinstance(space, gym.spaces.Dict):
+        return any(_has_hwc_image(sub) for sub in space.spaces.values())
+    return is_image_space(space) and not is_image_space_channels_first(space)
 
 
 def _has_reach_task(venv: VecEnv) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 
 from agents.envs import discrete_to_box, lcvg_vector_env
 from agents.policies import Policy
+from lcvg_env.env.batch import Observation, obs_images, obs_row
 
 EVAL_SEED = 1_000
 """First seed of the evaluation episodes, away from the training envs' seeds (0 .. n_envs - 1)."""
@@ -134,7 +135,7 @@ def _run_batch(policy: Policy, venv: Any, seed: int, discrete: bool, max_steps: 
         np.zeros(n, bool),
         np.zeros(n, bool),
         np.full(n, np.nan),
-        [[frame] for frame in obs] if record else [],
+        [[frame] for frame in obs_images(obs)] if record else [],
     )
     for _ in range(max_steps):
         actions = policy(obs, info)
@@ -155,7 +156,7 @@ def _run_batch(policy: Policy, venv: Any, seed: int, discrete: bool, max_steps: 
 
 
 def _record(
-    acc: _Batch, obs: np.ndarray, info: dict, active: np.ndarray, finished: np.ndarray, record: bool
+    acc: _Batch, obs: Observation, info: dict, active: np.ndarray, finished: np.ndarray, record: bool
 ) -> None:
     """Store success and distance of the sub-envs that just ended (SAME_STEP autoreset: ``final_info``),
     and the frames of the active ones."""
@@ -166,7 +167,8 @@ def _record(
             acc.distance[i] = float(final["distance_px"][i])
     if record:
         for i in np.flatnonzero(active):
-            acc.frames[i].append(info["final_obs"][i] if finished[i] else obs[i])
+            last = info["final_obs"][i] if finished[i] else obs_row(obs, i)
+            acc.frames[i].append(obs_images(last))
 
 
 def _write_episodes(episodes: list[list[np.ndarray]], path: str | os.PathLike, venv: Any) -> Path:

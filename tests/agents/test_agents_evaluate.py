@@ -61,3 +61,15 @@ def test_no_task_has_no_success_rate(colour_checkpoint):
     assert result.lengths == [3, 3] and result.mean_return == 0.0
     with pytest.raises(ValueError, match="goal_px"):
         evaluate_policy(baseline_policy("scripted", venv), venv, 1)
+
+
+def test_dict_observations_evaluate_and_record_like_pixels(colour_checkpoint, tmp_path):
+    """``observation="dict"`` runs through the same loop: same episodes, the video shows the image key."""
+    pixels = colour_env(colour_checkpoint)
+    dicts = colour_env(colour_checkpoint, observation="dict")
+    a = evaluate_policy(baseline_policy("scripted", pixels), pixels, 4, seed=5)
+    b = evaluate_policy(
+        baseline_policy("scripted", dicts), dicts, 4, seed=5, video_path=tmp_path / "d.mp4"
+    )
+    assert a.returns == b.returns and a.successes == b.successes
+    assert (tmp_path / "d.mp4").stat().st_size > 0
