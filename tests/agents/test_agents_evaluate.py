@@ -68,8 +68,6 @@ def test_dict_observations_evaluate_and_record_like_pixels(colour_checkpoint, tm
     pixels = colour_env(colour_checkpoint)
     dicts = colour_env(colour_checkpoint, observation="dict")
     a = evaluate_policy(baseline_policy("scripted", pixels), pixels, 4, seed=5)
-    b = evaluate_policy(
-        baseline_policy("scripted", dicts), dicts, 4, seed=5, video_path=tmp_path / "d.mp4"
-    )
+    b = evaluate_policy(baseline_policy("scripted", dicts), dicts, 4, seed=5, video_path=tmp_path / "d.mp4")
     assert a.returns == b.returns and a.successes == b.successes
     assert (tmp_path / "d.mp4").stat().st_size > 0
