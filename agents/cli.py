@@ -49,7 +49,10 @@ def train_command(
         int, typer.Option(help="Save the agent every N env steps (0: never).")
     ] = 50_000,
     video_episodes: Annotated[int, typer.Option(help="Episodes in the final video.mp4 (0: none).")] = 2,
-    features: Annotated[str, typer.Option(help="Features extractor: coord (any size) or nature.")] = "coord",
+    features: Annotated[
+        str,
+        typer.Option(help="Features extractor: coord (any size), nature, or goals (dict goal vectors only)."),
+    ] = "coord",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
     time_limit_min: Annotated[
         float | None, typer.Option(help="Stop learning after this many minutes (then save and evaluate).")

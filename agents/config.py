@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ALGOS = ("ppo", "sac", "dqn")
-FEATURES = ("coord", "nature")
+FEATURES = ("coord", "nature", "goals")
 
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     # Dense reach reward, 100-step episodes: a short horizon (gamma 0.95) learns fastest. Env steps are
@@ -89,7 +89,8 @@ class Args:
     """Overrides of :data:`ALGO_DEFAULTS` for ``algo`` (e.g. ``{"learning_rate": 1e-4}``)."""
     features: str = "coord"
     """Image features extractor: ``coord`` (:class:`agents.networks.CoordCNN`, any size >= 16 px) or
-    ``nature`` (SB3's NatureCNN, frames of at least 36 px)."""
+    ``nature`` (SB3's NatureCNN, frames of at least 36 px); ``goals`` reads only the goal vectors of
+    ``observation="dict"`` envs (:class:`agents.networks.GoalsExtractor`, a state-based agent)."""
     features_dim: int = 256
     """Width of the features extractor's output."""
     eval_freq: int = 10_000

@@ -83,8 +83,35 @@ class CoordCombinedExtractor(BaseFeaturesExtractor):
         return torch.cat([net(observations[key]) for key, net in self.extractors.items()], dim=1)
 
 
+class GoalsExtractor(BaseFeaturesExtractor):
+    """For goal dict observations: the non-image entries only (``achieved_goal``, ``desired_goal``),
+    flattened and concatenated; the image is ignored. A state-based agent: it still acts in the
+    learned simulator, whose world model produces the foreground position it reads."""
+
+    def __init__(self, observation_space: gym.spaces.Dict) -> None:
+        keys = [k for k, s in observation_space.spaces.items() if not is_image_space(s, check_channels=False)]
+        if not keys:
+            raise ValueError(
+                "features='goals' needs vector entries in the dict observation (observation='dict')."
+            )
+        super().__init__(
+            observation_space, sum(int(gym.spaces.utils.flatdim(observation_space[k])) for k in keys)
+        )
+        self.keys = keys
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([observations[k].flatten(1) for k in self.keys], dim=1)
+
+
 def policy_kwargs(observation_space: gym.Space, features: str = "coord", features_dim: int = 256) -> dict:
-    """SB3 ``policy_kwargs`` for the chosen features extractor (``coord`` or ``nature``)."""
+    """SB3 ``policy_kwargs`` for the chosen features extractor (``coord``, ``nature`` or ``goals``)."""
+    if features == "goals":
+        if not _is_dict(observation_space):
+            raise ValueError(
+                "features='goals' reads the goal vectors of a dict observation: pass "
+                "--env-kwargs observation=dict (or use features='coord' on pixels)."
+            )
+        return {"features_extractor_class": GoalsExtractor}
     if features == "nature":
         return (
             {"features_extractor_kwargs": {"features_dim": features_dim}}

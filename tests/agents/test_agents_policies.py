@@ -113,3 +113,23 @@ def test_parse_key_values():
     assert parsed == {"max_displacement": 2.5, "checkpoint": "a/b.safetensors", "flag": True}
     with pytest.raises(ValueError, match="key=value"):
         parse_key_values(["oops"], "--env-kwargs")
+
+
+def test_goals_extractor_reads_only_the_goal_vectors():
+    from agents.networks import GoalsExtractor
+
+    image = gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
+    space = gym.spaces.Dict({"image": image, "achieved_goal": BOX2, "desired_goal": BOX2})
+    kwargs = policy_kwargs(space, "goals")
+    assert kwargs["features_extractor_class"] is GoalsExtractor
+    extractor = GoalsExtractor(space)
+    assert extractor.features_dim == 4
+    obs = {
+        "image": torch.rand(2, 3, 32, 32),
+        "achieved_goal": torch.tensor([[0.1, 0.2], [0.3, 0.4]]),
+        "desired_goal": torch.tensor([[0.5, 0.6], [0.7, 0.8]]),
+    }
+    features = extractor(obs)
+    torch.testing.assert_close(features, torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.3, 0.4, 0.7, 0.8]]))
+    with pytest.raises(ValueError, match="observation=dict"):
+        policy_kwargs(image, "goals")
