@@ -11,6 +11,7 @@ import torch
 
 from lcvg_env.checkpoint import load_checkpoint
 from tests.training.conftest import tiny_config
+from training.stage2_controls import stage2_masks
 from training.trainer import Trainer, TrainingDiverged
 
 
@@ -113,3 +114,13 @@ def test_existing_run_needs_resume(squares, tiny_preset, tmp_path):
     ).train()  # with the rich progress bar
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(tiny_config(), squares, tmp_path, preset=tiny_preset, progress=False)
+
+
+@pytest.mark.parametrize("mode", ["translation", "rotation", "affine"])
+def test_warped_stage2_masks_work_inside_bf16_autocast(tiny_generator, mode):
+    """The trainer runs stage 2 under CPU bf16 autocast; the Eq. 5 fit (LU solves for affine) must not."""
+    torch.manual_seed(0)
+    frame, target = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mask = stage2_masks(tiny_generator, frame, target, "warped", mode)
+    assert mask.shape == (2, 1, 32, 32) and set(mask.unique().tolist()) <= {0.0, 1.0}
