@@ -25,9 +25,7 @@ def fit_controls_norm(
     :func:`lcvg_env.control.fit.fit_controls`; rotations turn about the centroid of m^t, as in the env."""
     from lcvg_env.control.fit import fit_controls
 
-    # fp32 on the CPU even inside the trainer's bf16 autocast (the fit's solves have no bf16 kernels).
-    with torch.autocast("cpu", enabled=False):
-        fit = fit_controls(masks_t[:, 0].float().cpu(), masks_next[:, 0].float().cpu(), mode, solver=solver)
+    fit = fit_controls(masks_t[:, 0].float().cpu(), masks_next[:, 0].float().cpu(), mode, solver=solver)
     return fit.params_norm.to(masks_t.device)
 
 

@@ -224,7 +224,8 @@ def fit_controls(
     loss = ((m0 - m1) ** 2).mean(dim=(1, 2))  # the identity's loss, kept for invalid pairs
     pivot = torch.zeros(n, 2) if mode == "rotation" else None
     idx = torch.nonzero(valid)[:, 0]
-    with torch_threads(cfg.threads):
+    # fp32 on the CPU even when a caller runs under bf16 autocast (the solves have no bf16 kernels)
+    with torch_threads(cfg.threads), torch.autocast("cpu", enabled=False):
         for start in range(0, len(idx), cfg.batch_size):
             chunk = idx[start : start + cfg.batch_size]
             out = _solve_chunk(m0[chunk], m1[chunk], mode, solver, cfg)

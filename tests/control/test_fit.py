@@ -176,3 +176,14 @@ def test_bad_inputs_raise_helpful_errors() -> None:
         fit_controls(m, m, solver="magic")
     with pytest.raises(ValueError, match="end with 0"):
         FitConfig(fast_sigmas=(2.0, 1.0), fast_iterations=(3, 3))
+
+
+@pytest.mark.parametrize("mode", ["translation", "rotation", "affine"])
+def test_fit_gives_the_same_controls_inside_a_bf16_autocast(mode):
+    """A caller under CPU bf16 autocast (the trainer's stage 2) gets the fp32 fit: the affine solves have
+    no bf16 kernels, and bf16 matmuls would change the answer."""
+    pairs = make_pairs(mode, 3, seed=7)
+    plain = fit_controls(pairs["m0"], pairs["m1"], mode)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = fit_controls(pairs["m0"], pairs["m1"], mode)
+    torch.testing.assert_close(inside.params_norm, plain.params_norm)
