@@ -36,11 +36,11 @@ ARM_JOINTS: tuple[str, ...] = (
     "r_wrist_roll_joint",
 )
 
-ARM_CHECKS = 6
-"""The arm's red and grey links carry a two-tone check pattern (repeated this many times per texture face).
-A uniformly coloured link's interior does not change when the link moves, so a mask learned from motion
-cannot see it (the first built-in model, on a plain arm, covered only the link's edges and the gripper);
-real arms carry joints, labels and cables that make their motion visible everywhere."""
+ARM_TEXTURE_SIZE = 6
+"""The arm's red and grey links carry a mottled two-tone texture: random dark marks on a cube texture of
+this many texels per face. A uniformly coloured link's interior does not change when the link moves, so a
+mask learned from motion cannot see it (the first built-in model, on a plain arm, covered only the link's
+edges and the gripper); real arms carry joints, labels and cables that make their motion visible."""
 
 ARM_ROOT_BODY = "r_shoulder_pan_link"
 GRIP_SITE = "grip"
@@ -207,9 +207,9 @@ def pusher_mjcf(camera: CameraPose | None = None, servo_kp: float = 150.0) -> st
     <material name="table" texture="table" texrepeat="6 6" specular="0" shininess="0"/>
     <mesh name="prism" vertex="{_prism_vertices()}"/>
     <material name="tray" rgba="0.42 0.44 0.48 1" specular="0.1"/>
-    <texture name="red" type="cube" builtin="flat" width="{ARM_CHECKS}" height="{ARM_CHECKS}"
+    <texture name="red" type="cube" builtin="flat" width="{ARM_TEXTURE_SIZE}" height="{ARM_TEXTURE_SIZE}"
              rgb1="0.8 0.16 0.12" mark="random" random="0.5" markrgb="0.35 0.05 0.05"/>
-    <texture name="grey" type="cube" builtin="flat" width="{ARM_CHECKS}" height="{ARM_CHECKS}"
+    <texture name="grey" type="cube" builtin="flat" width="{ARM_TEXTURE_SIZE}" height="{ARM_TEXTURE_SIZE}"
              rgb1="0.65 0.66 0.7" mark="random" random="0.5" markrgb="0.25 0.26 0.3"/>
     <material name="red" texture="red" specular="0.2"/>
     <material name="dark" rgba="0.16 0.16 0.18 1" specular="0.2"/>

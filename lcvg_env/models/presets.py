@@ -5,7 +5,7 @@ name               frame       what it is
 =================  ==========  ===================================================================
 ``bair-256``       256x256     the released BAIR configuration (generator 30.32M, PatchGAN 2.77M)
 ``tennis-96x256``  96x256      the Tennis configuration (same widths, 6x16 latents)
-``tiny-64``        64x64       a CPU model (0.24M generator parameters, 150+ env steps/s on 2 cores)
+``tiny-64``        64x64       a CPU model (0.24M generator parameters, 125+ env steps/s on 2 cores)
 =================  ==========  ===================================================================
 """
 
@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny-64": Preset(
         name="tiny-64",
-        description="CPU model for 64x64 video (16x16 latents); 150+ env steps/s on 2 cores.",
+        description="CPU model for 64x64 video (16x16 latents); 125+ env steps/s on 2 cores.",
         generator=GeneratorConfig(
             height=64,
             width=64,
