@@ -51,8 +51,14 @@ def train_command(
     video_episodes: Annotated[int, typer.Option(help="Episodes in the final video.mp4 (0: none).")] = 2,
     features: Annotated[
         str,
-        typer.Option(help="Features extractor: coord (any size), nature, or goals (dict goal vectors only)."),
+        typer.Option(
+            help="Features extractor: coord (any size), keypoints (spatial softmax, cheap), nature, "
+            "or goals (dict goal vectors only)."
+        ),
     ] = "coord",
+    features_dim: Annotated[
+        int | None, typer.Option(help="Features width (default: 256, or 32 for keypoints).")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
     time_limit_min: Annotated[
         float | None, typer.Option(help="Stop learning after this many minutes (then save and evaluate).")
@@ -78,6 +84,7 @@ def train_command(
             checkpoint_freq=checkpoint_freq,
             video_episodes=video_episodes,
             features=features,
+            features_dim=features_dim,
             threads=threads,
             time_limit_min=time_limit_min,
             progress=progress,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ALGOS = ("ppo", "sac", "dqn")
-FEATURES = ("coord", "nature", "goals")
+FEATURES = ("coord", "keypoints", "nature", "goals")
 
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     # Dense reach reward, 100-step episodes: a short horizon (gamma 0.95) learns fastest. Env steps are
@@ -88,11 +88,13 @@ class Args:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     """Overrides of :data:`ALGO_DEFAULTS` for ``algo`` (e.g. ``{"learning_rate": 1e-4}``)."""
     features: str = "coord"
-    """Image features extractor: ``coord`` (:class:`agents.networks.CoordCNN`, any size >= 16 px) or
+    """Image features extractor: ``coord`` (:class:`agents.networks.CoordCNN`, any size >= 16 px),
+    ``keypoints`` (:class:`agents.networks.KeypointCNN`, spatial-softmax points, cheap to train),
     ``nature`` (SB3's NatureCNN, frames of at least 36 px); ``goals`` reads only the goal vectors of
     ``observation="dict"`` envs (:class:`agents.networks.GoalsExtractor`, a state-based agent)."""
-    features_dim: int = 256
-    """Width of the features extractor's output."""
+    features_dim: int | None = None
+    """Width of the features extractor's output; None: the extractor's default (256 for ``coord`` and
+    ``nature``, 32 = 16 keypoints for ``keypoints``)."""
     eval_freq: int = 10_000
     """Evaluate the agent every this many environment steps (``EvalCallback``); 0 disables."""
     eval_episodes: int = 8
@@ -119,7 +121,9 @@ class Args:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}.")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
-        for key in ("total_timesteps", "n_envs", "features_dim", "eval_episodes"):
+        if self.features_dim is not None and self.features_dim < 1:
+            raise ValueError(f"features_dim must be >= 1 or None, got {self.features_dim!r}.")
+        for key in ("total_timesteps", "n_envs", "eval_episodes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}.")
         if self.time_limit_min is not None and not self.time_limit_min > 0:

@@ -62,20 +62,93 @@ class CoordCNN(BaseFeaturesExtractor):
         return self.linear(self.cnn(torch.cat([observations, coords], dim=1)))
 
 
-class CoordCombinedExtractor(BaseFeaturesExtractor):
-    """For dict observations: :class:`CoordCNN` on every image entry, flatten the others, concatenate."""
+class SpatialSoftmax(nn.Module):
+    """Feature maps (B, K, H, W) -> the expected (x, y) of each map's softmax, (B, K, 2) in [-1, 1].
 
-    def __init__(self, observation_space: gym.spaces.Dict, cnn_output_dim: int = 256) -> None:
+    The soft-argmax of Levine, Finn et al. (JMLR 2016), "End-to-end training of deep visuomotor
+    policies", Eq. in section 4.1: ``s_k = sum_ij softmax(a_k / T)_ij * (x_ij, y_ij)`` with a learned
+    temperature ``T``. Each map becomes a point, so a policy reads *where* things are directly.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
+        self.log_temperature = nn.Parameter(torch.zeros(()))  # (H*W, 2) grid above; T = exp(.)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        b, k, h, w = maps.shape
+        weights = torch.softmax(maps.reshape(b, k, h * w) / self.log_temperature.exp(), dim=-1)  # (B, K, H*W)
+        return weights @ self.grid.to(weights.dtype)  # (B, K, 2)
+
+
+class KeypointCNN(BaseFeaturesExtractor):
+    """Spatial-softmax keypoints: image (B, C, H, W) in [0, 1] -> (B, 2K) keypoint coordinates.
+
+    One stride-2 and one stride-1 3x3 convolution (16 and 32 channels) at half resolution, a 1x1
+    convolution to ``K = features_dim // 2`` maps, :class:`SpatialSoftmax`. About 6 MMAC per 64x64
+    frame: PPO's ten epochs of backward passes stay cheap on a CPU, and the policy head sees the
+    positions of the foreground and of the goal marker as numbers (the reach task is a difference
+    of the two).
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 32) -> None:
+        if features_dim < 2 or features_dim % 2:
+            raise ValueError(
+                f"KeypointCNN needs an even features_dim >= 2 (2 per keypoint), got {features_dim}."
+            )
+        super().__init__(observation_space, features_dim)
+        if not is_image_space(observation_space, check_channels=False, normalized_image=True):
+            raise ValueError(
+                f"KeypointCNN needs an image observation space (C, H, W), got {observation_space}."
+            )
+        c, h, w = observation_space.shape
+        if min(h, w) < MIN_SIZE:
+            raise ValueError(f"KeypointCNN needs frames of at least {MIN_SIZE} px, got {h}x{w}.")
+        self.cnn = nn.Sequential(
+            nn.Conv2d(c, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, features_dim // 2, 1),
+        )
+        self.softmax = SpatialSoftmax((h + 1) // 2, (w + 1) // 2)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.softmax(self.cnn(observations)).flatten(1)  # (B, K, 2) -> (B, 2K)
+
+
+class CombinedExtractor(BaseFeaturesExtractor):
+    """For dict observations: an image extractor on every image entry, the other entries flattened,
+    all concatenated; entries named in ``skip`` are left out.
+
+    ``features='keypoints'`` skips ``achieved_goal``: the agent reads the goal as a vector and must
+    find the foreground in the pixels itself (its :class:`KeypointCNN` points).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        cnn_output_dim: int = 256,
+        cnn: type[BaseFeaturesExtractor] = CoordCNN,
+        skip: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(observation_space, features_dim=1)
         extractors: dict[str, nn.Module] = {}
         total = 0
         for key, space in observation_space.spaces.items():
+            if key in skip:
+                continue
             if is_image_space(space, check_channels=False, normalized_image=True) and len(space.shape) == 3:
-                extractors[key] = CoordCNN(space, cnn_output_dim)
+                extractors[key] = cnn(space, cnn_output_dim)
                 total += cnn_output_dim
             else:
                 extractors[key] = nn.Flatten()
                 total += int(gym.spaces.utils.flatdim(space))
+        if not extractors:
+            raise ValueError(
+                f"No observation entries left to read: all of {list(observation_space.spaces)} skipped."
+            )
         self.extractors = nn.ModuleDict(extractors)
         self._features_dim = total
 
@@ -103,8 +176,17 @@ class GoalsExtractor(BaseFeaturesExtractor):
         return torch.cat([observations[k].flatten(1) for k in self.keys], dim=1)
 
 
-def policy_kwargs(observation_space: gym.Space, features: str = "coord", features_dim: int = 256) -> dict:
-    """SB3 ``policy_kwargs`` for the chosen features extractor (``coord``, ``nature`` or ``goals``)."""
+DEFAULT_FEATURES_DIM = {"coord": 256, "nature": 256, "keypoints": 32}
+"""Output width of each image features extractor when none is given."""
+
+
+def policy_kwargs(
+    observation_space: gym.Space, features: str = "coord", features_dim: int | None = None
+) -> dict:
+    """SB3 ``policy_kwargs`` for the chosen features extractor (``coord``, ``keypoints``, ``nature`` or
+    ``goals``); ``features_dim`` None takes :data:`DEFAULT_FEATURES_DIM`."""
+    if features_dim is None:
+        features_dim = DEFAULT_FEATURES_DIM.get(features, 256)
     if features == "goals":
         if not _is_dict(observation_space):
             raise ValueError(
@@ -112,6 +194,20 @@ def policy_kwargs(observation_space: gym.Space, features: str = "coord", feature
                 "--env-kwargs observation=dict (or use features='coord' on pixels)."
             )
         return {"features_extractor_class": GoalsExtractor}
+    if features == "keypoints":
+        if _is_dict(observation_space):
+            return {
+                "features_extractor_class": CombinedExtractor,
+                "features_extractor_kwargs": {
+                    "cnn_output_dim": features_dim,
+                    "cnn": KeypointCNN,
+                    "skip": ("achieved_goal",),
+                },
+            }
+        return {
+            "features_extractor_class": KeypointCNN,
+            "features_extractor_kwargs": {"features_dim": features_dim},
+        }
     if features == "nature":
         return (
             {"features_extractor_kwargs": {"features_dim": features_dim}}
@@ -120,7 +216,7 @@ def policy_kwargs(observation_space: gym.Space, features: str = "coord", feature
         )
     if _is_dict(observation_space):
         return {
-            "features_extractor_class": CoordCombinedExtractor,
+            "features_extractor_class": CombinedExtractor,
             "features_extractor_kwargs": {"cnn_output_dim": features_dim},
         }
     return {"features_extractor_class": CoordCNN, "features_extractor_kwargs": {"features_dim": features_dim}}

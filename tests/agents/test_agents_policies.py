@@ -133,3 +133,55 @@ def test_goals_extractor_reads_only_the_goal_vectors():
     torch.testing.assert_close(features, torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.3, 0.4, 0.7, 0.8]]))
     with pytest.raises(ValueError, match="observation=dict"):
         policy_kwargs(image, "goals")
+
+
+def test_spatial_softmax_finds_the_peak():
+    """A map with one hot pixel at (x=12, y=3) of 16x16 gives that pixel's grid point in [-1, 1]."""
+    from agents.networks import SpatialSoftmax
+
+    maps = torch.zeros(1, 2, 16, 16)
+    maps[0, 0, 3, 12] = 50.0
+    points = SpatialSoftmax(16, 16)(maps)
+    assert points.shape == (1, 2, 2)
+    torch.testing.assert_close(
+        points[0, 0], torch.tensor([-1 + 2 * 12 / 15, -1 + 2 * 3 / 15]), atol=1e-3, rtol=0
+    )
+    torch.testing.assert_close(points[0, 1], torch.zeros(2), atol=1e-6, rtol=0)  # flat map: the centre
+
+
+@pytest.mark.parametrize(("h", "w"), [(16, 16), (64, 64), (48, 80)])
+def test_keypoint_cnn_gives_coordinates_and_follows_a_dot(h, w):
+    from agents.networks import KeypointCNN
+
+    space = gym.spaces.Box(0, 255, shape=(3, h, w), dtype=np.uint8)
+    kwargs = policy_kwargs(space, "keypoints")
+    assert kwargs["features_extractor_class"] is KeypointCNN
+    assert kwargs["features_extractor_kwargs"]["features_dim"] == 32  # default: 16 keypoints
+    net = KeypointCNN(space, features_dim=8)
+    a, b = torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w)
+    a[..., 2, 2], b[..., h - 3, w - 3] = 1.0, 1.0
+    fa, fb = net(a), net(b)
+    assert fa.shape == (1, 8) and torch.all(fa.abs() <= 1.0)
+    assert not torch.allclose(fa, fb)
+    with pytest.raises(ValueError, match="even"):
+        KeypointCNN(space, features_dim=7)
+
+
+def test_keypoints_on_dict_observations_read_the_goal_but_not_the_foreground_position():
+    """``keypoints`` on goal dicts: the image through KeypointCNN and ``desired_goal``; the agent must
+    find the foreground itself, so ``achieved_goal`` is left out."""
+    image = gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
+    space = gym.spaces.Dict({"image": image, "achieved_goal": BOX2, "desired_goal": BOX2})
+    kwargs = policy_kwargs(space, "keypoints", 8)
+    extractor = kwargs["features_extractor_class"](space, **kwargs["features_extractor_kwargs"])
+    assert extractor.features_dim == 8 + 2
+    obs = {
+        "image": torch.rand(2, 3, 32, 32),
+        "achieved_goal": torch.rand(2, 2),
+        "desired_goal": torch.rand(2, 2),
+    }
+    out = extractor(obs)
+    assert list(extractor.extractors) == ["desired_goal", "image"]  # gymnasium sorts the Dict's keys
+    torch.testing.assert_close(out[:, :2], obs["desired_goal"])
+    moved = {**obs, "achieved_goal": torch.rand(2, 2)}
+    torch.testing.assert_close(extractor(moved), out)  # achieved_goal is not read
