@@ -92,11 +92,14 @@ def train_command(
         result = train(args)
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
+    evaluation = result.evaluation.to_json()
     summary = {
         "run_dir": str(result.run_dir),
         "model": str(result.model_path),
-        "seconds": result.seconds,
-        **_row(result.evaluation.to_json()),
+        "timesteps": evaluation.get("timesteps"),
+        "train_seconds": evaluation.get("train_seconds"),
+        "seconds": result.seconds,  # training, evaluation and video
+        **{k: v for k, v in _row(evaluation).items() if k != "seconds"},
     }
     typer.echo(json.dumps(summary, indent=2))
 

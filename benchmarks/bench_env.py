@@ -4,10 +4,13 @@ Usage::
 
     python benchmarks/bench_env.py      # tiny-64, random weights (speed does not depend on them)
     python benchmarks/bench_env.py --checkpoint runs/pusher/model.safetensors --threads 1
+    python benchmarks/bench_env.py --compile     # also each size with compile=True (torch.compile)
 
 Prints steps/s, frames/s, the ratio to MuJoCo's Pusher-v5 step + 64x64 render measured in the
 same process, the generator's share of a step (the rest is the env's Python overhead), and the
-resident memory before/after 2,000 single-env steps. Targets: single >= 100 steps/s, vector >= 500 frames/s.
+resident memory before/after 2,000 single-env steps. With ``--compile`` each size is also run with
+``compile=True`` right after its eager run (the ratio is the figure), and the one-off compilation
+time is printed. Targets: single >= 100 steps/s, vector >= 500 frames/s.
 """
 
 from __future__ import annotations
@@ -55,10 +58,10 @@ def time_steps(step, n: int, warmup: int) -> float:
     return float(np.median(chunks))
 
 
-def bench_single(ckpt: Path, steps: int) -> tuple[float, float]:
+def bench_single(ckpt: Path, steps: int, compile: bool = False) -> tuple[float, float]:
     """Seconds per env step, and per step of the env's own code alone (action checks, info, reward,
     goal drawing, numpy <-> torch; the world model's forward pass left out)."""
-    env = LCVGEnv(ckpt)
+    env = LCVGEnv(ckpt, compile=compile)
     env.reset(seed=0)
     env.action_space.seed(0)
     per_step = time_steps(lambda: env.step(env.action_space.sample()), steps, 20)
@@ -72,11 +75,17 @@ def bench_single(ckpt: Path, steps: int) -> tuple[float, float]:
     return per_step, time_steps(env_code_only, steps, 5)
 
 
-def bench_vector(ckpt: Path, num_envs: int, steps: int) -> float:
-    venv = LCVGVectorEnv(num_envs, ckpt)
+def bench_vector(ckpt: Path, num_envs: int, steps: int, compile: bool = False) -> tuple[float, float]:
+    """Seconds per vector step, and seconds of the first step (the compilation, with ``compile``)."""
+    venv = LCVGVectorEnv(num_envs, ckpt, compile=compile)
     venv.reset(seed=0)
     venv.action_space.seed(0)
-    return time_steps(lambda: venv.step(venv.action_space.sample()), steps, 2)
+    t = time.perf_counter()
+    venv.step(venv.action_space.sample())
+    first = time.perf_counter() - t
+    if compile and not venv.core.sim.compiled:
+        raise RuntimeError("compile=True fell back to eager (see the warning above): no compiled figure.")
+    return time_steps(lambda: venv.step(venv.action_space.sample()), steps, 2), first
 
 
 def bench_mujoco(steps: int, shadows: bool) -> float:
@@ -124,6 +133,9 @@ def main() -> None:
     parser.add_argument(
         "--health-steps", type=int, default=2000, help="Steps of the RSS/NaN check (0: skip)."
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="Also run every size with compile=True (torch.compile)."
+    )
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice).")
     args = parser.parse_args()
     if args.threads:
@@ -138,9 +150,18 @@ def main() -> None:
             f"single env:   {1 / step_s:8.1f} steps/s  ({step_s * 1e3:.2f} ms/step, of which env code "
             f"{own_s * 1e3:.3f} ms)"
         )
+        if args.compile:
+            compiled_s, _ = bench_single(ckpt, args.steps, compile=True)
+            print(f"single env, compiled: {1 / compiled_s:8.1f} steps/s  ({step_s / compiled_s:.2f}x eager)")
         for n in args.sizes:
-            vec_s = bench_vector(ckpt, n, args.vector_steps)
+            vec_s, _ = bench_vector(ckpt, n, args.vector_steps)
             print(f"vector env {n:3d}: {n / vec_s:8.1f} frames/s  ({vec_s * 1e3:.1f} ms/step)")
+            if args.compile:
+                comp_s, first = bench_vector(ckpt, n, args.vector_steps, compile=True)
+                print(
+                    f"vector env {n:3d}, compiled: {n / comp_s:8.1f} frames/s  ({comp_s * 1e3:.1f} ms/step, "
+                    f"{vec_s / comp_s:.2f}x eager; first step with compilation {first:.1f} s)"
+                )
         mj_s = bench_mujoco(args.steps, shadows=True)
         mj_off = bench_mujoco(args.steps, shadows=False)
         print(

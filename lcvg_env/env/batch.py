@@ -53,7 +53,7 @@ class LCVGBatch:
         self.checkpoint_path = ckpt.path
         self.mode = cfg.control or ckpt.control_mode
         self.start_frames = ckpt.start_frames  # (N, H, W, 3) uint8
-        self.sim = LayeredSimulator(ckpt, num_envs, self.mode, cfg.dtype)
+        self.sim = LayeredSimulator(ckpt, num_envs, self.mode, cfg.dtype, compile=cfg.compile)
         self.size = self.sim.size
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation)
         self.task = ReachTask(self.size, cfg.success_radius, cfg.goal_margin) if cfg.task == "reach" else None

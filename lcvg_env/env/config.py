@@ -49,6 +49,11 @@ class EnvConfig:
     """Torch device of the generator."""
     dtype: str = "bfloat16"
     """Generator weights' dtype: ``bfloat16`` (fastest on CPU), ``float32`` or ``float16``."""
+    compile: bool = False
+    """Compile the step (warp, generate, mask) with ``torch.compile`` (inductor): about 1.5x more frames
+    per second on a CPU, after a one-off compilation of about a minute on the first step (cached on
+    disk for later runs). Worth it for long runs (agent training, dataset export), not for a demo.
+    Needs a C++ compiler on CPU; when compilation fails the env warns and runs uncompiled."""
     reward_fn: RewardFn | None = None
     """Replaces the task's reward: ``reward_fn(frame, mask, info) -> float`` (the goal stays in ``info``)."""
     render_scale: int | None = None
@@ -85,6 +90,8 @@ class EnvConfig:
                 "observation='dict' carries the reach goal: use it with task='reach', "
                 "or use observation='pixels'."
             )
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}.")
         if self.render_scale is not None and self.render_scale < 1:
             raise ValueError(f"render_scale must be >= 1 or None, got {self.render_scale!r}.")
 

@@ -90,6 +90,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         dtype: str = "bfloat16",
         reward_fn: RewardFn | None = None,
         observation: str = "pixels",
+        compile: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -109,6 +110,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             reward_fn=reward_fn,
             render_scale=render_scale,
             observation=observation,
+            compile=compile,
         )
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
         self.observation_space = self.core.observation_space

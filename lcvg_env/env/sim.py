@@ -13,6 +13,8 @@ and values stay in range on long rollouts. The generator is deterministic given 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -35,7 +37,9 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
 class LayeredSimulator:
     """B frames, their binarized masks and the generator that advances them."""
 
-    def __init__(self, checkpoint: Checkpoint, num_envs: int, mode: str, dtype: str = "bfloat16") -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, num_envs: int, mode: str, dtype: str = "bfloat16", compile: bool = False
+    ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
         # Contiguous memory format on purpose: channels_last + bf16 GroupNorm is pathologically slow on CPU.
@@ -49,6 +53,10 @@ class LayeredSimulator:
             self.frames = torch.zeros(num_envs, 3, h, w, dtype=torch.uint8, device=self.device)
             self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
         self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
+        # The full-batch step has fixed shapes, so one static graph serves the whole run; resets
+        # (``load``, any subset of rows) stay eager and never trigger a recompilation.
+        self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
+        self.compiled = compile
 
     @torch.inference_mode()
     def load(self, rows: np.ndarray, frames: np.ndarray) -> None:
@@ -64,11 +72,32 @@ class LayeredSimulator:
     def step(self, controls_norm: np.ndarray) -> None:
         """Advance every frame by its control (B, dims) in normalized units, in one forward pass."""
         control = torch.from_numpy(controls_norm).to(self.device)
-        moved = self.generator.warp_mask(self.masks, control, self.mode)  # (B, 1, H, W) binary
-        out = self.generator.generate(to_unit_range(self.frames), moved)
-        self.frames = to_uint8(out.frame)
-        self.masks = self._binary_mask(self.frames)
-        self.centroids = mask_centroid(self.masks).cpu().numpy()
+        try:
+            frames, masks, centroids = self._advance(self.frames, self.masks, control)
+        except Exception as e:  # inductor needs a working C++ toolchain; fall back rather than stop
+            if not self.compiled:
+                raise
+            warnings.warn(
+                f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                "the env runs uncompiled. Install a C++ compiler (e.g. apt install g++) "
+                "or pass compile=False.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._advance, self.compiled = self._advance_eager, False
+            frames, masks, centroids = self._advance(self.frames, self.masks, control)
+        self.frames, self.masks = frames, masks
+        self.centroids = centroids.cpu().numpy()
+
+    def _advance_eager(
+        self, frames: torch.Tensor, masks: torch.Tensor, control: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(uint8 frames, binary masks, controls) -> the next frames, their masks and centroids (B, 2)."""
+        moved = self.generator.warp_mask(masks, control, self.mode)  # (B, 1, H, W) binary
+        out = self.generator.generate(to_unit_range(frames), moved)
+        frames = to_uint8(out.frame)
+        masks = self._binary_mask(frames)
+        return frames, masks, mask_centroid(masks)
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
         return (self.generator.mask(to_unit_range(frames)) > 0.5).float()  # (B, 1, H, W)
