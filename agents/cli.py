@@ -52,10 +52,10 @@ def train_command(
     features: Annotated[
         str,
         typer.Option(
-            help="Features extractor: coord (any size), keypoints (spatial softmax, cheap), nature, "
-            "or goals (dict goal vectors only)."
+            help="Features extractor: auto (keypoints on dict observations, coord on pixels), coord "
+            "(any size), keypoints (spatial softmax, cheap), nature, or goals (dict goal vectors only)."
         ),
-    ] = "coord",
+    ] = "auto",
     features_dim: Annotated[
         int | None, typer.Option(help="Features width (default: 256, or 32 for keypoints).")
     ] = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ALGOS = ("ppo", "sac", "dqn")
-FEATURES = ("coord", "keypoints", "nature", "goals")
+FEATURES = ("auto", "coord", "keypoints", "nature", "goals")
 
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     # Dense reach reward, 100-step episodes: a short horizon (gamma 0.95) learns fastest. Env steps are
@@ -87,8 +87,9 @@ class Args:
     """Keyword arguments of the environment (``checkpoint``, ``max_displacement``, ``task``, ...)."""
     hyperparams: dict[str, Any] = field(default_factory=dict)
     """Overrides of :data:`ALGO_DEFAULTS` for ``algo`` (e.g. ``{"learning_rate": 1e-4}``)."""
-    features: str = "coord"
-    """Image features extractor: ``coord`` (:class:`agents.networks.CoordCNN`, any size >= 16 px),
+    features: str = "auto"
+    """Features extractor: ``auto`` (``keypoints`` on ``observation="dict"`` envs, ``coord`` on pixels),
+    ``coord`` (:class:`agents.networks.CoordCNN`, any size >= 16 px),
     ``keypoints`` (:class:`agents.networks.KeypointCNN`, spatial-softmax points, cheap to train),
     ``nature`` (SB3's NatureCNN, frames of at least 36 px); ``goals`` reads only the goal vectors of
     ``observation="dict"`` envs (:class:`agents.networks.GoalsExtractor`, a state-based agent)."""

@@ -185,3 +185,17 @@ def test_keypoints_on_dict_observations_read_the_goal_but_not_the_foreground_pos
     torch.testing.assert_close(out[:, :2], obs["desired_goal"])
     moved = {**obs, "achieved_goal": torch.rand(2, 2)}
     torch.testing.assert_close(extractor(moved), out)  # achieved_goal is not read
+
+
+def test_auto_features_pick_keypoints_for_goal_dicts_and_coord_for_pixels():
+    from agents.networks import CombinedExtractor, KeypointCNN, resolve_features
+
+    image = gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
+    goal_dict = gym.spaces.Dict({"image": image, "achieved_goal": BOX2, "desired_goal": BOX2})
+    assert resolve_features(image, "auto") == "coord" and resolve_features(goal_dict, "auto") == "keypoints"
+    assert resolve_features(goal_dict, "nature") == "nature"
+    assert policy_kwargs(image)["features_extractor_class"] is CoordCNN
+    kwargs = policy_kwargs(goal_dict)
+    assert kwargs["features_extractor_class"] is CombinedExtractor
+    assert kwargs["features_extractor_kwargs"]["cnn"] is KeypointCNN
+    assert Args().features == "auto"
