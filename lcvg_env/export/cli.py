@@ -96,6 +96,9 @@ def rollouts(
     max_displacement: Annotated[float, typer.Option(help="Pixels per unit action.")] = 4.0,
     max_rotation: Annotated[float, typer.Option(help="Radians per unit action (rotation/affine).")] = 0.2,
     dtype: Annotated[str, typer.Option(help="Generator dtype: bfloat16, float32 or float16.")] = "bfloat16",
+    compile: Annotated[
+        bool, typer.Option(help="torch.compile the env's step: faster large exports after ~30 s.")
+    ] = False,
     output_format: FormatOpt = "minari",
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
@@ -114,7 +117,7 @@ def rollouts(
             policy=PolicyConfig(name=policy, smoothness=smoothness), seed=seed, num_envs=num_envs,
             max_displacement=max_displacement, max_rotation=max_rotation, dtype=dtype,
             output_format=output_format, dataset_id=dataset_id, overwrite=overwrite, preview=preview,
-            progress=not quiet, threads=threads,
+            progress=not quiet, threads=threads, compile=compile,
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)

@@ -109,10 +109,14 @@ def export_rollouts(
     progress: bool = True,
     device: str = "cpu",
     threads: int | None = None,
+    compile: bool = False,
 ) -> ExportSummary:
     """Generate ``episodes`` episodes of ``steps`` actions in the environment and export them.
 
     ``threads``: torch CPU threads for the whole export (None: keep the current setting).
+    ``compile``: run the env with ``compile=True`` (torch.compile; faster for large exports after a
+    one-off compilation; frames may differ from eager ones by a level, so it is part of the
+    fingerprint a resumed export must match).
     """
     from lcvg_env.control.fit import torch_threads
     from lcvg_env.env import LCVGVectorEnv
@@ -131,13 +135,14 @@ def export_rollouts(
         "max_displacement": max_displacement,
         "max_rotation": max_rotation,
         "dtype": dtype,
+        "compile": compile,
         "format": output_format,
         "dataset_id": dataset_id if output_format == "minari" else None,
     }
     store = EpisodeStore.open(out, fingerprint, output_format, overwrite=overwrite)
     env = LCVGVectorEnv(
         min(num_envs, episodes), checkpoint, task="none", max_displacement=max_displacement,
-        max_rotation=max_rotation, dtype=dtype, device=device,
+        max_rotation=max_rotation, dtype=dtype, device=device, compile=compile,
     )  # fmt: skip
     store.set_info(
         actions="env actions in [-1, 1]; infos/control_px are the applied controls", mode=env.core.mode

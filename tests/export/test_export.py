@@ -185,6 +185,19 @@ def test_rollouts_minari_with_exact_actions(tiny_checkpoint: Path, tmp_path: Pat
         tiny_checkpoint, out, episodes=3, steps=4, num_envs=2, dtype="float32", progress=False
     )
     assert again.written == 0 and again.episodes == 3  # resumed: nothing left to do
+    with pytest.raises(
+        ExportError, match=r"different export.*compile"
+    ):  # compiled frames may round differently
+        export_rollouts(
+            tiny_checkpoint,
+            out,
+            episodes=3,
+            steps=4,
+            num_envs=2,
+            dtype="float32",
+            progress=False,
+            compile=True,
+        )
 
 
 def test_mimic_command_writes_side_by_side_video(tiny_checkpoint: Path, tmp_path: Path) -> None:
