@@ -96,8 +96,8 @@ def train_command(
     summary = {
         "run_dir": str(result.run_dir),
         "model": str(result.model_path),
-        "timesteps": evaluation.get("timesteps"),
-        "train_seconds": evaluation.get("train_seconds"),
+        "timesteps": evaluation["extra"].get("timesteps"),
+        "train_seconds": evaluation["extra"].get("train_seconds"),
         "seconds": result.seconds,  # training, evaluation and video
         **{k: v for k, v in _row(evaluation).items() if k != "seconds"},
     }

@@ -110,6 +110,7 @@ def test_run_folder_has_everything(runs, algo):
 def test_cli_train_prints_the_evaluation(runs):
     summary = json.loads(runs["cli_output"])
     assert {"run_dir", "model", "mean_return", "std_return", "success_rate", "episodes"} <= set(summary)
+    assert summary["timesteps"] >= 256 and 0 < summary["train_seconds"] <= summary["seconds"]
 
 
 def test_policy_hyperparameters_reach_the_model(runs):
