@@ -199,3 +199,20 @@ def test_time_limit_stops_learning_early(tmp_path, agent_checkpoint):
     result = train(args)
     assert result.evaluation.extra["timesteps"] < 1_000  # stopped long before 100k steps
     assert (result.run_dir / "model.zip").is_file() and (result.run_dir / "eval.json").is_file()
+
+
+def test_train_reach_agent_example_runs(agent_checkpoint, tmp_path):
+    """examples/train_reach_agent.py end to end on the tiny checkpoint (a few hundred steps, eager)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "train_reach_agent.py"
+    spec = importlib.util.spec_from_file_location("train_reach_agent", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main(
+        ["--checkpoint", str(agent_checkpoint), "--timesteps", "256", "--n-envs", "4", "--no-compile",
+         "--out", str(tmp_path / "run")]
+    )  # fmt: skip
+    assert report["timesteps"] >= 256 and 0.0 <= report["success_rate"] <= 1.0
+    assert (tmp_path / "run" / "model.zip").is_file()
