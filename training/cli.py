@@ -65,6 +65,10 @@ def train(
     frame_skip: Annotated[int | None, typer.Option(help="Frames between x^t and its target.")] = None,
     control: Annotated[str | None, typer.Option(help="translation, rotation or affine.")] = None,
     stage2_mask_source: Annotated[str | None, typer.Option(help=f"Stage-2 masks: {MASK_SOURCES}.")] = None,
+    rollout_steps: Annotated[
+        int | None,
+        typer.Option(help="Stage 2: train on the model's own rollouts of up to N steps (0: real inputs)."),
+    ] = None,
     precision: Annotated[str | None, typer.Option(help=f"auto or one of {PRECISIONS}.")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
@@ -90,6 +94,7 @@ def train(
         frame_skip=frame_skip,
         control=control,
         stage2_mask_source=stage2_mask_source,
+        rollout_steps=rollout_steps,
         precision=precision,
         checkpoint_every=checkpoint_every,
         seed=seed,

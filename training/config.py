@@ -81,6 +81,11 @@ class TrainConfig:
     stage2_mask_source: str = "binarized"
     """Stage-2 masks: 'binarized' M(x^{t+1}) > 0.5 (the released code) or 'warped' (M(x^t) warped by
     the control fitted to the next mask, Eq. 5)."""
+    rollout_steps: int = 0
+    """Stage 2 against drift: the input x^t of each pair is replaced by the generator's own rollout of
+    k steps (k uniform in 0..rollout_steps per pair, no gradient) from the real frame x^{t-k}, driven by
+    the controls fitted between consecutive real masks (the evaluation protocol, METHOD.md section 6);
+    the target stays the real x^{t+1}. 0: the paper's teacher forcing (every input is a real frame)."""
     fit_solver: str = "fast"
     """Solver of the Eq. 5 fit for ``stage2_mask_source='warped'``: 'fast' or 'reference' (the paper's)."""
     checkpoint_every: int = 500
@@ -105,7 +110,14 @@ class TrainConfig:
         _check(
             self.fit_solver in ("fast", "reference"), "fit_solver", self.fit_solver, "'fast' or 'reference'"
         )
-        for name in ("stage1_steps", "stage2_steps", "warmup_steps", "disc_start", "stage2_disc_start"):
+        for name in (
+            "stage1_steps",
+            "stage2_steps",
+            "warmup_steps",
+            "disc_start",
+            "stage2_disc_start",
+            "rollout_steps",
+        ):
             _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         for name in (
             "batch_size",

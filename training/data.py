@@ -14,19 +14,36 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from lcvg_env.data import VideoDataset
+from lcvg_env.data.dataset import to_tensor
 
 
 class PairBatches:
-    """An endless, resumable stream of batches ``{"frame": (B, 3, H, W), "next": (B, 3, H, W)}``."""
+    """An endless, resumable stream of batches ``{"frame": (B, 3, H, W), "next": (B, 3, H, W)}``.
 
-    def __init__(self, dataset: VideoDataset, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    With ``history=K > 0`` each batch also carries the K real frames before x^t, for rollout training
+    (``TrainConfig.rollout_steps``): ``"history"`` (B, K, 3, H, W), frames t - K k ... t - k of the episode
+    (k = frame_skip), and ``"history_len"`` (B,), how many of them exist (frames before the episode's
+    start repeat its first frame and are not counted).
+    """
+
+    def __init__(
+        self,
+        dataset: VideoDataset,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        history: int = 0,
+    ):
         per_rank = -(-len(dataset) // world)  # DistributedSampler pads to equal shards
         if per_rank < batch_size:
             raise ValueError(
                 f"The dataset {dataset.root} has {len(dataset)} frame pairs: fewer than batch size "
                 f"{batch_size} x {world} process(es). Lower --batch-size or add episodes."
             )
-        self.dataset, self.batch_size = dataset, batch_size
+        if history < 0:
+            raise ValueError(f"history must be >= 0, got {history}.")
+        self.dataset, self.batch_size, self.history = dataset, batch_size, history
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.batches_per_epoch = per_rank // batch_size
         self.epoch, self.batch = 0, 0
@@ -43,9 +60,24 @@ class PairBatches:
         if self.batch >= self.batches_per_epoch:
             self.epoch, self.batch, self._order = self.epoch + 1, 0, None
         start = self.batch * self.batch_size
-        items = [self.dataset[i] for i in self._indices()[start : start + self.batch_size]]
+        indices = self._indices()[start : start + self.batch_size]
+        items = [self.dataset[i] for i in indices]
         self.batch += 1
-        return {key: torch.stack([item[key] for item in items]) for key in ("frame", "next")}
+        batch = {key: torch.stack([item[key] for item in items]) for key in ("frame", "next")}
+        if self.history:
+            batch.update(self._history(indices))
+        return batch
+
+    def _history(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        skip, k = self.dataset.frame_skip, self.history
+        frames, lengths = [], []
+        for i in indices:
+            ep, t = self.dataset.locate(i)
+            video = self.dataset.episode_frames(ep)
+            times = [max(t - j * skip, 0) for j in range(k, 0, -1)]  # oldest first
+            frames.append(torch.stack([to_tensor(video[u]) for u in times]))
+            lengths.append(min(k, t // skip))
+        return {"history": torch.stack(frames), "history_len": torch.tensor(lengths)}
 
     def state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "batch": self.batch}

@@ -37,8 +37,14 @@ def stage2_masks(
     source: str,
     mode: str,
     solver: str = "fast",
+    input_frame: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The stage-2 mask (B, 1, H, W) in {0, 1} for pairs (x^t, x^{t+1}); M is frozen (no gradient)."""
+    """The stage-2 mask (B, 1, H, W) in {0, 1} for pairs (x^t, x^{t+1}); M is frozen (no gradient).
+
+    ``input_frame`` is the frame the generator will be fed when it is not the real x^t (rollout
+    training): the control is still fitted between the real masks, and then moves the input's own mask,
+    as in the evaluation protocol.
+    """
     next_mask = generator.binary_mask(target)
     if source == "binarized":
         return next_mask
@@ -46,4 +52,43 @@ def stage2_masks(
         raise ValueError(f"Unknown stage-2 mask source {source!r}: use 'binarized' or 'warped'.")
     mask_t = generator.binary_mask(frame)
     control = fit_controls_norm(mask_t, next_mask, mode, solver)
+    if input_frame is not None:
+        mask_t = generator.binary_mask(input_frame)
     return generator.warp_mask(mask_t, control, mode)
+
+
+@torch.no_grad()
+def rollout_inputs(
+    generator: LayeredGenerator,
+    history: torch.Tensor,
+    history_len: torch.Tensor,
+    frame: torch.Tensor,
+    mode: str,
+    solver: str = "fast",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generated stand-ins for x^t: each pair's own rollout of k steps from its real frame x^{t-k}.
+
+    history: (B, K, 3, H, W), the real frames t-K..t-1; history_len: (B,) how many are real. k is drawn
+    uniformly in 0..history_len per pair (torch's RNG, so resumed runs draw the same); step j of the
+    rollout is driven by the control fitted between the real masks of frames j and j+1 (Eq. 5). Returns
+    the inputs (B, 3, H, W) (the real x^t where k = 0) and k (B,).
+    """
+    b, steps = history.shape[:2]
+    k = (torch.rand(b) * (history_len.float() + 1)).floor().long().clamp(max=steps).to(frame.device)
+    if steps == 0 or not bool((k > 0).any()):
+        return frame, k
+    seq = torch.cat([history.to(frame), frame[:, None]], dim=1)  # (B, K+1, 3, H, W), oldest first
+    masks = generator.binary_mask(seq.flatten(0, 1)).unflatten(0, (b, steps + 1))  # (B, K+1, 1, H, W)
+    controls = fit_controls_norm(
+        masks[:, :-1].flatten(0, 1), masks[:, 1:].flatten(0, 1), mode, solver
+    ).unflatten(0, (b, steps))  # (B, K, dims): real frame j -> j+1
+    start = steps - k  # (B,): index of each pair's real starting frame
+    current = seq[:, 0]
+    for j in range(steps):
+        here = (start == j).view(b, 1, 1, 1)
+        current = torch.where(here, seq[:, j], current)
+        active = (start <= j).view(b, 1, 1, 1)
+        if bool(active.any()):
+            stepped = generator.step(current, controls[:, j], mode).frame.clamp(-1, 1)
+            current = torch.where(active, stepped.to(current.dtype), current)
+    return torch.where((k > 0).view(b, 1, 1, 1), current, frame), k

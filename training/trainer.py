@@ -36,7 +36,7 @@ from training.config import TrainConfig
 from training.data import PairBatches, sample_start_frames
 from training.losses import LCVGLoss
 from training.monitor import Monitor
-from training.stage2_controls import stage2_masks
+from training.stage2_controls import rollout_inputs, stage2_masks
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,7 +104,9 @@ class Trainer:
         self.dataset = VideoDataset(
             data_dir, "train", size=(gcfg.height, gcfg.width), frame_skip=cfg.frame_skip
         )
-        self.batches = PairBatches(self.dataset, cfg.batch_size, cfg.seed, self.env.rank, self.env.world)
+        self.batches = PairBatches(
+            self.dataset, cfg.batch_size, cfg.seed, self.env.rank, self.env.world, history=cfg.rollout_steps
+        )
         self.generator = LayeredGenerator(gcfg).to(self.device)
         self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)
         if self.precision == "bf16-channels-last":
@@ -159,8 +161,11 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.precision == "bf16-channels-last" else torch.contiguous_format
+
     def _prepare(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        fmt = torch.channels_last if self.precision == "bf16-channels-last" else torch.contiguous_format
+        fmt = self._memory_format()
         frame = batch["frame"].to(self.device).contiguous(memory_format=fmt)
         return frame, batch["next"].to(self.device).contiguous(memory_format=fmt)
 
@@ -170,8 +175,18 @@ class Trainer:
         stage, s = self.stage, self.stage_step
         frame, target = self._prepare(batch)
         with self._autocast():
-            mask = None
+            mask, inputs, rolled = None, frame, None
             if stage == 2:
+                if self.cfg.rollout_steps > 0:
+                    inputs, rolled = rollout_inputs(
+                        self.generator,
+                        batch["history"].to(self.device),
+                        batch["history_len"],
+                        frame,
+                        self.cfg.control,
+                        self.cfg.fit_solver,
+                    )
+                    inputs = inputs.to(frame.dtype).contiguous(memory_format=self._memory_format())
                 mask = stage2_masks(
                     self.generator,
                     frame,
@@ -179,8 +194,9 @@ class Trainer:
                     self.cfg.stage2_mask_source,
                     self.cfg.control,
                     self.cfg.fit_solver,
+                    input_frame=inputs if rolled is not None else None,
                 )
-            pred, vq_loss, mask = self.gen_forward(frame, mask)
+            pred, vq_loss, mask = self.gen_forward(inputs, mask)
             loss, logs = self.loss.generator_loss(
                 stage, s, frame, target, pred, vq_loss, mask, self.generator.decoder.last_layer
             )
@@ -198,7 +214,9 @@ class Trainer:
             self.opt_d.step()
             self.sched_d.step()
             logs.update(d_logs)
-        return {"logs": logs, "frame": frame, "mask": mask, "pred": pred, "target": target, "stage": stage}
+        if rolled is not None:
+            logs["rollout_k"] = float(rolled.float().mean())
+        return {"logs": logs, "frame": inputs, "mask": mask, "pred": pred, "target": target, "stage": stage}
 
     def _check_finite(self, loss: torch.Tensor, logs: dict[str, float], what: str) -> None:
         bad, stop = ddp.all_flags(

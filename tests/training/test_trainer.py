@@ -124,3 +124,59 @@ def test_warped_stage2_masks_work_inside_bf16_autocast(tiny_generator, mode):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mask = stage2_masks(tiny_generator, frame, target, "warped", mode)
     assert mask.shape == (2, 1, 32, 32) and set(mask.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
+    from lcvg_env.data import VideoDataset
+    from lcvg_env.data.dataset import to_tensor
+    from training.data import PairBatches
+
+    ds = VideoDataset(squares, "train", size=(32, 32))
+    batches = PairBatches(ds, 4, seed=0, history=3)
+    batch = batches.next()
+    assert batch["history"].shape == (4, 3, 3, 32, 32) and batch["history_len"].shape == (4,)
+    for b, i in enumerate(batches._indices()[:4]):
+        ep, t = ds.locate(i)
+        video = ds.episode_frames(ep)
+        assert int(batch["history_len"][b]) == min(3, t)
+        for j, u in enumerate(range(t - 3, t)):
+            assert torch.equal(batch["history"][b, j], to_tensor(video[max(u, 0)]))
+    with pytest.raises(ValueError, match="history"):
+        PairBatches(ds, 4, seed=0, history=-1)
+
+
+def test_rollout_inputs_follow_the_evaluation_protocol(tiny_generator):
+    """k = 0 keeps the real frame; k = 1 is one generator step from x^{t-1} with the fitted control."""
+    from training.stage2_controls import fit_controls_norm, rollout_inputs
+
+    gen = tiny_generator.eval()
+    torch.manual_seed(0)
+    history = torch.rand(6, 2, 3, 32, 32) * 2 - 1
+    frame = torch.rand(6, 3, 32, 32) * 2 - 1
+    lengths = torch.tensor([0, 0, 1, 1, 2, 2])
+    inputs, k = rollout_inputs(gen, history, lengths, frame, "translation")
+    assert bool((k <= lengths).all())
+    for b in range(6):
+        if k[b] == 0:
+            assert torch.equal(inputs[b], frame[b])
+        if k[b] == 1:
+            m0 = gen.binary_mask(history[b : b + 1, 1])
+            m1 = gen.binary_mask(frame[b : b + 1])
+            control = fit_controls_norm(m0, m1, "translation", "fast")
+            expected = gen.step(history[b : b + 1, 1], control, "translation").frame.clamp(-1, 1)
+            assert torch.allclose(inputs[b : b + 1], expected, atol=1e-5)
+    # over many draws, every k in 0..history_len occurs
+    ks = torch.stack([rollout_inputs(gen, history, lengths, frame, "translation")[1] for _ in range(20)])
+    assert set(ks[:, 4].tolist()) == {0, 1, 2}
+
+
+def test_stage2_rollout_training_runs_and_resumes(squares, tiny_preset, tmp_path):
+    cfg = tiny_config(
+        stage1_steps=2, stage2_steps=4, rollout_steps=2, stage2_mask_source="warped", checkpoint_every=2
+    )
+    straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
+    result = straight.train()
+    assert result.step == 6 and all("rollout_k" in h for h in result.history[2:])
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
