@@ -65,6 +65,10 @@ def train(
     frame_skip: Annotated[int | None, typer.Option(help="Frames between x^t and its target.")] = None,
     control: Annotated[str | None, typer.Option(help="translation, rotation or affine.")] = None,
     stage2_mask_source: Annotated[str | None, typer.Option(help=f"Stage-2 masks: {MASK_SOURCES}.")] = None,
+    lpips_weight: Annotated[
+        float | None, typer.Option(help="Weight of the LPIPS reconstruction term (needs the metrics extra).")
+    ] = None,
+    lpips_net: Annotated[str | None, typer.Option(help="LPIPS backbone of that term: vgg or alex.")] = None,
     rollout_steps: Annotated[
         int | None,
         typer.Option(help="Stage 2: train on the model's own rollouts of up to N steps (0: real inputs)."),
@@ -94,6 +98,8 @@ def train(
         frame_skip=frame_skip,
         control=control,
         stage2_mask_source=stage2_mask_source,
+        lpips_weight=lpips_weight,
+        lpips_net=lpips_net,
         rollout_steps=rollout_steps,
         precision=precision,
         checkpoint_every=checkpoint_every,

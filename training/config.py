@@ -54,6 +54,8 @@ class TrainConfig:
     """Weight of the L1 reconstruction term."""
     lpips_weight: float = 0.0
     """Weight of LPIPS (the released configs use 0); > 0 needs the LPIPS weights installed."""
+    lpips_net: str = "vgg"
+    """Backbone of the LPIPS term: 'vgg' (taming's perceptual loss) or 'alex' (about 20x cheaper on CPU)."""
     vq_weight: float = 1.0
     """Weight of the VQ loss (codebook + beta commitment, both layers)."""
     disc_weight: float = 0.8
@@ -107,6 +109,7 @@ class TrainConfig:
             self.stage2_mask_source,
             f"one of {MASK_SOURCES}",
         )
+        _check(self.lpips_net in ("vgg", "alex"), "lpips_net", self.lpips_net, "'vgg' or 'alex'")
         _check(
             self.fit_solver in ("fast", "reference"), "fit_solver", self.fit_solver, "'fast' or 'reference'"
         )

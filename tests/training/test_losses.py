@@ -125,10 +125,11 @@ def test_config_rejects_bad_values():
         TrainConfig(lr=0)
 
 
-def test_lpips_term_when_weight_positive():
+@pytest.mark.parametrize("net", ["vgg", "alex"])
+def test_lpips_term_when_weight_positive(net):
     from lcvg_env.models import PatchGANConfig
 
-    cfg = preset_config("bair-256", lpips_weight=1.0)
+    cfg = preset_config("bair-256", lpips_weight=1.0, lpips_net=net)
     try:
         loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
     except ImportError as e:
@@ -140,3 +141,11 @@ def test_lpips_term_when_weight_positive():
     other, other_logs = loss.reconstruction(target, torch.rand(1, 3, 32, 32) * 2 - 1)
     assert same_logs["lpips"] == pytest.approx(0.0, abs=1e-6) and other_logs["lpips"] > 0.05
     assert other.item() == pytest.approx(other_logs["l1"] + other_logs["lpips"], rel=1e-5)
+    from lcvg_env.metrics.lpips import LPIPS
+
+    assert isinstance(loss.perceptual, LPIPS) and loss.perceptual.cfg.net == net
+
+
+def test_lpips_net_is_checked():
+    with pytest.raises(ValueError, match="lpips_net"):
+        preset_config("tiny-64", lpips_net="resnet")
