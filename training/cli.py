@@ -112,7 +112,7 @@ def train(
         start = time.perf_counter()
         trainer = Trainer(cfg, data_dir, out, resume=resume, progress=progress)
         result = trainer.train()
-    except (ValueError, FileExistsError, StateError, TrainingDiverged) as e:
+    except (ValueError, ImportError, FileExistsError, StateError, TrainingDiverged) as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(1) from e
     if result.checkpoint is None:  # DDP ranks other than 0

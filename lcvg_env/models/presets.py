@@ -67,7 +67,7 @@ PRESETS: dict[str, Preset] = {
             # predicted per pixel, through a pixel-shuffle). 0.23 GFLOP per step (torch FlopCounterMode),
             # against 0.63 GFLOP for the first bundled model's full-resolution design; 16x16 latents
             # (f = 4), so that a control moves the foreground with pixel precision.
-            mask=MaskNetConfig(base_channels=16, num_downsample=1, num_blocks=3, patch_size=2),
+            mask=MaskNetConfig(base_channels=16, num_downsample=2, num_blocks=6, patch_size=2),
             autoencoder=AutoencoderConfig(
                 base_channels=16,
                 channel_mult=(1, 2),

