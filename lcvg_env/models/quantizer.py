@@ -86,5 +86,26 @@ def nearest_codes(flat: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     for start in range(0, flat.shape[0], CHUNK_ROWS):
         block = flat[start : start + CHUNK_ROWS]
         dist = torch.addmm(sq, block, codebook.t(), alpha=-2.0)  # (rows, K)
-        out[start : start + CHUNK_ROWS] = dist.argmin(dim=1)
+        out[start : start + CHUNK_ROWS] = argmin_rows(dist)
     return out
+
+
+ARGMIN_GROUP = 32
+"""Entries per group in :func:`argmin_rows`."""
+
+
+def argmin_rows(dist: torch.Tensor) -> torch.Tensor:
+    """``dist.argmin(dim=1)`` for a (rows, K) matrix, the same indices (first minimum on ties), faster.
+
+    On CPU, argmin along the last axis runs about 7x slower than amin (it carries an index per lane),
+    so find the group of ``ARGMIN_GROUP`` entries holding the minimum with amin, then argmin inside
+    that one group: 2.3x faster on (1024, 512) blocks (a 64-env step of tiny-64, one thread: 32 -> 25 ms
+    in the quantizer).
+    """
+    rows, k = dist.shape
+    if k % ARGMIN_GROUP or k == ARGMIN_GROUP or not dist.is_cpu:
+        return dist.argmin(dim=1)
+    grouped = dist.view(rows, k // ARGMIN_GROUP, ARGMIN_GROUP)  # (rows, groups, group)
+    group = grouped.amin(dim=2).argmin(dim=1)  # (rows,): the first group holding the minimum
+    within = grouped[torch.arange(rows, device=dist.device), group].argmin(dim=1)  # (rows,)
+    return group * ARGMIN_GROUP + within

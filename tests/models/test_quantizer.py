@@ -56,3 +56,27 @@ def test_inference_path_gives_the_training_path_outputs():
     torch.testing.assert_close(z_q_inf, z_q.detach())
     torch.testing.assert_close(loss_inf, loss.detach())
     assert z_q_inf.is_contiguous()  # the decoder's convolutions and GroupNorm take the fast NCHW path
+
+
+def test_grouped_argmin_equals_argmin_with_ties_and_nan():
+    from lcvg_env.models.quantizer import ARGMIN_GROUP, argmin_rows
+
+    torch.manual_seed(0)
+    k = 4 * ARGMIN_GROUP
+    dist = torch.randn(200, k)
+    ties = torch.randint(0, 3, (200, k)).float()  # many equal minima: the first one must win
+    with_nan = dist.clone()
+    with_nan[5, 70] = float("nan")
+    for matrix in (dist, ties, with_nan, torch.randn(7, 48)):  # 48: not a multiple, plain argmin
+        assert torch.equal(argmin_rows(matrix), matrix.argmin(dim=1))
+    assert argmin_rows(with_nan)[5] == 70
+
+
+def test_blocked_nearest_codes_with_a_grouped_codebook(monkeypatch):
+    import lcvg_env.models.quantizer as quantizer
+
+    torch.manual_seed(1)
+    flat, codebook = torch.randn(500, 8), torch.randn(128, 8)
+    monkeypatch.setattr(quantizer, "CHUNK_ROWS", 128)
+    expected = torch.cdist(flat, codebook).argmin(dim=1)
+    assert torch.equal(quantizer.nearest_codes(flat, codebook), expected)
