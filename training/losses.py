@@ -170,5 +170,5 @@ def _load_perceptual(net: str = "vgg") -> nn.Module:
         raise ImportError(
             f"lpips_weight > 0 needs the LPIPS weights ({e}). Install them with "
             '`pip install "lcvg-env[metrics]"`, or train without the term: `--lpips-weight 0` '
-            "(the paper's released configs use 0; the tiny-64 preset uses 1 with AlexNet)."
+            "(the paper's released configs and the presets use 0)."
         ) from e

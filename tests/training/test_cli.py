@@ -88,7 +88,7 @@ def test_missing_lpips_weights_say_how_to_train_without_them(tmp_path, monkeypat
     data = tmp_path / "data"
     write_squares(data, "train", episodes=2, frames=6, size=64)
     args = ["train", str(data), "--out", str(tmp_path / "run"), "--stage1-steps", "1", "--stage2-steps", "1"]
-    result = runner.invoke(app, [*args, "--batch-size", "2", "--no-progress"])
+    result = runner.invoke(app, [*args, "--batch-size", "2", "--lpips-weight", "1", "--no-progress"])
     assert result.exit_code == 1
     assert "--lpips-weight 0" in result.output and "lcvg-env[metrics]" in result.output
     assert not (tmp_path / "run" / "state").exists()
