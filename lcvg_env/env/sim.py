@@ -13,7 +13,9 @@ and values stay in range on long rollouts. The generator is deterministic given 
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -22,6 +24,10 @@ from lcvg_env.checkpoint import Checkpoint
 from lcvg_env.control.warp import mask_centroid
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+
+ROWS_PER_WORKER = 16
+"""An eager CPU batch of at least this many rows per torch thread is stepped in slices side by side
+(measured on 2 cores with tiny-64: 16 envs gain nothing from two slices of 8, 32 envs gain 15 %)."""
 
 
 def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
@@ -57,6 +63,8 @@ class LayeredSimulator:
         # (``load``, any subset of rows) stay eager and never trigger a recompilation.
         self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
         self.compiled = compile
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_key = (0, 0)  # (process id, workers) the pool was made for
 
     @torch.inference_mode()
     def load(self, rows: np.ndarray, frames: np.ndarray) -> None:
@@ -72,8 +80,36 @@ class LayeredSimulator:
     def step(self, controls_norm: np.ndarray) -> None:
         """Advance every frame by its control (B, dims) in normalized units, in one forward pass."""
         control = torch.from_numpy(controls_norm).to(self.device)
+        workers = self.workers()
+        if workers > 1:
+            frames, masks, centroids = self._advance_sliced(control, workers)
+        else:
+            frames, masks, centroids = self._advance_whole(control)
+        self.frames, self.masks = frames, masks
+        self.centroids = centroids.cpu().numpy()
+
+    def workers(self) -> int:
+        """Slices of the batch stepped side by side in threads: one per torch thread, eager CPU only.
+
+        The tiny models' convolutions are too small for torch's intra-op threads to keep every core busy;
+        slices of the batch, each on one thread, do better (tiny-64 on 2 cores, interleaved in one run:
+        32 envs 15 %, 64 envs 19 % more frames/s). Each row's arithmetic does not depend on the batch
+        around it, so the frames equal the unsliced step's (tested). ``torch.set_num_threads(1)`` turns
+        slicing off.
+        """
+        if self.compiled or self.device.type != "cpu":
+            return 1
+        return max(1, min(torch.get_num_threads(), self.num_envs // ROWS_PER_WORKER))
+
+    def close(self) -> None:
+        """Stop the slicing threads (the simulator still works: they are made again when needed)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _advance_whole(self, control: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         try:
-            frames, masks, centroids = self._advance(self.frames, self.masks, control)
+            return self._advance(self.frames, self.masks, control)
         except Exception as e:  # inductor needs a working C++ toolchain; fall back rather than stop
             if not self.compiled:
                 raise
@@ -82,12 +118,32 @@ class LayeredSimulator:
                 "the env runs uncompiled. Install a C++ compiler (e.g. apt install g++) "
                 "or pass compile=False.",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             self._advance, self.compiled = self._advance_eager, False
-            frames, masks, centroids = self._advance(self.frames, self.masks, control)
-        self.frames, self.masks = frames, masks
-        self.centroids = centroids.cpu().numpy()
+            return self._advance(self.frames, self.masks, control)
+
+    def _advance_sliced(
+        self, control: torch.Tensor, workers: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._pool is None or self._pool_key != (os.getpid(), workers):
+            # A forked child inherits the executor but not its threads: it makes its own.
+            self._pool, self._pool_key = ThreadPoolExecutor(workers, "lcvg-sim"), (os.getpid(), workers)
+        bounds = np.linspace(0, self.num_envs, workers + 1).astype(int)  # contiguous slices of the batch
+
+        def advance(i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            torch.set_num_threads(1)  # this worker thread's own setting; the caller's is restored below
+            sl = slice(bounds[i], bounds[i + 1])
+            with torch.inference_mode():  # grad mode is per thread
+                return self._advance_eager(self.frames[sl], self.masks[sl], control[sl])
+
+        threads = torch.get_num_threads()
+        try:
+            parts = list(self._pool.map(advance, range(workers)))
+        finally:
+            torch.set_num_threads(threads)
+        frames, masks, centroids = (torch.cat(p) for p in zip(*parts, strict=True))
+        return frames, masks, centroids
 
     def _advance_eager(
         self, frames: torch.Tensor, masks: torch.Tensor, control: torch.Tensor

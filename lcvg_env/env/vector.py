@@ -160,6 +160,10 @@ class LCVGVectorEnv(VectorEnv):
         """The reach reward for goal fractions (..., 2) (``observation="dict"``), as ``step`` computes it."""
         return self.core.compute_reward(achieved_goal, desired_goal)
 
+    def close_extras(self, **kwargs: Any) -> None:
+        """Stop the world model's batch-slicing threads (``VectorEnv.close`` calls this)."""
+        self.core.sim.close()
+
     def render(self) -> tuple[np.ndarray, ...] | None:
         """``rgb_array``: one (H, W, 3) frame per sub-env."""
         if self.render_mode != "rgb_array" or self._obs is None:

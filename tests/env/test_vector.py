@@ -84,3 +84,27 @@ def test_sb3_ppo_learns_on_the_vector_env(tiny_ckpt64: Path) -> None:
     assert model.num_timesteps >= 256
     action, _ = model.predict(venv.reset(), deterministic=True)
     assert action.shape == (2, 2)
+
+
+def test_sliced_batch_equals_the_single_pass(tiny_ckpt: Path) -> None:
+    import torch
+
+    from lcvg_env.env.sim import ROWS_PER_WORKER
+
+    n = 2 * ROWS_PER_WORKER
+    actions = np.random.default_rng(1).uniform(-1, 1, (5, n, 2)).astype(np.float32)
+    runs = []
+    for threads in (2, 1):  # 2 threads: two slices side by side; 1: one pass
+        torch.set_num_threads(threads)  # the autouse fixture restores the caller's setting
+        venv = LCVGVectorEnv(n, tiny_ckpt, max_episode_steps=100)
+        assert venv.core.sim.workers() == threads
+        frames = [venv.reset(seed=3)[0]]
+        for action in actions:
+            obs, rew, _, _, info = venv.step(action)
+            frames += [obs, rew, info["mask"], info["centroid_px"]]
+        assert torch.get_num_threads() == threads  # the step hands the caller's thread count back
+        venv.close()
+        assert venv.core.sim._pool is None
+        runs.append(frames)
+    for sliced, single in zip(*runs, strict=True):
+        np.testing.assert_array_equal(sliced, single)
