@@ -103,9 +103,9 @@ class LayeredSimulator:
 
     def close(self) -> None:
         """Stop the slicing threads (the simulator still works: they are made again when needed)."""
-        if self._pool is not None:
+        if self._pool is not None and self._pool_key[0] == os.getpid():
             self._pool.shutdown(wait=True)
-            self._pool = None
+        self._pool = None
 
     def _advance_whole(self, control: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         try:
@@ -126,9 +126,11 @@ class LayeredSimulator:
     def _advance_sliced(
         self, control: torch.Tensor, workers: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self._pool is None or self._pool_key != (os.getpid(), workers):
-            # A forked child inherits the executor but not its threads: it makes its own.
-            self._pool, self._pool_key = ThreadPoolExecutor(workers, "lcvg-sim"), (os.getpid(), workers)
+        key = (os.getpid(), workers)
+        if self._pool is None or self._pool_key != key:
+            if self._pool is not None and self._pool_key[0] == key[0]:
+                self._pool.shutdown(wait=False)  # the thread count changed; a forked child just drops it
+            self._pool, self._pool_key = ThreadPoolExecutor(workers, "lcvg-sim"), key
         bounds = np.linspace(0, self.num_envs, workers + 1).astype(int)  # contiguous slices of the batch
 
         def advance(i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

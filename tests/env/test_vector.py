@@ -108,3 +108,27 @@ def test_sliced_batch_equals_the_single_pass(tiny_ckpt: Path) -> None:
         runs.append(frames)
     for sliced, single in zip(*runs, strict=True):
         np.testing.assert_array_equal(sliced, single)
+
+
+def test_slicing_follows_thread_changes_and_forks(tiny_ckpt: Path) -> None:
+    import os
+
+    import torch
+
+    from lcvg_env.env.sim import ROWS_PER_WORKER
+
+    torch.set_num_threads(2)
+    venv = LCVGVectorEnv(4 * ROWS_PER_WORKER, tiny_ckpt, max_episode_steps=100)
+    venv.reset(seed=0)
+    action = np.zeros((venv.num_envs, 2), dtype=np.float32)
+    venv.step(action)
+    first = venv.core.sim._pool
+    torch.set_num_threads(3)
+    venv.step(action)  # three slices now: a new pool, the old one stopped
+    assert venv.core.sim._pool is not first and first._shutdown
+    venv.core.sim._pool_key = (os.getpid() + 1, 3)  # as a forked child sees its parent's pool
+    stale = venv.core.sim._pool
+    venv.step(action)
+    assert venv.core.sim._pool is not stale and not stale._shutdown  # never touch the parent's threads
+    venv.close()
+    stale.shutdown()
