@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny-64": Preset(
         name="tiny-64",
-        description="CPU model for 64x64 video (16x16 latents); 125+ env steps/s on 2 cores.",
+        description="CPU model for 64x64 video (16x16 latents); 115-160 env steps/s on 2 cores.",
         generator=GeneratorConfig(
             height=64,
             width=64,
