@@ -85,7 +85,7 @@ def test_alexnet_matches_the_official_lpips_values_on_reference_pairs():
     model = LPIPS.from_pretrained("alex")
 
     def load(path):  # (1, 3, 384, 512) in [-1, 1], full resolution as the official code
-        return to_unit_range(np.asarray(Image.open(path).convert("RGB"))[None])
+        return to_unit_range(np.array(Image.open(path).convert("RGB"))[None])
 
     with torch.no_grad():
         got = {
