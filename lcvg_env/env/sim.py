@@ -127,9 +127,9 @@ class LayeredSimulator:
         self, control: torch.Tensor, workers: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         key = (os.getpid(), workers)
-        if self._pool is None or self._pool_key != key:
-            if self._pool is not None and self._pool_key[0] == key[0]:
-                self._pool.shutdown(wait=False)  # the thread count changed; a forked child just drops it
+        if self._pool_key != key:
+            self.close()  # the thread count changed, or a forked child drops its parent's pool
+        if self._pool is None:
             self._pool, self._pool_key = ThreadPoolExecutor(workers, "lcvg-sim"), key
         bounds = np.linspace(0, self.num_envs, workers + 1).astype(int)  # contiguous slices of the batch
 
