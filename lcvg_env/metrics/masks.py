@@ -4,7 +4,12 @@
   that of the real frame (PVG's "detection distance", METHOD.md section 6), over the frames where both
   have a foreground;
 * missing rate: the share of frames whose real frame has a foreground but the generated one has none;
-* mask IoU: intersection over union of a binarized mask with a ground-truth mask.
+* mask IoU: intersection over union of a binarized mask with a ground-truth mask, and its precision
+  and recall (pooled over all pixels of all frames).
+
+The centroid distance compares the model's own mask network M on both frames: it is the model
+judging itself (M's centroid is not where the arm is), kept as ``m_centroid_distance_px``; the
+independent figure is the detection distance of :mod:`lcvg_env.metrics.tips`.
 
 Masks are bool (N, H, W); a mask with fewer than ``min_px`` pixels counts as empty.
 """
@@ -67,3 +72,14 @@ def mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     inter = (pred & truth).flatten(1).sum(dim=1).float()
     union = (pred | truth).flatten(1).sum(dim=1).float()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def mask_precision_recall(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float | None, float | None]:
+    """Pixel precision |pred & truth| / |pred| and recall |pred & truth| / |truth|, pooled over all frames.
+
+    None where the denominator is 0 (nothing predicted / nothing to find).
+    """
+    _check(pred, truth)
+    inter = float((pred & truth).sum())
+    n_pred, n_truth = float(pred.sum()), float(truth.sum())
+    return (inter / n_pred if n_pred else None), (inter / n_truth if n_truth else None)

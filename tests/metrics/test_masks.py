@@ -41,3 +41,15 @@ def test_iou():
     assert mask_iou(torch.stack([a, a, empty]), torch.stack([a, b, empty])).tolist() == pytest.approx(
         [1, 8 / 24, 1]
     )
+
+
+def test_mask_precision_recall_pooled_over_frames():
+    from lcvg_env.metrics.masks import mask_precision_recall
+
+    truth = torch.zeros(2, 4, 4, dtype=torch.bool)
+    truth[:, :2, :2] = True  # 4 true pixels a frame
+    pred = torch.zeros_like(truth)
+    pred[0, :2, :] = True  # frame 0: 8 predicted, 4 right
+    precision, recall = mask_precision_recall(pred, truth)
+    assert precision == pytest.approx(4 / 8) and recall == pytest.approx(4 / 8)
+    assert mask_precision_recall(torch.zeros_like(truth), truth) == (None, 0.0)
