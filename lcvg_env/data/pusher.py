@@ -66,6 +66,9 @@ class PusherConfig:
     """Range of the end-effector target speed, metres per frame, drawn per episode."""
     lift: float = 0.12
     """Height above pushing height for moves between pushes, metres."""
+    hide_arm: bool = False
+    """Render the same episodes without the arm (same physics, ``tip_px`` and commands; ``arm_mask`` all
+    False): arm-free frames, the negatives of the tip detector (:mod:`lcvg_env.metrics.detector`)."""
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -209,7 +212,7 @@ def rollout(
         states.append(sim.data.qpos.copy())
         tips.append(sim.tip_world())
         objects.append(sim.objects_world())
-    frames, masks = sim.render(states)
+    frames, masks = sim.render(states, hide_arm=cfg.hide_arm)
     for t, frame in enumerate(frames):
         check_not_black(frame, f"frame {t}")
     tip_world, objects_world = np.array(tips), np.array(objects)

@@ -36,6 +36,9 @@ _IK_DAMPING = np.array([0.01, 0.01, 5.0, 0.01, 5.0, 0.05, 5.0])
 _PITCH_ROW = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])  # lift + elbow + wrist flex = gripper pitch
 _PITCH_TARGET = 0.35  # rad, fingers slightly down so that the gripper bars meet the objects
 _PITCH_WEIGHT = 0.1
+ARM_GROUP = 2
+"""MuJoCo geom and site group of the arm (visible by default, like group 0 of the rest): hiding this group
+renders the same state without the arm (arm-free frames, the negatives of the tip detector)."""
 
 
 def import_mujoco() -> ModuleType:
@@ -81,20 +84,23 @@ class PusherSim:
         self.object_qpos = np.array([m.joint(f"obj{i}_x").qposadr[0] for i in range(NUM_OBJECTS)])
         self.object_geoms = [np.flatnonzero(m.geom_bodyid == b) for b in self.object_bodies]
         self.active = np.arange(OBJECTS_PER_EPISODE)  # indices into the shape pool on the table now
-        self.arm_geom = self._arm_geoms()
+        arm_body = self._arm_bodies()
+        self.arm_geom = arm_body[m.geom_bodyid]
+        # Visualization only (physics ignores groups); the grip site would show as a dark dot without the arm.
+        m.geom_group[self.arm_geom] = m.site_group[arm_body[m.site_bodyid]] = ARM_GROUP
         self.table_material = m.material("table").id
         self.q_des = np.zeros(len(ARM_JOINTS))
         # Antialiasing by rendering at `supersample` x the size and averaging blocks: with llvmpipe this
         # is about twice as fast as 4x MSAA at 64x64 and looks the same.
         self.renderer = mj.Renderer(m, size * supersample, size * supersample)
 
-    def _arm_geoms(self) -> np.ndarray:
-        """Boolean lookup over geom ids: True for geoms of the arm (bodies under the shoulder link)."""
+    def _arm_bodies(self) -> np.ndarray:
+        """Boolean lookup over body ids: True for the arm's bodies (the shoulder link and those under it)."""
         m, root = self.model, self.model.body(ARM_ROOT_BODY).id
         in_arm = np.zeros(m.nbody, dtype=bool)
         for b in range(m.nbody):  # parents come before children in MuJoCo's body order
             in_arm[b] = b == root or (b > 0 and in_arm[m.body_parentid[b]])
-        return in_arm[m.geom_bodyid]
+        return in_arm
 
     # ------------------------------------------------------------------ episode set-up
     def reset(
@@ -157,8 +163,10 @@ class PusherSim:
     def objects_world(self) -> np.ndarray:
         return self.data.xpos[self.object_bodies[self.active]].copy()  # (K, 3), the objects on the table
 
-    def render(self, states: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, states: list[np.ndarray], hide_arm: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Frames (N, S, S, 3) uint8 and arm masks (N, S, S) bool of saved ``qpos`` states.
+
+        ``hide_arm`` renders the same states without the arm's geoms (its masks are then all False).
 
         All RGB frames are rendered first, then all segmentations: switching the renderer between the
         two modes at every frame costs more than both renders together (measured with llvmpipe).
@@ -168,6 +176,8 @@ class PusherSim:
         n, big = len(states), self.size * self.supersample
         rgb = np.empty((n, big, big, 3), dtype=np.uint8)
         seg = np.empty((n, big, big, 2), dtype=np.int32)
+        option = mj.MjvOption()
+        option.geomgroup[ARM_GROUP] = option.sitegroup[ARM_GROUP] = not hide_arm
         for out in (rgb, seg):
             if out is seg:
                 r.enable_segmentation_rendering()
@@ -175,7 +185,7 @@ class PusherSim:
                 for i, qpos in enumerate(states):
                     d.qpos[:] = qpos
                     mj.mj_forward(self.model, d)
-                    r.update_scene(d, camera="main")
+                    r.update_scene(d, camera="main", scene_option=option)
                     r.render(out=out[i])
             finally:
                 r.disable_segmentation_rendering()

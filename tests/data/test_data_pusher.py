@@ -106,3 +106,20 @@ def test_config_validation() -> None:
         PusherConfig(split="dev")
     with pytest.raises(ValueError, match="frames"):
         PusherConfig(frames=1)
+
+
+def test_hide_arm_renders_same_states_without_the_arm(tmp_path: Path) -> None:
+    generate_pusher(tmp_path / "arm", episodes=1, frames=6, seed=5)
+    generate_pusher(tmp_path / "free", episodes=1, frames=6, seed=5, hide_arm=True)
+    arm, free = open_episodes(tmp_path / "arm")[0], open_episodes(tmp_path / "free")[0]
+    a, b = arm.annotations(), free.annotations()
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a["tip_px"], b["tip_px"])  # same physics
+    assert not b["arm_mask"].any()
+    diff = np.abs(arm.frames().astype(int) - free.frames()).max(axis=-1)  # (T, H, W)
+    near_arm = a["arm_mask"].copy()
+    for dy in range(-2, 3):  # grow the mask by 2 px: antialiased thin parts are below half coverage
+        for dx in range(-2, 3):
+            near_arm |= np.roll(a["arm_mask"], (dy, dx), axis=(1, 2))
+    assert diff[~near_arm].max() == 0, "only the arm's pixels may change"
+    assert (diff[a["arm_mask"]] > 20).mean() > 0.8, "the arm is gone"
