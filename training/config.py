@@ -229,6 +229,33 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
         image_every=250,
         precision="auto",
     ),
+    # base-64: tiny-64's recipe at the larger size, trained longer, with the two stage-2 terms that made the
+    # tiny model follow its controls more faithfully (own rollouts of up to 3 steps, AlexNet LPIPS); the
+    # candidate of docs/fidelity.md.
+    "base-64": dict(
+        rollout_steps=3,
+        lpips_weight=1.0,
+        lpips_net="alex",
+        lr=3e-4,
+        betas=(0.5, 0.9),
+        batch_size=8,
+        stage1_steps=10_000,
+        stage2_steps=10_000,
+        warmup_steps=50,
+        disc_start=10_001,
+        stage2_disc_start=0,
+        disc_weight=0.8,
+        bg_fg_ratio=80.0,
+        ratio_halve_every=1000,
+        min_bg_fg_ratio=5.0,
+        fg_weight=1.0,
+        bin_weight=0.5,
+        stage2_bg_weight=5.0,
+        stage2_mask_source="warped",
+        checkpoint_every=250,
+        image_every=250,
+        precision="auto",
+    ),
 }
 
 

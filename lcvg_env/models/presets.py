@@ -6,6 +6,7 @@ name               frame       what it is
 ``bair-256``       256x256     the released BAIR configuration (generator 30.32M, PatchGAN 2.77M)
 ``tennis-96x256``  96x256      the Tennis configuration (same widths, 6x16 latents)
 ``tiny-64``        64x64       a CPU model (0.24M generator parameters, 0.23 GFLOP per step)
+``base-64``        64x64       a quality-first candidate: tiny-64's layout, 2-4x wider and deeper
 =================  ==========  ===================================================================
 """
 
@@ -81,6 +82,30 @@ PRESETS: dict[str, Preset] = {
                 patch_size=2,
             ),
             quantizer=QuantizerConfig(num_codes=512, code_dim=32),
+        ),
+        discriminator=PatchGANConfig(base_channels=32, num_layers=3),
+    ),
+    "base-64": Preset(
+        name="base-64",
+        description="Quality-first candidate for 64x64 video (16x16 latents): tiny-64's layout, wider.",
+        generator=GeneratorConfig(
+            height=64,
+            width=64,
+            # The fidelity candidate of issue 16's error budget (docs/fidelity.md): tiny-64's layout (2x2
+            # pixel-unshuffle, 16x16 latents, M at 16x16) with twice the widths, two residual blocks per
+            # level and a 1024-entry codebook, so that the decoder can redraw the gripper at a new place.
+            mask=MaskNetConfig(base_channels=32, num_downsample=1, num_blocks=4, patch_size=2),
+            autoencoder=AutoencoderConfig(
+                base_channels=32,
+                channel_mult=(1, 2),
+                num_res_blocks=2,
+                attn_resolutions=(),
+                z_channels=64,
+                mid_attention=False,
+                mid_blocks=2,
+                patch_size=2,
+            ),
+            quantizer=QuantizerConfig(num_codes=1024, code_dim=64),
         ),
         discriminator=PatchGANConfig(base_channels=32, num_layers=3),
     ),
