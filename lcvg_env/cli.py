@@ -36,6 +36,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("lcvg_env.env.cli", "rollout", "rollout"),
     ("lcvg_env.export.mimic", "mimic_command", "mimic"),
     ("lcvg_env.demo", "demo", "demo"),
+    ("lcvg_env.control_gain", "control_gain", "control-gain"),
+    ("lcvg_env.env_realism", "env_realism", "env-realism"),
 ]
 
 

@@ -15,9 +15,9 @@ subsets are reported. Features are the FID Inception pool features
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
 GRAM_LIMIT = 25_000_000
 """Kernel entries (m * n) up to which the full kernel matrices are computed once and every subset reads
@@ -79,8 +79,9 @@ def mmd2_unbiased(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
     return float(within_x + within_y - 2.0 * kxy.mean())
 
 
-def _as_features(features: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
-    arr = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+def _as_features(features: Any, name: str) -> np.ndarray:
+    # torch tensors are read through their numpy view: this module does not import torch (CLI start-up)
+    arr = np.asarray(features.detach().cpu().numpy() if hasattr(features, "detach") else features)
     if arr.ndim != 2 or len(arr) < 2:
         raise ValueError(f"{name} features must be (N, D) with N >= 2, got shape {arr.shape}.")
     if not np.isfinite(arr).all():
@@ -88,10 +89,9 @@ def _as_features(features: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def kid(
-    real: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Tensor, cfg: KIDConfig | None = None
-) -> KIDResult:
-    """KID between feature sets (m, D) and (n, D): MMD_u^2 averaged over ``cfg.num_subsets`` subsets."""
+def kid(real: Any, generated: Any, cfg: KIDConfig | None = None) -> KIDResult:
+    """KID between feature sets (m, D) and (n, D) (numpy arrays or torch tensors): MMD_u^2 averaged over
+    ``cfg.num_subsets`` random subsets."""
     cfg = cfg or KIDConfig()
     x, y = _as_features(real, "real"), _as_features(generated, "generated")
     if x.shape[1] != y.shape[1]:
