@@ -4,6 +4,7 @@ simulator that moves a blob as commanded, and ``lcvg control-gain`` end to end o
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +35,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ckpt32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny32.safetensors", 32)
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +192,65 @@ def test_json_of_a_result_is_strict(ckpt64):
     result = measure(blob_batch(ckpt64, 8), BlobDetector(), blob_frames(np.array([[56.0, 32.0]])), cfg)
     data = json.loads(json.dumps(result.to_json(), allow_nan=False))  # lost tips are null, not NaN
     assert {r["direction"]: r["gain"] for r in data["rows"]}["E"] is None
+
+
+def random_detector(path: Path, threshold: float) -> Path:
+    """A tiny random-weight detector of the real class, saved as a file (presence decided by threshold)."""
+    from lcvg_env.metrics.detector import DetectorConfig, TipDetector, save_detector
+
+    torch.manual_seed(0)
+    save_detector(TipDetector(DetectorConfig(channels=(4, 4, 4, 4), threshold=threshold)), path, {})
+    return path
+
+
+def write_starts(root: Path, episodes: int) -> Path:
+    from lcvg_env.data import write_episode
+
+    for i in range(episodes):
+        write_episode(root / "test", f"{i:05d}", blob_frames(np.array([[20.0 + 3 * i, 30.0]] * 2)))
+    return root
+
+
+def test_command_runs_the_real_detector_class(ckpt32, tmp_path):
+    from typer.testing import CliRunner
+
+    from lcvg_env.cli import app
+
+    det = random_detector(tmp_path / "det.safetensors", threshold=0.01)  # finds a "tip" everywhere
+    out = tmp_path / "gain.json"
+    args = ["control-gain", str(ckpt32), str(write_starts(tmp_path / "data", 2)), "--detector", str(det)]
+    result = CliRunner().invoke(app, [*args, "--starts", "2", "--json", str(out), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "summary over the 8 directions" in result.output and "max_displacement = 4 px" in result.output
+    data = json.loads(out.read_text())
+    assert len(data["rows"]) == 8 * 3 * 3 and len(data["summary"]) == 3 * 3
+    assert all(r["lost"] == 0 and r["gain"] is not None for r in data["rows"])
+    assert data["meta"]["start_frames_with_tip"] == 2
+
+
+def test_a_detector_that_finds_nothing_loses_every_start(ckpt32, tmp_path):
+    from lcvg_env.metrics.detector import load_detector
+
+    det = load_detector(random_detector(tmp_path / "det.safetensors", threshold=0.99))
+    cfg = ControlGainConfig(starts=2, fractions=(1.0,), steps=(2,), batch_size=16)
+    starts = blob_frames(np.array([[20.0, 20.0], [12.0, 16.0]]), size=32)
+    result = measure(make_batch(ckpt32, 16, cfg), det, starts, cfg)
+    assert not result.start_found.any() and all(r["lost"] == 1.0 and r["gain"] is None for r in result.rows())
+    assert np.isfinite(result.centroid_gain).any()  # M's own view does not depend on the detector
+
+
+def test_command_errors_name_the_fix(ckpt32, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from lcvg_env.cli import app
+
+    data = write_starts(tmp_path / "data", 1)
+    base = ["control-gain", str(ckpt32), str(data)]
+    result = CliRunner().invoke(app, [*base, "--detector", str(tmp_path / "none.safetensors")])
+    assert result.exit_code == 1 and "--detector pusher" in result.output
+    det = random_detector(tmp_path / "det.safetensors", 0.5)
+    result = CliRunner().invoke(app, [*base, "--detector", str(det)])  # 48 starts asked, 1 episode
+    assert result.exit_code == 1 and "--starts 1" in result.output
+    monkeypatch.setitem(sys.modules, "lcvg_env.metrics.detector", None)  # an install without it
+    result = CliRunner().invoke(app, [*base, "--detector", str(det), "--starts", "1"])
+    assert result.exit_code == 1 and "tip detector is not available" in result.output
