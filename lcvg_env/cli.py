@@ -26,6 +26,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("lcvg_env.data.cli", "app", "data"),
     ("agents.cli", "app", "agent"),
     ("lcvg_env.export.cli", "app", "export"),
+    ("lcvg_env.metrics.detector_cli", "app", "detector"),
 ]
 
 # (module, attribute, command name): single commands mounted as ``lcvg <command>``.

