@@ -6,13 +6,22 @@ For every test episode (its first ``frames`` frames, resized to the checkpoint's
 2. the controls theta^t are fitted between consecutive real masks (Eq. 5, ``fit_controls``);
 3. the model generates autoregressively from the first real frame:
    x_hat^{t+1} = G.step(x_hat^t, theta^t)   (x_hat^0 = x^0);
-4. generated frames t = 1..T-1 are compared with the real ones: PSNR, SSIM, LPIPS (AlexNet, VGG),
-   FID (per frame) and FVD (per clip, frame 0 included), and for control, the distance between the
-   foreground centroids of M(x_hat^t) and M(x^t) and the share of frames whose generated foreground
-   is missing; where the data has a ground-truth ``arm_mask`` (the built-in pusher), the IoU of the
-   binarized M(frame) with it.
+4. generated frames t = 1..T-1 are compared with the real ones.
 
-The copy-last-frame baseline (x_hat^t = x^0 for every t) is scored the same way, as a reference row.
+What is measured, and against what:
+
+* against the real frames: PSNR, SSIM, LPIPS (AlexNet, VGG), FID and KID (per frame), FVD (per clip,
+  frame 0 included); the sample sizes are part of the result;
+* against an independent detector (:mod:`lcvg_env.metrics.detector`, trained with supervision on real
+  frames, not part of the model): the detection distance between the tip found in the generated frame
+  and in the real one, per step and mean, and the share of frames where it is missing;
+* against ground truth, where the data has it (the built-in pusher's ``tip_px`` and ``arm_mask``):
+  the tip error and the displacement error (:mod:`lcvg_env.metrics.tips`), the detector's own error
+  on the real frames (its floor), and the IoU, precision and recall of M on the real frames;
+* by the model's own mask network, labelled as such (``m_*``): the distance between the centroids of
+  M(x_hat^t) and M(x^t), M's missing rate, and the IoU of M(x_hat^t) with the true arm.
+
+The copy-first-frame baseline (x_hat^t = x^0 for every t) is scored the same way, as a reference row.
 A metric that cannot be computed (weights not installed, too few frames or clips, no ground truth)
 is None with a reason in :attr:`EvalResult.unavailable`, never a silent zero.
 """
@@ -28,12 +37,15 @@ import numpy as np
 import torch
 
 from lcvg_env.metrics.image import to_uint8, to_unit_range
-from lcvg_env.metrics.masks import control_scores, mask_iou
+from lcvg_env.metrics.masks import control_scores, mask_iou, mask_precision_recall
 from lcvg_env.metrics.suite import MetricSuite, dedup_apply
+from lcvg_env.metrics.tips import nan_mean, nan_quantile, point_distance, tip_scores
 
-ROWS = ("model", "copy_last_frame")
+ROWS = ("model", "copy_first_frame")
 OPTIONAL_METRICS = ("lpips_alex", "lpips_vgg", "fid", "fvd")
-"""Metrics that need pretrained weights and may be skipped."""
+"""Metrics that need pretrained weights and may be skipped (KID shares FID's Inception features)."""
+DETECTOR_AUTO = "auto"
+"""``EvalConfig.detector``: the pusher detector where the data has ``tip_px`` annotations, else none."""
 
 
 @dataclass
@@ -50,8 +62,12 @@ class EvalConfig:
     """Optional metrics not to compute (any of ``OPTIONAL_METRICS``), reported as skipped."""
     solver: str = "fast"
     """Solver of Eq. 5 for the driving controls (``fast`` or ``reference``)."""
+    detector: str = DETECTOR_AUTO
+    """Tip detector: ``auto``, ``none``, a detector name (``pusher``) or a ``.safetensors`` file."""
     min_foreground_px: int = 4
-    """A binarized mask with fewer pixels counts as no foreground (missing / no centroid)."""
+    """A binarized mask with fewer pixels counts as no foreground (M's missing rate / no centroid)."""
+    kid_subsets: int = 100
+    """Subsets KID averages over (Binkowski et al. 2018); each of min(1000, frames) frames."""
     device: str = "cpu"
     """Torch device for the model and the metric networks."""
     batch_size: int = 16
@@ -68,8 +84,10 @@ class EvalConfig:
             )
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"episodes must be >= 1 or None, got {self.episodes}.")
-        if self.min_foreground_px < 1 or self.batch_size < 1:
-            raise ValueError("min_foreground_px and batch_size must be >= 1.")
+        if self.min_foreground_px < 1 or self.batch_size < 1 or self.kid_subsets < 1:
+            raise ValueError("min_foreground_px, batch_size and kid_subsets must be >= 1.")
+        if not self.detector:
+            raise ValueError("detector must be 'auto', 'none', a detector name or a file.")
 
 
 @dataclass
@@ -89,6 +107,8 @@ class Rollout:
     """(T, H, W) bool ground-truth foreground (``arm_mask``), or None."""
     seconds: float
     """Wall-clock time of mask fitting and generation."""
+    tips: torch.Tensor | None = None
+    """(T, 2) true tip (x, y) pixels at the model's size (``tip_px``), or None."""
 
 
 @dataclass
@@ -99,7 +119,7 @@ class EvalResult:
     unavailable: dict[str, str]
     meta: dict[str, Any]
     strip: dict[str, np.ndarray] = field(default_factory=dict)
-    """uint8 (T, H, W, 3) frames of the first episode: ``real``, ``model``, ``copy_last_frame``."""
+    """uint8 (T, H, W, 3) frames of the first episode: ``real``, ``model``, ``copy_first_frame``."""
 
     def to_json(self) -> dict[str, Any]:
         """One object per row, plus ``unavailable`` reasons and ``meta`` (checkpoint, data, settings)."""
@@ -109,15 +129,16 @@ class EvalResult:
         return out
 
 
-def ground_truth_masks(episode: Any, size: tuple[int, int], count: int) -> torch.Tensor | None:
-    """The episode's ``arm_mask`` (first ``count`` frames) at the model's size, or None."""
+def ground_truth(episode: Any, size: tuple[int, int], count: int, key: str) -> torch.Tensor | None:
+    """The episode's annotation ``key`` (``arm_mask`` or ``tip_px``; first ``count`` frames) at the
+    model's size, or None when the data does not have it."""
     from lcvg_env.data import rescale_annotations
 
     ann = episode.annotations()
-    if not ann or "arm_mask" not in ann:
+    if not ann or key not in ann:
         return None
-    masks = rescale_annotations({"arm_mask": ann["arm_mask"]}, episode.stored_size(), size)["arm_mask"]
-    return torch.from_numpy(np.asarray(masks[:count], dtype=bool))
+    value = rescale_annotations({key: ann[key]}, episode.stored_size(), size)[key][:count]
+    return torch.from_numpy(np.asarray(value, dtype=bool if key.endswith("_mask") else np.float32))
 
 
 @torch.no_grad()
@@ -151,101 +172,171 @@ def _rollouts(ckpt: Any, data_dir: str | os.PathLike, cfg: EvalConfig) -> list[R
     for ep in episodes[: cfg.episodes]:
         frames = ep.frames(size=size)[: cfg.frames]
         r = rollout(ckpt.generator, frames, ckpt.control_mode, cfg.solver)
-        r.name, r.gt_masks = ep.name, ground_truth_masks(ep, size, len(frames))
+        r.name = ep.name
+        r.gt_masks = ground_truth(ep, size, len(frames), "arm_mask")
+        r.tips = ground_truth(ep, size, len(frames), "tip_px")
         out.append(r)
     return out
+
+
+def _stack_all(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """torch.stack of per-episode tensors, None unless every episode has one."""
+    return None if any(v is None for v in values) else torch.stack(values)  # type: ignore[arg-type]
+
+
+def _load_detector(name: str, has_tips: bool, reasons: dict[str, str]) -> Any:
+    from lcvg_env.metrics.detector import load_detector
+
+    if name == "none":
+        reasons["detection"] = "no detector (--detector none)"
+        return None
+    if name == DETECTOR_AUTO:
+        if not has_tips:
+            reasons["detection"] = (
+                "the data has no ground-truth tip_px annotations, so no detector was chosen "
+                "automatically; pass --detector pusher (or your own detector file) to use one anyway"
+            )
+            return None
+        name = "pusher"
+    return load_detector(name)
 
 
 @dataclass
 class _Reference:
     """The real side of every comparison, computed once for both rows."""
 
-    real: torch.Tensor  # (N, 3, H, W) real frames 1..T-1 of every episode
-    masks: torch.Tensor  # (N, H, W) bool, binarized M(x^t)
-    gt: torch.Tensor | None  # (N, H, W) bool ground truth, None unless every episode has it
-    clip_len: int  # frames per FVD clip (the shortest episode)
+    clips: torch.Tensor  # (E, T, 3, H, W) real frames 0..T-1 of every episode (T: the shortest episode)
+    masks: torch.Tensor  # (N, H, W) bool, binarized M(x^t) at t = 1..T-1, N = E * (T - 1)
+    gt: torch.Tensor | None  # (N, H, W) bool true arm masks, None unless every episode has them
+    tips: torch.Tensor | None  # (E, T, 2) true tips, None unless every episode has them
+    detections: torch.Tensor | None  # (E, T, 2) detected tips of the real frames (NaN: not found)
     features: torch.Tensor | None  # (N, 2048) Inception features, None if FID is unavailable
     embeddings: torch.Tensor | None  # (E, 400) I3D embeddings of the real clips, None if FVD is unavailable
 
-    def mask_net_iou(self) -> float | None:
-        """IoU of the binarized M(x^t) of the real frames with the ground truth (mask network quality)."""
-        return None if self.gt is None else _mean(mask_iou(self.masks, self.gt))
+    @property
+    def real(self) -> torch.Tensor:
+        return self.clips[:, 1:].flatten(0, 1)  # (N, 3, H, W)
+
+    def mask_net(self) -> dict[str, float | None]:
+        """IoU (mean over frames), precision and recall (pooled) of binarized M on the real frames."""
+        if self.gt is None:
+            return {"iou": None, "precision": None, "recall": None}
+        precision, recall = mask_precision_recall(self.masks, self.gt)
+        return {"iou": nan_mean(mask_iou(self.masks, self.gt)), "precision": precision, "recall": recall}
+
+    def detector_floor(self) -> dict[str, float | None]:
+        """The detector's own error on the real frames, against the true tips: its floor."""
+        if self.detections is None or self.tips is None:
+            return {"median_px": None, "p90_px": None, "missed_rate": None}
+        err = point_distance(self.detections.reshape(-1, 2), self.tips.reshape(-1, 2))
+        return {
+            "median_px": nan_quantile(err, 0.5),
+            "p90_px": nan_quantile(err, 0.9),
+            "missed_rate": float(torch.isnan(self.detections[..., 0]).double().mean()),
+        }
 
 
-def _reference(suite: MetricSuite, rollouts: list[Rollout], reasons: dict[str, str]) -> _Reference:
+def _detect(detector: Any, clips: torch.Tensor) -> torch.Tensor:
+    """Detected tips (E, T, 2) of clips (E, T, 3, H, W), NaN where none is found."""
+    found = dedup_apply(lambda x: detector.detect(x).xy, clips.flatten(0, 1))  # (E*T, 2)
+    return found.reshape(*clips.shape[:2], 2)
+
+
+def _reference(
+    suite: MetricSuite, rollouts: list[Rollout], detector: Any, reasons: dict[str, str]
+) -> _Reference:
     from lcvg_env.metrics.fvd import MIN_FRAMES
 
-    real = torch.cat([r.real[1:] for r in rollouts])
-    gts = [r.gt_masks for r in rollouts]
-    gt = torch.cat([g[1:] for g in gts]) if all(g is not None for g in gts) else None
-    if gt is None:
+    t = min(len(r.real) for r in rollouts)  # every row is scored on the first t frames of each episode
+    clips = torch.stack([r.real[:t] for r in rollouts])  # (E, T, 3, H, W)
+    gts = _stack_all([None if r.gt_masks is None else r.gt_masks[1:t] for r in rollouts])
+    if gts is None:
         reasons["mask_iou"] = "no ground-truth arm_mask in the dataset's annotations"
-    clip_len = min(len(r.real) for r in rollouts)
-    if len(real) < 2:
-        reasons.setdefault("fid", f"needs at least 2 generated frames, got {len(real)}")
+    tips = _stack_all([None if r.tips is None else r.tips[:t] for r in rollouts])
+    if tips is None:
+        reasons.setdefault("ground_truth_tips", "no ground-truth tip_px in the dataset's annotations")
+    n = len(rollouts) * (t - 1)
+    if n < 2:
+        reasons.setdefault("fid", f"needs at least 2 generated frames, got {n}")
     if len(rollouts) < 2:
         reasons.setdefault("fvd", f"needs at least 2 clips (episodes), got {len(rollouts)}")
-    elif clip_len < MIN_FRAMES:
-        reasons.setdefault(
-            "fvd", f"clips of {clip_len} frames; I3D needs at least {MIN_FRAMES} (raise --frames)"
-        )
-    features = None if "fid" in reasons else suite.inception_features(real)
-    clips = torch.stack([r.real[:clip_len] for r in rollouts])  # (E, T, 3, H, W)
-    embeddings = None if "fvd" in reasons else suite.i3d_features(clips)
-    masks = torch.cat([r.real_masks[1:] for r in rollouts])
-    return _Reference(real, masks, gt, clip_len, features, embeddings)
+    elif t < MIN_FRAMES:
+        reasons.setdefault("fvd", f"clips of {t} frames; I3D needs at least {MIN_FRAMES} (raise --frames)")
+    real = clips[:, 1:].flatten(0, 1)  # (N, 3, H, W)
+    return _Reference(
+        clips=clips,
+        masks=torch.stack([r.real_masks[1:t] for r in rollouts]).flatten(0, 1),
+        gt=None if gts is None else gts.flatten(0, 1),
+        tips=tips,
+        detections=None if detector is None else _detect(detector, clips),
+        features=None if "fid" in reasons else suite.inception_features(real),
+        embeddings=None if "fvd" in reasons else suite.i3d_features(clips),
+    )
 
 
-def _mean(values: torch.Tensor | None) -> float | None:
-    return None if values is None else float(values.double().mean())
+def _kid(real: torch.Tensor, fake: torch.Tensor, subsets: int) -> dict[str, float | int]:
+    from lcvg_env.metrics.kid import KIDConfig, kid
+
+    result = kid(real, fake, KIDConfig(num_subsets=subsets))
+    return {"kid": result.mean, "kid_std": result.std, "kid_subset_size": result.subset_size}
 
 
 def _score_row(
-    suite: MetricSuite, clips: list[torch.Tensor], ref: _Reference, generator: Any, min_px: int
+    suite: MetricSuite, clips: torch.Tensor, ref: _Reference, ckpt: Any, cfg: EvalConfig, det: Any
 ) -> dict:
-    """Every metric of one row, given its frames per episode (T, 3, H, W) with frame 0 the real one."""
+    """Every metric of one row, given its frames (E, T, 3, H, W) with frame 0 the real start frame."""
     from lcvg_env.metrics.fid import fid
     from lcvg_env.metrics.fvd import fvd
 
     start = time.perf_counter()
-    pred = torch.cat([c[1:] for c in clips])  # (N, 3, H, W)
-    row: dict[str, Any] = {k: _mean(v) for k, v in suite.frame_scores(ref.real, pred).items()}
+    pred = clips[:, 1:].flatten(0, 1)  # (N, 3, H, W)
+    row: dict[str, Any] = {
+        k: nan_mean(v) if v is not None else None for k, v in suite.frame_scores(ref.real, pred).items()
+    }
     feats = None if ref.features is None else suite.inception_features(pred)
     row["fid"] = None if feats is None else fid(ref.features, feats)
-    emb = (
-        None
-        if ref.embeddings is None
-        else suite.i3d_features(torch.stack([c[: ref.clip_len] for c in clips]))
+    row.update(
+        {"kid": None, "kid_std": None, "kid_subset_size": None}
+        if feats is None
+        else _kid(ref.features, feats, cfg.kid_subsets)
     )
+    emb = None if ref.embeddings is None else suite.i3d_features(clips)
     row["fvd"] = None if emb is None else fvd(ref.embeddings, emb)
-    device = next(generator.parameters()).device
-    masks = dedup_apply(lambda x: generator.binary_mask(x.to(device))[:, 0].cpu() > 0.5, pred)
-    control = control_scores(masks, ref.masks, min_px)
-    row["control_error_px"] = control.control_error_px()
-    row["missing_rate"] = control.missing_rate()
-    row["mask_iou"] = None if ref.gt is None else _mean(mask_iou(masks, ref.gt))
-    row.update(frames=len(pred), episodes=len(clips), seconds=time.perf_counter() - start)
+    if ref.detections is not None:
+        gen = _detect(det, clips)  # (E, T, 2)
+        scores = tip_scores(gen[:, 1:], ref.detections[:, 1:], ref.detections[:, 0], ref.tips)
+        row.update(scores.summary())
+    device = next(ckpt.generator.parameters()).device
+    masks = dedup_apply(lambda x: ckpt.generator.binary_mask(x.to(device))[:, 0].cpu() > 0.5, pred)
+    own = control_scores(masks, ref.masks, cfg.min_foreground_px)
+    row["m_centroid_distance_px"] = own.control_error_px()
+    row["m_missing_rate"] = own.missing_rate()
+    row["m_iou_generated"] = None if ref.gt is None else nan_mean(mask_iou(masks, ref.gt))
+    row.update(frames=len(pred), episodes=len(clips), fvd_clips=len(clips), fvd_clip_frames=clips.shape[1])
+    row["seconds"] = time.perf_counter() - start
     return row
 
 
 def _row_reasons(rows: dict[str, dict], reasons: dict[str, str]) -> dict[str, str]:
     """Reasons for every None in the rows (metric-level reasons first)."""
     for row in rows.values():
-        if row["control_error_px"] is None:
+        if row["m_centroid_distance_px"] is None:
             reasons.setdefault(
-                "control_error_px", "no frame where both the real and the generated foreground exist"
+                "m_centroid_distance_px", "no frame where both the real and the generated M-foreground exist"
             )
-        if row["missing_rate"] is None:
+        if row["m_missing_rate"] is None:
             reasons.setdefault(
-                "missing_rate", "no real frame has a foreground (the mask network finds nothing)"
+                "m_missing_rate", "no real frame has a foreground (the mask network finds nothing)"
             )
+        if "detection" not in reasons and row.get("detection_distance_px") is None:
+            reasons.setdefault("detection_distance_px", "no frame where the detector finds both tips")
     return reasons
 
 
 def evaluate(
     checkpoint: str | os.PathLike, data_dir: str | os.PathLike, cfg: EvalConfig | None = None
 ) -> EvalResult:
-    """Run the protocol (module docstring) and score the model and the copy-last-frame baseline.
+    """Run the protocol (module docstring) and score the model and the copy-first-frame baseline.
 
     ``checkpoint`` is a file or a model name (``pusher``: ``$LCVG_HOME/checkpoints/pusher.safetensors``
     or the packaged model), resolved like the environment does.
@@ -258,31 +349,32 @@ def evaluate(
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path, device=cfg.device)
     rollouts = _rollouts(ckpt, data_dir, cfg)
+    reasons: dict[str, str] = {}
+    detector = _load_detector(cfg.detector, all(r.tips is not None for r in rollouts), reasons)
     suite = MetricSuite.build(cfg.skip, cfg.device, cfg.batch_size)
-    reasons = dict(suite.reasons)
-    ref = _reference(suite, rollouts, reasons)
-    row_clips = {  # frames per episode of each row in ROWS; copy-last-frame repeats the start frame
-        "model": [r.generated for r in rollouts],
-        "copy_last_frame": [r.real[:1].expand_as(r.real) for r in rollouts],
+    reasons.update(suite.reasons)
+    ref = _reference(suite, rollouts, detector, reasons)
+    t = ref.clips.shape[1]
+    row_clips = {  # frames per episode of each row in ROWS; copy-first-frame repeats the start frame
+        "model": torch.stack([r.generated[:t] for r in rollouts]),
+        "copy_first_frame": ref.clips[:, :1].expand_as(ref.clips),
     }
-    rows = {
-        name: _score_row(suite, clips, ref, ckpt.generator, cfg.min_foreground_px)
-        for name, clips in row_clips.items()
-    }
+    rows = {name: _score_row(suite, clips, ref, ckpt, cfg, detector) for name, clips in row_clips.items()}
     rows["model"]["seconds"] += sum(r.seconds for r in rollouts)  # generation is part of the model's cost
     for row in rows.values():
         row["seconds"] = round(row["seconds"], 3)
     strip = {name: to_uint8(clips[0]) for name, clips in row_clips.items()}
-    strip["real"] = to_uint8(rollouts[0].real)
+    strip["real"] = to_uint8(ref.clips[0])
     meta = {
         "checkpoint": str(path),
         "data": str(data_dir),
         "split": cfg.split,
         "control_mode": ckpt.control_mode,
         "size": [ckpt.config.height, ckpt.config.width],
-        "frames_per_episode": cfg.frames,
-        "fvd_clip_frames": ref.clip_len,
-        "mask_iou_real": ref.mask_net_iou(),
+        "frames_per_episode": t,
+        "mask_net_real": ref.mask_net(),
+        "detector": None if detector is None else getattr(detector, "source", cfg.detector),
+        "detector_floor_real": ref.detector_floor(),
         "solver": cfg.solver,
         "episode_names": [r.name for r in rollouts],
         "seconds_total": round(time.perf_counter() - start, 3),

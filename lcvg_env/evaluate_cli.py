@@ -18,17 +18,24 @@ import typer
 if TYPE_CHECKING:
     from lcvg_env.evaluate import EvalResult
 
-# (key, label, direction): the table's rows in order; direction says which way is better.
+# (key, label, direction): the table's rows in order; direction says which way is better. Labels with
+# {...} are filled from the row (sample sizes). "M" rows are the model judged by its own mask network.
 METRIC_ROWS = [
     ("psnr", "PSNR (dB)", "↑"),
     ("ssim", "SSIM", "↑"),
     ("lpips_alex", "LPIPS AlexNet", "↓"),
     ("lpips_vgg", "LPIPS VGG", "↓"),
-    ("fid", "FID", "↓"),
-    ("fvd", "FVD", "↓"),
-    ("control_error_px", "control error (px)", "↓"),
-    ("missing_rate", "foreground missing", "↓"),
-    ("mask_iou", "mask IoU vs ground truth", "↑"),
+    ("fid", "FID ({frames} frames)", "↓"),
+    ("kid", "KID ({kid_subset_size}-frame subsets)", "↓"),
+    ("fvd", "FVD ({fvd_clips} clips x {fvd_clip_frames} frames)", "↓"),
+    ("detection_distance_px", "detection distance, mean (px)", "↓"),
+    ("detection_distance_final_px", "detection distance, last step (px)", "↓"),
+    ("detection_missing_rate", "tip missing (detector)", "↓"),
+    ("tip_error_px", "tip error vs true tip (px)", "↓"),
+    ("displacement_error_px", "displacement error vs true tip (px)", "↓"),
+    ("m_centroid_distance_px", "M-centroid distance (model's own M, px)", "↓"),
+    ("m_missing_rate", "foreground missing (model's own M)", "↓"),
+    ("m_iou_generated", "IoU of M(generated) with true arm", "↑"),
 ]
 STRIP_GAP = 2
 """Pixels between frames in the PNG strip."""
@@ -42,6 +49,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _label(template: str, row: dict[str, Any]) -> str:
+    try:
+        return template.format(**row)
+    except (KeyError, IndexError):
+        return template
+
+
 def render_table(result: EvalResult) -> Any:
     """A rich Table: one line per metric, one column per row of the result."""
     from rich.markup import escape
@@ -53,16 +67,49 @@ def render_table(result: EvalResult) -> Any:
     table.add_column("metric")
     table.add_column("")
     for name in result.rows:
-        table.add_column(name, justify="right")
+        table.add_column(name.replace("_", " "), justify="right")
+    model = result.rows["model"]
     for key, label, direction in METRIC_ROWS:
-        if key == "fid":
-            label = f"FID ({result.rows['model']['frames']} frames)"
-        elif key == "fvd":
-            label = f"FVD ({result.rows['model']['episodes']} clips x {meta['fvd_clip_frames']} frames)"
-        table.add_row(label, direction, *(_fmt(row[key]) for row in result.rows.values()))
+        table.add_row(_label(label, model), direction, *(_fmt(row.get(key)) for row in result.rows.values()))
     for key in ("frames", "episodes", "seconds"):
         table.add_row(key, "", *(_fmt(row[key]) for row in result.rows.values()))
     return table
+
+
+def render_steps(result: EvalResult) -> Any:
+    """Detection distance per generated step (mean over episodes), one column per row; None without a
+    detector."""
+    from rich.table import Table
+
+    steps = {name: row.get("detection_distance_per_step_px") for name, row in result.rows.items()}
+    if not all(steps.values()):
+        return None
+    table = Table(title="detection distance per step (px, mean over episodes)")
+    table.add_column("step", justify="right")
+    for name in steps:
+        table.add_column(name.replace("_", " "), justify="right")
+    for t in range(len(next(iter(steps.values())))):
+        table.add_row(str(t + 1), *(_fmt(v[t]) for v in steps.values()))
+    return table
+
+
+def ground_truth_lines(result: EvalResult) -> list[str]:
+    """The instruments' own quality on the real frames: M against the true arm, the detector against
+    the true tip."""
+    lines = []
+    m = result.meta.get("mask_net_real") or {}
+    if m.get("iou") is not None:
+        lines.append(
+            f"mask network M on real frames vs true arm: IoU {_fmt(m['iou'])}, "
+            f"precision {_fmt(m['precision'])}, recall {_fmt(m['recall'])}"
+        )
+    floor = result.meta.get("detector_floor_real") or {}
+    if floor.get("median_px") is not None:
+        lines.append(
+            f"detector on real frames vs true tip (its floor): median {_fmt(floor['median_px'])} px, "
+            f"p90 {_fmt(floor['p90_px'])} px, missed {_fmt(floor['missed_rate'])}"
+        )
+    return lines
 
 
 def _upscale(frames: np.ndarray, min_side: int = 128) -> np.ndarray:
@@ -105,13 +152,21 @@ def evaluate(
         list[str] | None, typer.Option(help="Skip a weight-based metric: lpips_alex, lpips_vgg, fid, fvd.")
     ] = None,
     solver: Annotated[str, typer.Option(help="Control fitting solver: fast or reference.")] = "fast",
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="Tip detector for the detection distance: auto (the pusher detector where the data has "
+            "tip_px annotations), none, pusher, or a detector .safetensors file."
+        ),
+    ] = "auto",
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ) -> None:
     """Score a checkpoint on a test split against the real video (METHOD.md section 6).
 
     Generates each episode from its first real frame, driven by the controls fitted between consecutive
-    real masks; reports PSNR, SSIM, LPIPS, FID, FVD, control error, missing foreground and mask IoU,
-    for the model and for the copy-last-frame baseline.
+    real masks; reports PSNR, SSIM, LPIPS, FID, KID, FVD, the detection distance of an independent
+    tip detector, errors against the true tip and M's quality against the true arm (where the data has
+    them), for the model and for the copy-first-frame baseline.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -126,6 +181,7 @@ def evaluate(
             split=split,
             skip=tuple(skip or ()),
             solver=solver,
+            detector=detector,
             device=device,
         )
         result = run_evaluation(checkpoint, data_dir, cfg)
@@ -134,6 +190,11 @@ def evaluate(
         raise typer.Exit(code=1) from exc
     console = Console()
     console.print(render_table(result))
+    steps = render_steps(result)
+    if steps is not None:
+        console.print(steps)
+    for line in ground_truth_lines(result):
+        console.print(escape(line), highlight=False)
     for key, reason in result.unavailable.items():
         console.print(f"[yellow]{key}[/yellow]: {escape(reason)}", highlight=False)
     if json_out is not None:

@@ -21,18 +21,28 @@ ROW_KEYS = {
     "lpips_alex",
     "lpips_vgg",
     "fid",
+    "kid",
     "fvd",
-    "control_error_px",
-    "missing_rate",
-    "mask_iou",
+    "m_centroid_distance_px",
+    "m_missing_rate",
+    "m_iou_generated",
+}
+DETECTION_KEYS = {
+    "detection_distance_px",
+    "detection_distance_final_px",
+    "detection_missing_rate",
+    "tip_error_px",
+    "displacement_error_px",
+    "detection_distance_per_step_px",
 }
 SIDE = 8  # the foreground square's side in pixels
 
 
 def write_dataset(
-    root: Path, episodes: int = 2, frames: int = 6, size: int = 32, arm_mask: bool = True
+    root: Path, episodes: int = 2, frames: int = 6, size: int = 32, arm_mask: bool = True, tips: bool = False
 ) -> Path:
-    """A red square moving right by 1 px a frame over a dark textured background, in the project layout."""
+    """A red square moving right by 1 px a frame over a dark textured background, in the project layout;
+    ``tips`` also stores the square's centre as ``tip_px`` (the true tip)."""
     rng = np.random.default_rng(0)
     for e in range(episodes):
         folder = root / "test" / f"episode_{e:05d}"
@@ -44,8 +54,13 @@ def write_dataset(
             frame = background.copy()
             frame[masks[t]] = (230, 20, 20)
             Image.fromarray(frame).save(folder / f"{t:05d}.png")
-        if arm_mask:
-            np.savez_compressed(folder / "annotations.npz", arm_mask=masks)
+        ann = {"arm_mask": masks} if arm_mask else {}
+        if tips:
+            ann["tip_px"] = np.array(
+                [[4 + e + t + SIDE / 2, 10 + SIDE / 2] for t in range(frames)], np.float32
+            )
+        if ann:
+            np.savez_compressed(folder / "annotations.npz", **ann)
     return root
 
 
@@ -59,18 +74,66 @@ def red_mask(monkeypatch):
     monkeypatch.setattr(LayeredGenerator, "mask", mask)
 
 
-def test_copy_last_frame_row_has_the_known_control_error(tmp_path, tiny_checkpoint, red_mask):
+@pytest.fixture
+def red_detector(monkeypatch):
+    """Make the tip detector find the centre of the red pixels (none when there are none)."""
+    from lcvg_env.metrics import detector as detector_module
+    from lcvg_env.metrics.detector import TipDetections
+
+    class RedDetector:
+        source = "red"
+
+        def detect(self, frames: torch.Tensor) -> TipDetections:
+            red = (frames[:, 0] > 0.5) & (frames[:, 1] < -0.5)  # (N, H, W)
+            ys, xs = torch.meshgrid(torch.arange(red.shape[1]), torch.arange(red.shape[2]), indexing="ij")
+            n = red.flatten(1).sum(1).float()
+            xy = torch.stack([(red * (xs + 0.5)).flatten(1).sum(1), (red * (ys + 0.5)).flatten(1).sum(1)], 1)
+            found = n > 0
+            xy = torch.where(found[:, None], xy / n.clamp_min(1)[:, None], torch.full_like(xy, float("nan")))
+            return TipDetections(xy=xy, found=found, score=found.float())
+
+    monkeypatch.setattr(detector_module, "load_detector", lambda name, device="cpu": RedDetector())
+
+
+def test_copy_first_frame_row_has_the_known_control_error(tmp_path, tiny_checkpoint, red_mask):
     data = write_dataset(tmp_path / "data", frames=6)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=6, skip=OPTIONAL_METRICS))
-    copy = result.rows["copy_last_frame"]
+    copy = result.rows["copy_first_frame"]
     # The real square moves t pixels from frame 0 by frame t; the copy stays: mean of 1..5 = 3 px.
-    assert copy["control_error_px"] == pytest.approx(3.0, abs=1e-4)
-    assert copy["missing_rate"] == 0.0
+    assert copy["m_centroid_distance_px"] == pytest.approx(3.0, abs=1e-4)
+    assert copy["m_missing_rate"] == 0.0
     overlap = np.mean([(SIDE - t) / (SIDE + t) for t in range(1, 6)])
-    assert copy["mask_iou"] == pytest.approx(overlap, abs=1e-6)
-    assert result.meta["mask_iou_real"] == pytest.approx(1.0)
+    assert copy["m_iou_generated"] == pytest.approx(overlap, abs=1e-6)
+    assert result.meta["mask_net_real"] == pytest.approx({"iou": 1.0, "precision": 1.0, "recall": 1.0})
     assert copy["frames"] == 10 and copy["episodes"] == 2
     assert 0 < copy["ssim"] < 1 and copy["psnr"] > 5
+    assert "detection" in result.unavailable  # no tip_px in the data: no detector chosen automatically
+    assert not DETECTION_KEYS & set(copy)
+
+
+def test_detection_and_ground_truth_figures(tmp_path, tiny_checkpoint, red_mask, red_detector):
+    data = write_dataset(tmp_path / "data", frames=6, tips=True)
+    result = evaluate(tiny_checkpoint, data, EvalConfig(frames=6, skip=OPTIONAL_METRICS))
+    copy = result.rows["copy_first_frame"]
+    # The detector finds the square in the real frames; the copy keeps it where it started.
+    assert copy["detection_distance_per_step_px"] == pytest.approx([1, 2, 3, 4, 5], abs=1e-4)
+    assert copy["detection_distance_px"] == pytest.approx(3.0, abs=1e-4)
+    assert copy["detection_distance_final_px"] == pytest.approx(5.0, abs=1e-4)
+    assert copy["tip_error_px"] == pytest.approx(3.0, abs=1e-4)  # the true tip moves with the square
+    assert copy["displacement_error_px"] == pytest.approx(3.0, abs=1e-4)
+    assert copy["detection_missing_rate"] == 0.0
+    floor = result.meta["detector_floor_real"]
+    assert floor["median_px"] == pytest.approx(0.0, abs=1e-4) and floor["missed_rate"] == 0.0
+    model = result.rows["model"]
+    assert set(model) >= DETECTION_KEYS
+    assert 0.0 <= model["detection_missing_rate"] <= 1.0
+
+
+def test_detector_none_is_reported(tmp_path, tiny_checkpoint, red_detector):
+    data = write_dataset(tmp_path / "data", episodes=1, frames=3, tips=True)
+    result = evaluate(tiny_checkpoint, data, EvalConfig(frames=3, skip=OPTIONAL_METRICS, detector="none"))
+    assert result.unavailable["detection"] == "no detector (--detector none)"
+    assert result.meta["detector_floor_real"]["median_px"] is None
 
 
 def test_unavailable_metrics_are_null_with_a_reason(tmp_path, tiny_checkpoint):
@@ -79,9 +142,9 @@ def test_unavailable_metrics_are_null_with_a_reason(tmp_path, tiny_checkpoint):
         tiny_checkpoint, data, EvalConfig(frames=4, skip=("fid", "fvd", "lpips_vgg", "lpips_alex"))
     )
     out = result.to_json()
-    for row in ("model", "copy_last_frame"):
+    for row in ("model", "copy_first_frame"):
         assert ROW_KEYS | {"frames", "episodes", "seconds"} <= set(out[row])
-        for key in ("lpips_alex", "lpips_vgg", "fid", "fvd", "mask_iou"):
+        for key in ("lpips_alex", "lpips_vgg", "fid", "kid", "fvd", "m_iou_generated"):
             assert out[row][key] is None
         assert isinstance(out[row]["psnr"], float) and isinstance(out[row]["ssim"], float)
     assert out["unavailable"]["fid"] == "skipped (--skip)"
@@ -109,9 +172,9 @@ def test_cli_writes_json_and_strip(tmp_path, tiny_checkpoint):
     args += ["--frames", "4", *(arg for m in OPTIONAL_METRICS for arg in ("--skip", m))]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "copy_last_frame" in result.output and "skipped" in result.output
+    assert "copy first frame" in result.output and "skipped" in result.output
     scores = json.loads(out_json.read_text())
-    assert scores["model"]["frames"] == 3 and scores["copy_last_frame"]["episodes"] == 1
+    assert scores["model"]["frames"] == 3 and scores["copy_first_frame"]["episodes"] == 1
     png = Image.open(out_dir / "strip.png")
     assert png.width > 4 * 128 and png.height >= 2 * 128  # 4 frames per row, 2 rows, upscaled
     assert (out_dir / "real_vs_generated.mp4").stat().st_size > 1000
@@ -151,8 +214,14 @@ def test_all_metrics_with_weights(tmp_path, tiny_checkpoint):
         pytest.skip(f'needs the metrics extra (pip install "lcvg-env[metrics]"): {missing}')
     data = write_dataset(tmp_path / "data", episodes=2, frames=9)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=9))
-    assert result.unavailable.keys() <= {"control_error_px", "missing_rate"}  # random masks may be empty
+    # random masks may be empty; the data has no tip_px, so no detector
+    assert result.unavailable.keys() <= {
+        "m_centroid_distance_px",
+        "m_missing_rate",
+        "detection",
+        "ground_truth_tips",
+    }
     for row in result.rows.values():
-        for key in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "fvd", "mask_iou"):
+        for key in ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "fvd", "m_iou_generated"):
             assert isinstance(row[key], float) and np.isfinite(row[key]), key
-    assert result.rows["model"]["fid"] > 0 and result.rows["copy_last_frame"]["fvd"] > 0
+    assert result.rows["model"]["fid"] > 0 and result.rows["copy_first_frame"]["fvd"] > 0
