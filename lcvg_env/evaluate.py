@@ -185,7 +185,7 @@ def _stack_all(values: list[torch.Tensor | None]) -> torch.Tensor | None:
 
 
 def _load_detector(name: str, has_tips: bool, reasons: dict[str, str]) -> Any:
-    from lcvg_env.metrics.detector import load_detector
+    from lcvg_env.metrics.detector import load_detector, resolve_detector
 
     if name == "none":
         reasons["detection"] = "no detector (--detector none)"
@@ -198,7 +198,9 @@ def _load_detector(name: str, has_tips: bool, reasons: dict[str, str]) -> Any:
             )
             return None
         name = "pusher"
-    return load_detector(name)
+    detector = load_detector(name)
+    detector.source = str(resolve_detector(name))  # where it came from, for the result's meta
+    return detector
 
 
 @dataclass

@@ -93,6 +93,7 @@ def red_detector(monkeypatch):
             return TipDetections(xy=xy, found=found, score=found.float())
 
     monkeypatch.setattr(detector_module, "load_detector", lambda name, device="cpu": RedDetector())
+    monkeypatch.setattr(detector_module, "resolve_detector", lambda name: Path(f"{name}.safetensors"))
 
 
 def test_copy_first_frame_row_has_the_known_control_error(tmp_path, tiny_checkpoint, red_mask):
