@@ -15,7 +15,9 @@ part of the model): ``r = d(x^k) - d(x^0)``. Per start frame::
 
 The same figures from the centroid of the model's own mask M (``info["centroid_px"]``) are reported
 beside them as the model's own view. Medians are over start frames where the detector finds the tip
-in both frames; "lost" is the share of start frames where it does not.
+in both frames; "lost" is the share of start frames where it does not. The no-op command (action 0)
+is run too: how far the tip moves without being told to (the model's drift plus the detector's noise)
+is the floor under the cross-axis error, largest next to the smallest commands.
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ class ControlGainResult:
     centroid_cross: np.ndarray
     start_found: np.ndarray
     """(S,) bool: the detector finds the tip in the real start frame."""
+    drift_px: np.ndarray
+    """(S, K) distance in px the detected tip moves under the no-op command; NaN where lost."""
+    centroid_drift_px: np.ndarray
+    """(S, K) the same for M's centroid."""
     fractions: tuple[float, ...]
     steps: tuple[int, ...]
     max_displacement: float
@@ -164,8 +170,22 @@ class ControlGainResult:
                 )
         return out
 
+    def noop(self) -> list[dict[str, Any]]:
+        """Per steps: median displacement (px) under the no-op command, detector and M centroid."""
+        tip, cent = _nan_median(self.drift_px), _nan_median(self.centroid_drift_px)  # (K,)
+        lost = np.isnan(self.drift_px).mean(axis=0)
+        return [
+            {
+                "steps": k,
+                "tip_px": _json_float(tip[i]),
+                "centroid_px": _json_float(cent[i]),
+                "lost": float(lost[i]),
+            }
+            for i, k in enumerate(self.steps)
+        ]
+
     def to_json(self) -> dict[str, Any]:
-        return {"meta": self.meta, "rows": self.rows(), "summary": self.summary()}
+        return {"meta": self.meta, "rows": self.rows(), "summary": self.summary(), "noop": self.noop()}
 
 
 def command_actions(batch: LCVGBatch, fractions: tuple[float, ...]) -> np.ndarray:
@@ -234,12 +254,16 @@ def measure(
     steps = np.asarray(cfg.steps, dtype=np.float64)
     gain, cross = gain_and_cross(tips.reshape(shape).astype(np.float64), u, commanded, steps)
     c_gain, c_cross = gain_and_cross(cents.reshape(shape).astype(np.float64), u, commanded, steps)
+    still = np.zeros((s, actions.shape[-1]), dtype=np.float32)  # the no-op action, in every control mode
+    still_tips, still_cents = rollout_positions(batch, detector, starts, still, cfg.steps)  # (S, 1 + K, 2)
     return ControlGainResult(
         gain=gain,
         cross=cross,
         centroid_gain=c_gain,
         centroid_cross=c_cross,
         start_found=~np.isnan(tips.reshape(shape)[:, 0, 0, 0, 0]),
+        drift_px=np.linalg.norm(still_tips[:, 1:] - still_tips[:, :1], axis=-1),
+        centroid_drift_px=np.linalg.norm(still_cents[:, 1:] - still_cents[:, :1], axis=-1),
         fractions=cfg.fractions,
         steps=cfg.steps,
         max_displacement=float(batch.cfg.max_displacement),
@@ -290,8 +314,8 @@ def _fmt(x: float | None, pattern: str = "{:.2f}") -> str:
     return "n/a" if x is None else pattern.format(x)
 
 
-def render_tables(result: ControlGainResult) -> tuple[Any, Any]:
-    """Rich tables: every direction x fraction x steps, and the summary per fraction x steps."""
+def render_tables(result: ControlGainResult) -> tuple[Any, Any, Any]:
+    """Rich tables: every direction x fraction x steps, the summary per fraction x steps, the no-op."""
     from rich.table import Table
 
     meta = result.meta
@@ -328,7 +352,12 @@ def render_tables(result: ControlGainResult) -> tuple[Any, Any]:
             _fmt(r["max_cross"]),
             r["max_cross_direction"] or "",
         )
-    return table, summary
+    noop = Table(title="no-op command (action 0): displacement from the start frame (px, median)")
+    for col in ("steps", "detected tip", "lost", "M centroid"):
+        noop.add_column(col, justify="right")
+    for r in result.noop():
+        noop.add_row(str(r["steps"]), _fmt(r["tip_px"]), f"{r['lost']:.0%}", _fmt(r["centroid_px"]))
+    return table, summary, noop
 
 
 def control_gain(

@@ -156,6 +156,8 @@ def test_a_sim_that_moves_as_commanded_has_gain_one(ckpt64, max_displacement, ga
     assert all(r["lost"] == 0 for r in rows)
     summary = result.summary()
     assert len(summary) == 4 and all(abs(s["worst_gain"] - gain * np.cos(skew)) < 0.03 for s in summary)
+    noop = result.noop()  # the blob stays put under action 0
+    assert [r["steps"] for r in noop] == [1, 3] and all(r["tip_px"] < 0.01 and r["lost"] == 0 for r in noop)
 
 
 def test_a_tip_leaving_the_frame_is_counted_as_lost(ckpt64):
@@ -225,7 +227,8 @@ def test_command_runs_the_real_detector_class(ckpt32, tmp_path):
     data = json.loads(out.read_text())
     assert len(data["rows"]) == 8 * 3 * 3 and len(data["summary"]) == 3 * 3
     assert all(r["lost"] == 0 and r["gain"] is not None for r in data["rows"])
-    assert data["meta"]["start_frames_with_tip"] == 2
+    assert data["meta"]["start_frames_with_tip"] == 2 and len(data["noop"]) == 3
+    assert "no-op command" in result.output
 
 
 def test_a_detector_that_finds_nothing_loses_every_start(ckpt32, tmp_path):
@@ -237,6 +240,7 @@ def test_a_detector_that_finds_nothing_loses_every_start(ckpt32, tmp_path):
     result = measure(make_batch(ckpt32, 16, cfg), det, starts, cfg)
     assert not result.start_found.any() and all(r["lost"] == 1.0 and r["gain"] is None for r in result.rows())
     assert np.isfinite(result.centroid_gain).any()  # M's own view does not depend on the detector
+    assert result.noop()[0]["lost"] == 1.0 and result.noop()[0]["tip_px"] is None
 
 
 def test_command_errors_name_the_fix(ckpt32, tmp_path, monkeypatch):
