@@ -392,9 +392,11 @@ def control_gain(
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    from lcvg_env.metrics.detector import resolve_detector
+
     result.meta.update(
         checkpoint=str(checkpoint), data=str(data_dir), detector=detector, starts=cfg.starts,
-        start_frames_with_tip=int(result.start_found.sum()),
+        detector_file=str(resolve_detector(detector)), start_frames_with_tip=int(result.start_found.sum()),
     )  # fmt: skip
     console = Console(width=max(Console().width, 120))
     for table in render_tables(result):

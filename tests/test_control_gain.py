@@ -228,6 +228,7 @@ def test_command_runs_the_real_detector_class(ckpt32, tmp_path):
     assert len(data["rows"]) == 8 * 3 * 3 and len(data["summary"]) == 3 * 3
     assert all(r["lost"] == 0 and r["gain"] is not None for r in data["rows"])
     assert data["meta"]["start_frames_with_tip"] == 2 and len(data["noop"]) == 3
+    assert data["meta"]["detector_file"] == str(det)
     assert "no-op command" in result.output
 
 
