@@ -102,6 +102,11 @@ def render_arm_free(root: str | os.PathLike, split: str, names: list[str], tips:
     out, start = [], 0
     with PusherSim(cfg.size, cfg.substeps, supersample=2 if cfg.size <= 128 else 1) as sim:
         for name in names:
+            if not name.isdigit():
+                raise ValueError(
+                    f"{Path(root) / split / name}: not a generated pusher episode (its folder name is not its "
+                    "index), so its arm-free frames cannot be rendered. Pass --no-arm-free to skip them."
+                )
             frames, ann = rollout(sim, cfg, episode_rng(cfg.seed, cfg.split, int(name)))
             stored = tips[start : start + len(frames)]
             if len(stored) != len(frames) or not np.allclose(ann["tip_px"], stored, atol=1e-3):
