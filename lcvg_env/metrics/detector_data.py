@@ -104,8 +104,8 @@ def render_arm_free(root: str | os.PathLike, split: str, names: list[str], tips:
         for name in names:
             if not name.isdigit():
                 raise ValueError(
-                    f"{Path(root) / split / name}: not a generated pusher episode (its folder name is not its "
-                    "index), so its arm-free frames cannot be rendered. Pass --no-arm-free to skip them."
+                    f"{Path(root) / split / name}: the folder name is not an episode index, so this is not a "
+                    "generated pusher episode and its arm-free frames cannot be rendered. Pass --no-arm-free."
                 )
             frames, ann = rollout(sim, cfg, episode_rng(cfg.seed, cfg.split, int(name)))
             stored = tips[start : start + len(frames)]
