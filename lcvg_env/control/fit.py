@@ -6,7 +6,8 @@ These theta are LCVG's action labels: fitted between the masks of consecutive re
 annotate a raw video with the actions that drive the environment. :func:`fit_controls` solves a
 whole batch of mask pairs at once, with one of two solvers:
 
-* ``"reference"``: the paper's recipe, Adam with lr 0.1 for 1,000 iterations from the identity.
+* ``"reference"``: the paper's recipe, Adam with lr 0.1 for 1,000 iterations from the identity,
+  returning each pair's best iterate (the identity included), so never worse than not moving.
   Batched over pairs on the sum of the per-pair losses, which is the same as independent solves
   (each pair's loss depends only on its parameters and Adam normalizes per element).
 * ``"fast"`` (default): a closed-form start from mask moments refined by a few Levenberg-Marquardt
@@ -30,6 +31,7 @@ loss, and ``valid = False``; nothing is ever NaN.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,6 +39,7 @@ import numpy as np
 import torch
 
 from lcvg_env.control import fast_fit
+from lcvg_env.control.brute import BruteConfig, brute_solve
 from lcvg_env.control.moments import mask_moments
 from lcvg_env.control.units import affine_pixels_to_normalized
 from lcvg_env.control.warp import (
@@ -49,7 +52,7 @@ from lcvg_env.control.warp import (
     warp,
 )
 
-SOLVERS = ("fast", "reference")
+SOLVERS = ("fast", "reference", "brute")
 
 
 @dataclass
@@ -69,6 +72,11 @@ class FitConfig:
     """A mask whose sum is below this many pixels is empty: its pair gets the identity, valid=False."""
     batch_size: int = 256
     """Pairs solved together (bounds memory: about 40 floats per pixel per pair)."""
+    search: fast_fit.SearchGrid = field(default_factory=fast_fit.SearchGrid)
+    """The fast solver's global stage (every shift of the frame; rotation: x a grid of angles) and the
+    local grid around its best candidates."""
+    brute: BruteConfig = field(default_factory=BruteConfig)
+    """Grids and restarts of the brute-force search (``solver="brute"``, :mod:`lcvg_env.control.brute`)."""
     threads: int | None = None
     """Torch CPU threads while solving (restored after); None keeps the caller's setting. The
     solver's tensors are small, so one thread is often fastest, and on a busy machine far faster
@@ -163,15 +171,28 @@ def fit_loss(
 def solve_reference(
     masks_t: torch.Tensor, masks_next: torch.Tensor, mode: str, pivot, cfg: FitConfig
 ) -> torch.Tensor:
-    """The paper's recipe: Adam(lr) from the identity for ``reference_iterations`` steps; (N, dims)."""
+    """The paper's recipe: Adam(lr) from the identity for ``reference_iterations`` steps; (N, dims).
+
+    Returns, per pair, the best iterate seen (the identity, iterate 0, included), not the last:
+    with a fixed lr of 0.1 (3.2 px at 64 px) Adam keeps stepping where binary masks give little or
+    no gradient, and its last iterate can be far worse than not moving at all.
+    """
     params = identity_params(mode, masks_t.shape[0]).requires_grad_(True)
+    best = params.detach().clone()
+    best_loss = torch.full((masks_t.shape[0],), math.inf)
     opt = torch.optim.Adam([params], lr=cfg.reference_lr)
-    for _ in range(cfg.reference_iterations):
+    for it in range(cfg.reference_iterations + 1):
         opt.zero_grad(set_to_none=True)
+        loss = fit_loss(masks_t, masks_next, params, mode, pivot)  # (N,) at the current iterate
+        better = loss.detach() < best_loss
+        best = torch.where(better[:, None], params.detach(), best)
+        best_loss = torch.where(better, loss.detach(), best_loss)
+        if it == cfg.reference_iterations:
+            break
         # Sum of per-pair losses: the gradient of each pair's parameters is its own loss's gradient.
-        fit_loss(masks_t, masks_next, params, mode, pivot).sum().backward()
+        loss.sum().backward()
         opt.step()
-    return params.detach()
+    return best
 
 
 def _solve_chunk(m0: torch.Tensor, m1: torch.Tensor, mode: str, solver: str, cfg: FitConfig) -> dict:
@@ -182,7 +203,10 @@ def _solve_chunk(m0: torch.Tensor, m1: torch.Tensor, mode: str, solver: str, cfg
         if solver == "reference":
             params_norm = solve_reference(m0, m1, mode, pivot, cfg)
         else:
-            theta, _ = fast_fit.solve(m0, m1, mode, cfg.fast_sigmas, cfg.fast_iterations)
+            if solver == "brute":
+                theta = brute_solve(m0, m1, mode, cfg.brute)
+            else:
+                theta, _ = fast_fit.solve(m0, m1, mode, cfg.fast_sigmas, cfg.fast_iterations, cfg.search)
             params_norm = _to_normalized(fast_fit.forward_pixels(theta, mode, pivot_px), mode, size)
     with torch.no_grad():
         loss = fit_loss(m0, m1, params_norm, mode, pivot)
