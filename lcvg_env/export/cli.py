@@ -67,7 +67,7 @@ def labels(
 ) -> None:
     """Label every episode of a raw-video dataset with the controls fitted between its masks (Eq. 5)."""
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.export.labels import export_labels
+    from lcvg_env.export.labels import accuracy_line, export_labels, label_accuracy
     from lcvg_env.export.store import ExportError
 
     try:
@@ -79,6 +79,9 @@ def labels(
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)
     _report(summary)
+    accuracy = label_accuracy(out, data_dir, split)  # only where the data has tip_px annotations
+    if accuracy is not None:
+        typer.echo(accuracy_line(accuracy))
 
 
 @app.command()

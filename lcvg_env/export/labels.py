@@ -100,14 +100,18 @@ def export_labels(
 ) -> ExportSummary:
     """Label every episode of the raw-video dataset ``data_dir`` with the checkpoint's controls.
 
-    ``threads``: torch CPU threads for the whole export (None: keep the current setting).
+    ``checkpoint``: a .safetensors path or a model name (``"pusher"``: the bundled model, see
+    :func:`~lcvg_env.env.resolve.resolve_checkpoint`). ``threads``: torch CPU threads for the whole
+    export (None: keep the current setting).
     """
     from gymnasium import spaces
 
     from lcvg_env.checkpoint import load_checkpoint
     from lcvg_env.data import open_episodes
+    from lcvg_env.env.resolve import resolve_checkpoint
     from lcvg_env.export.minari_io import default_dataset_id
 
+    checkpoint = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint, device=device)
     mode = control or ckpt.control_mode
     dims, size = CONTROL_DIMS[mode], (ckpt.config.height, ckpt.config.width)
@@ -153,4 +157,46 @@ def export_labels(
         observation_space=spaces.Box(0, 255, shape=(*size, 3), dtype=np.uint8),
         action_space=spaces.Box(-np.inf, np.inf, shape=(dims,), dtype=np.float32),
         description=f"Action labels (Eq. 5, {mode}, {solver}) of {data_dir} by {Path(checkpoint).name}.",
+    )
+
+
+def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: str = "train") -> dict | None:
+    """Exported labels against the true motion: the fitted (dx, dy) of every action of the export
+    ``out`` vs the annotated tip displacement tip_px[t+1] - tip_px[t] of its source episode (in the
+    export's pixels). Returns the mean absolute error (px) and Pearson r per axis, or None when the
+    data has no ``tip_px`` annotations or the labels are affine (no displacement to compare)."""
+    import json
+
+    from lcvg_env.data import open_episodes, rescale_annotations
+    from lcvg_env.export.store import MANIFEST, load_episode
+
+    manifest = json.loads((Path(out) / MANIFEST).read_text())
+    info = manifest.get("info", {})
+    if info.get("mode") not in ("translation", "rotation"):
+        return None
+    size = tuple(info["size"])
+    sources = {ep.name: ep for ep in open_episodes(data_dir, split=split)}
+    fitted, true = [], []
+    for entry in manifest["episodes"].values():
+        ep = sources.get(entry.get("source"))
+        ann = ep.annotations() if ep is not None else None
+        if ann is None or "tip_px" not in ann:
+            continue
+        tip = rescale_annotations({"tip_px": ann["tip_px"]}, ep.stored_size(), size)["tip_px"]
+        fitted.append(load_episode(Path(out) / entry["file"])["actions"][:, :2])  # (T, 2) dx, dy
+        true.append(np.diff(tip, axis=0))
+    if not fitted:
+        return None
+    fitted, true = np.concatenate(fitted).astype(np.float64), np.concatenate(true).astype(np.float64)
+    mae = np.abs(fitted - true).mean(axis=0)
+    r = [float(np.corrcoef(fitted[:, i], true[:, i])[0, 1]) for i in (0, 1)]
+    return {"pairs": len(true), "mae_x": float(mae[0]), "mae_y": float(mae[1]), "r_x": r[0], "r_y": r[1]}
+
+
+def accuracy_line(acc: dict) -> str:
+    """One line for :func:`label_accuracy`'s result."""
+    return (
+        f"labels vs true tip displacement (tip_px[t+1] - tip_px[t], {acc['pairs']} pairs): "
+        f"MAE x {acc['mae_x']:.3f} px, y {acc['mae_y']:.3f} px; "
+        f"Pearson r x {acc['r_x']:.3f}, y {acc['r_y']:.3f}"
     )
