@@ -8,10 +8,11 @@ Slow on purpose and independent of the solvers' starts; every loss is the projec
 * ``translation``: every shift of the frame on a 0.1 px grid, exactly, by cross-correlation
   (:mod:`lcvg_env.control.shift_search`: for each sub-pixel offset, the loss of all integer shifts
   at once; beyond the grid the mask has left the frame), then a 0.02 px grid around the best few
-  local minima;
+  local minima, then Levenberg-Marquardt from the best two grid points (kept only if better);
 * ``rotation`` (about the centroid of m^t, the solvers' pivot): the whole circle of angles (3 deg
   apart) x every shift of the frame (0.5 px apart), the same way; then finer grids of shifts x angles
-  around the best local minima (0.1 px x 0.5 deg, then 0.02 px x 0.05 deg), each loss by the warp;
+  around the best local minima and the translation optimum (0.25 px x 0.5 deg, 0.05 px x 0.1 deg,
+  0.02 px x 0.025 deg), each loss by the warp, and the same final polish;
 * ``affine``: no grid is feasible in six dimensions: the best of many Levenberg-Marquardt restarts
   from random perturbations (scale, shear, angle, shift) of the brute-force rotation optimum.
 
@@ -52,7 +53,8 @@ class BruteConfig:
     """Affine: random restarts of Levenberg-Marquardt around the rotation optimum (and as many
     again, closer, around the best of them)."""
     iterations: int = 30
-    """Affine: Levenberg-Marquardt iterations per restart."""
+    """Levenberg-Marquardt iterations per restart (affine) and of the final polish of the best grid
+    points (translation, rotation)."""
     seed: int = 0
     """Affine: seed of the random restarts."""
 
@@ -100,20 +102,33 @@ def refine_on_grids(m0, m1, c0, starts: torch.Tensor, halves, steps, keep: int) 
     return points.reshape(len(starts), -1, points.shape[1])[order, best[order]]
 
 
+def polish(m0, m1, c0, starts: torch.Tensor, mode: str, iterations: int) -> torch.Tensor:
+    """Levenberg-Marquardt on all pixels (the exact loss) from every start (S, D); the best point
+    (D,) seen, the starts included."""
+    s = len(starts)
+    level = fast_fit.make_level(
+        m0.float().expand(s, *m0.shape), m1.float().expand(s, *m1.shape), c0.float().expand(s, 2), 0.0, 1
+    )
+    theta = fast_fit.refine(starts.float(), mode, level, iterations)  # keeps each row's best, start included
+    return theta[fast_fit.evaluate(level, theta, mode)[2].argmin()]
+
+
 def brute_translation(m0: torch.Tensor, m1: torch.Tensor, cfg: BruteConfig) -> torch.Tensor:
     """The Eq. 5 optimum shift (2,) in pixels of one pair of masks (H, W)."""
     m0, m1 = m0.double(), m1.double()
     zero = torch.zeros(1, 2, dtype=torch.float64)
     angles = torch.zeros(1, dtype=torch.float64)
-    starts = best_on_grid(m0[None], m1[None], angles, zero, cfg.shift_step, cfg.candidates, chunk=32)[1][
-        0, :, :2
-    ]
+    found = best_on_grid(m0[None], m1[None], angles, zero, cfg.shift_step, cfg.candidates, chunk=32)
     half = cfg.shift_step
-    return refine_on_grids(m0, m1, zero[0], starts, (half, half), (cfg.fine_step,) * 2, keep=1)[0]
+    best = refine_on_grids(m0, m1, zero[0], found[1][0, :, :2], (half, half), (cfg.fine_step,) * 2, keep=2)
+    return polish(m0, m1, zero[0], best, "translation", cfg.iterations)
 
 
-def brute_rotation(m0: torch.Tensor, m1: torch.Tensor, c0: torch.Tensor, cfg: BruteConfig) -> torch.Tensor:
-    """The Eq. 5 optimum (dx, dy, phi) (3,) of one pair, turning about ``c0`` (2,) pixels."""
+def brute_rotation(
+    m0: torch.Tensor, m1: torch.Tensor, c0: torch.Tensor, shift: torch.Tensor, cfg: BruteConfig
+) -> torch.Tensor:
+    """The Eq. 5 optimum (dx, dy, phi) (3,) of one pair, turning about ``c0`` (2,) pixels; ``shift``
+    (2,): the translation optimum, one more start."""
     m0, m1, c0 = m0.double(), m1.double(), c0.double()
     step = math.radians(cfg.angle_step_deg)
     count = math.floor(math.radians(cfg.max_angle_deg) / step + 1e-9)
@@ -121,15 +136,16 @@ def brute_rotation(m0: torch.Tensor, m1: torch.Tensor, c0: torch.Tensor, cfg: Br
     if cfg.max_angle_deg >= 180:  # -180 and 180 are the same angle
         angles = angles[angles > -math.pi + 1e-9]
     starts = best_on_grid(m0[None], m1[None], angles, c0[None], 0.5, cfg.candidates, chunk=64)[1][0]
+    starts = torch.cat([starts, torch.cat([shift.double(), torch.zeros(1, dtype=torch.float64)])[None]])
     deg = math.radians(1.0)
     stages = (  # (half widths, steps, points kept): each grid covers a cell of the one before
-        ((0.5, 0.5, step / 2), (0.25, 0.25, 0.5 * deg), 3),
-        ((0.25, 0.25, 0.25 * deg), (0.05, 0.05, 0.1 * deg), 2),
-        ((0.06, 0.06, 0.05 * deg), (cfg.fine_step, cfg.fine_step, 0.025 * deg), 1),
+        ((0.5, 0.5, step / 2), (0.25, 0.25, 0.5 * deg), 4),
+        ((0.25, 0.25, 0.25 * deg), (0.05, 0.05, 0.1 * deg), 3),
+        ((0.06, 0.06, 0.05 * deg), (cfg.fine_step, cfg.fine_step, 0.025 * deg), 2),
     )
     for halves, steps, keep in stages:
         starts = refine_on_grids(m0, m1, c0, starts, halves, steps, keep)
-    return starts[0]
+    return polish(m0, m1, c0, starts, "rotation", cfg.iterations)
 
 
 def perturb(
@@ -144,14 +160,6 @@ def perturb(
     return torch.cat([lin, t[:, :, None]], dim=2).reshape(count, 6)
 
 
-def best_of_restarts(m0, m1, c0, starts: torch.Tensor, iterations: int) -> torch.Tensor:
-    """Levenberg-Marquardt (all pixels, the exact loss) from every start (S, 6); the best result (6,)."""
-    s = len(starts)
-    level = fast_fit.make_level(m0.expand(s, *m0.shape), m1.expand(s, *m1.shape), c0.expand(s, 2), 0.0, 1)
-    theta = fast_fit.refine(starts, "affine", level, iterations)
-    return theta[fast_fit.evaluate(level, theta, "affine")[2].argmin()]
-
-
 def brute_affine(m0, m1, c0, rotation: torch.Tensor, cfg: BruteConfig) -> torch.Tensor:
     """The best affine inverse map (6,) over random restarts around the rotation optimum (3,)."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -160,26 +168,29 @@ def brute_affine(m0, m1, c0, rotation: torch.Tensor, cfg: BruteConfig) -> torch.
     _, _, cov0 = mask_moments(m0[None])
     moments = torch.cat(initial_candidates("affine", c0[None], c1, cov0, cov1))  # (5, 6) incl. identity
     first = torch.cat([start[None], moments, perturb(start, cfg.restarts, 0.06, 0.7, gen)])
-    best = best_of_restarts(m0, m1, c0, first, cfg.iterations)
+    best = polish(m0, m1, c0, first, "affine", cfg.iterations)
     second = torch.cat([best[None], perturb(best, cfg.restarts, 0.02, 0.25, gen)])
-    return best_of_restarts(m0, m1, c0, second, cfg.iterations)
+    return polish(m0, m1, c0, second, "affine", cfg.iterations)
 
 
 def brute_solve(
     masks_t: torch.Tensor, masks_next: torch.Tensor, mode: str, cfg: BruteConfig | None = None
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Brute-force Eq. 5 for masks (N, H, W), pair by pair: the fast solver's internal parameters (N, D)
-    in pixels about the centroid of m^t (:mod:`lcvg_env.control.fast_fit`)."""
+    in pixels about the centroid of m^t (:mod:`lcvg_env.control.fast_fit`), and those of the simpler
+    modes found on the way (translation starts rotation, rotation starts affine)."""
     cfg = cfg or BruteConfig()
     _, c0, _ = mask_moments(masks_t)
-    out = []
+    chain: dict[str, list[torch.Tensor]] = {"translation": [], "rotation": [], "affine": []}
     for m0, m1, c in zip(masks_t, masks_next, c0, strict=True):
+        chain["translation"].append(brute_translation(m0, m1, cfg).float())
         if mode == "translation":
-            out.append(brute_translation(m0, m1, cfg).float())
             continue
-        rotation = brute_rotation(m0, m1, c, cfg).float()
-        out.append(rotation if mode == "rotation" else brute_affine(m0, m1, c, rotation, cfg))
-    return torch.stack(out)
+        chain["rotation"].append(brute_rotation(m0, m1, c, chain["translation"][-1], cfg).float())
+        if mode == "affine":
+            chain["affine"].append(brute_affine(m0, m1, c, chain["rotation"][-1], cfg).float())
+    found = {k: torch.stack(v) for k, v in chain.items() if v}
+    return found[mode], {k: v for k, v in found.items() if k != mode}
 
 
 def real_mask_pairs(

@@ -204,7 +204,7 @@ def _solve_chunk(m0: torch.Tensor, m1: torch.Tensor, mode: str, solver: str, cfg
             params_norm = solve_reference(m0, m1, mode, pivot, cfg)
         else:
             if solver == "brute":
-                theta = brute_solve(m0, m1, mode, cfg.brute)
+                theta, _ = brute_solve(m0, m1, mode, cfg.brute)
             else:
                 theta, _ = fast_fit.solve(m0, m1, mode, cfg.fast_sigmas, cfg.fast_iterations, cfg.search)
             params_norm = _to_normalized(fast_fit.forward_pixels(theta, mode, pivot_px), mode, size)
@@ -217,6 +217,19 @@ def _to_normalized(forward_px: torch.Tensor, mode: str, size: tuple[int, int]) -
     if mode == "affine":  # a pixel-space forward map (N, 2, 3) -> the warp's (N, 6)
         return affine_pixels_to_normalized(forward_px, size).reshape(-1, 6)
     return pixels_to_normalized(forward_px, mode, size)
+
+
+def internal_loss(
+    masks_t: torch.Tensor, masks_next: torch.Tensor, theta: torch.Tensor, mode: str
+) -> torch.Tensor:
+    """The loss of Eq. 5 (N,) of the solvers' internal parameters ``theta`` (N, D) (pixels about the
+    centroid of m^t, :mod:`lcvg_env.control.fast_fit`), e.g. those :func:`~lcvg_env.control.brute.brute_solve`
+    finds for the simpler modes on its way."""
+    size = (masks_t.shape[-2], masks_t.shape[-1])
+    pivot_px = mask_moments(masks_t)[1]
+    pivot = pixels_to_normalized_points(pivot_px, size) if mode == "rotation" else None
+    params_norm = _to_normalized(fast_fit.forward_pixels(theta, mode, pivot_px), mode, size)
+    return fit_loss(masks_t, masks_next, params_norm, mode, pivot)
 
 
 def fit_controls(
