@@ -1,7 +1,20 @@
-"""Eq. 5 solvers: speed and loss of ``fast`` vs ``reference``, and label accuracy on robot-pushing data.
+"""Eq. 5 solvers: optimality on real mask pairs, speed of ``fast`` vs ``reference``, label accuracy.
 
-Prints, for synthetic masks with known transforms and for consecutive ground-truth arm masks of the
-built-in pusher data:
+First (``--real DATA``), on consecutive-frame mask pairs of a real split (the bundled model's
+binarized M, :func:`lcvg_env.control.brute.real_mask_pairs`), per control mode, against the
+brute-force optimum (:mod:`lcvg_env.control.brute`):
+
+* the share of pairs where the fast solver's loss is within 1.05x of the brute-force loss, and the
+  worst ratio; the same for the reference solver (the paper's Adam recipe);
+* the share of pairs where the reference solver is worse than the identity (not moving);
+* the mean distance (px) between the centroid displacement of the fast solver's control and of the
+  brute-force one (for translation: the shifts themselves), and the brute-force mean for scale;
+* speed: pairs per second of CPU time of both solvers and their ratio.
+
+    python benchmarks/bench_fit.py --real /work/data/pusher --split test --pairs 96 --seed 7000 --threads 1
+
+Then, for synthetic masks with known transforms and for consecutive ground-truth arm masks of the
+built-in pusher data (``--data``; skipped with ``--real-only``):
 
 * per-pair time of both solvers (wall clock and process CPU time, same process, same threads,
   interleaved), their ratio, and the mean fitting losses (the issue asks: fast >= 50x faster,
@@ -11,7 +24,7 @@ built-in pusher data:
   pixels (per axis) and Pearson correlation (x and y pooled); first from ground-truth masks (the
   solver's own error), then, with ``--checkpoint``, from the masks of a trained mask network.
 
-    python benchmarks/bench_fit.py --data /tmp/fit_work/pusher [--checkpoint run/model.safetensors]
+    python benchmarks/bench_fit.py --data /work/data/pusher [--checkpoint run/model.safetensors]
 
 Without ``--data`` a small pusher set is rendered to a temporary folder (needs MuJoCo).
 """
@@ -29,6 +42,8 @@ import torch
 
 from lcvg_env.control import fit_controls
 from lcvg_env.control.moments import mask_moments
+
+MODES = ("translation", "rotation", "affine")
 
 
 def render(size: int, forward: np.ndarray, centre: np.ndarray, ss: int = 4) -> np.ndarray:
@@ -121,26 +136,111 @@ def accuracy_report(episodes: list, masks_of, title: str) -> None:
     print(f"mean |GT centroid displacement| = {np.abs(centroid).mean():.3f} px")
 
 
+def centroid_moves(fit_or_theta, masks_t: torch.Tensor, mode: str, internal: bool = False) -> np.ndarray:
+    """Where each control moves the centroid c0 of m^t, minus c0: (N, 2) pixels."""
+    from lcvg_env.control import fast_fit
+    from lcvg_env.control.units import affine_normalized_to_pixels
+
+    c0 = mask_moments(masks_t)[1]
+    if internal:
+        forward = fast_fit.forward_pixels(fit_or_theta, mode, c0)
+    else:
+        forward = fit_or_theta.params_px if mode != "affine" else None
+        if mode == "affine":
+            forward = affine_normalized_to_pixels(
+                fit_or_theta.params_norm.reshape(-1, 2, 3), fit_or_theta.size
+            )
+    if mode != "affine":
+        return forward[:, :2].numpy()  # translation: the shift; rotation: about c0, so the shift too
+    moved = (forward[:, :, :2] @ c0[:, :, None])[:, :, 0] + forward[:, :, 2]
+    return (moved - c0).numpy()
+
+
+def real_pairs_report(args: argparse.Namespace) -> None:
+    """Fast and reference solvers against the brute-force optimum on real mask pairs (see the docstring)."""
+    from lcvg_env.control.brute import BruteConfig, brute_solve, real_mask_pairs
+    from lcvg_env.control.fit import internal_loss
+
+    pairs = real_mask_pairs(args.real, args.split, args.pairs, args.seed)
+    m0, m1 = (torch.from_numpy(pairs[k].astype(np.float32)) for k in ("masks_t", "masks_next"))
+    keep = (m0.sum(dim=(1, 2)) > 0) & (m1.sum(dim=(1, 2)) > 0)
+    m0, m1 = m0[keep], m1[keep]
+    n = len(m0)
+    print(f"\n== Real mask pairs: {args.real} split {args.split!r} (seed {args.seed}), bundled model's M ==")
+    episodes, empty = len(set(pairs["episode"])), int((~keep).sum())
+    print(f"{n} consecutive-frame pairs from {episodes} episodes ({empty} with an empty mask left out);")
+    print("brute force: exhaustive grids of shifts (x angles), affine: restarts of a local solver")
+    start = time.process_time()
+    affine, simpler = brute_solve(m0, m1, "affine", BruteConfig())
+    brute = {**simpler, "affine": affine}
+    print(f"(brute force: {(time.process_time() - start) / n:.2f} s of CPU per pair, all three modes)")
+    identity = ((m0 - m1) ** 2).mean(dim=(1, 2)).numpy()
+    head = ("mode", "fast<=1.05", "fast worst", "ref<=1.05", "ref worst", "ref>ident", "dist px", "opt px")
+    print(
+        f"{head[0]:>11s}",
+        *(f"{h:>10s}" for h in head[1:]),
+        *(f"{h:>10s}" for h in ("fast pr/s", "ref pr/s", "ratio")),
+    )
+    for mode in MODES:
+        best = internal_loss(m0, m1, brute[mode], mode).numpy()
+        fit_controls(m0[:2], m1[:2], mode)  # warm-up
+        fast, fast_cpu = timed_cpu(m0, m1, mode, "fast")
+        ref, ref_cpu = timed_cpu(m0, m1, mode, "reference")
+        fast_cpu = min(fast_cpu, timed_cpu(m0, m1, mode, "fast")[1])  # again after the reference
+        fast_ratio, ref_ratio = fast.loss.numpy() / best, ref.loss.numpy() / best
+        optimum = centroid_moves(brute[mode], m0, mode, internal=True)
+        dist = np.linalg.norm(centroid_moves(fast, m0, mode) - optimum, axis=1).mean()
+        worse = float((ref.loss.numpy() > identity).mean())
+        row = (
+            np.mean(fast_ratio <= 1.05),
+            fast_ratio.max(),
+            np.mean(ref_ratio <= 1.05),
+            ref_ratio.max(),
+            worse,
+        )
+        print(f"{mode:>11s}", *(f"{v:10.3f}" for v in row), end=" ")
+        print(f"{dist:10.3f} {np.linalg.norm(optimum, axis=1).mean():10.3f}", end=" ")
+        print(f"{n / fast_cpu:10.1f} {n / ref_cpu:10.2f} {ref_cpu / fast_cpu:9.1f}x")
+    print(
+        "(ratios: solver loss / brute-force loss; dist: |centroid move of the fast control - brute force's|;"
+    )
+    print(" opt: mean |centroid move| of the brute-force optimum; speed: pairs per CPU second, one batch)")
+
+
+def timed_cpu(m0, m1, mode: str, solver: str) -> tuple[object, float]:
+    cpu = time.process_time()
+    fit = fit_controls(m0, m1, mode, solver=solver)
+    return fit, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--real", type=Path, default=None, help="dataset whose real mask pairs to test on")
+    parser.add_argument("--split", default="test", help="--real: the split (pusher test: seed 7000)")
+    parser.add_argument("--pairs", type=int, default=96, help="--real: consecutive-frame pairs")
+    parser.add_argument("--seed", type=int, default=7000, help="--real: seed of the frames drawn")
+    parser.add_argument("--real-only", action="store_true", help="only the real-pairs report")
     parser.add_argument("--data", type=Path, default=None, help="pusher dataset (lcvg data pusher OUT)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="trained checkpoint for mask accuracy")
-    parser.add_argument("--pairs", type=int, default=48, help="pairs per speed set")
+    parser.add_argument("--speed-pairs", type=int, default=48, help="pairs per speed set")
     parser.add_argument("--size", type=int, default=64, help="frame size of the synthetic sets")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both solvers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s) for both solvers")
+    if args.real is not None:
+        real_pairs_report(args)
+    if args.real_only:
+        return
     episodes = pusher_episodes(args.data)
     arm = np.concatenate([e.annotations()["arm_mask"].astype(np.float32) for e in episodes])
     per_ep = len(episodes[0].annotations()["arm_mask"])
     first = np.concatenate([np.arange(i * per_ep, (i + 1) * per_ep - 1) for i in range(len(episodes))])
-    first = first[: args.pairs]
-    modes = ("translation", "rotation", "affine")
-    sets = {(f"synth{args.size}", m): synthetic_pairs(m, args.pairs, args.size) for m in modes}
-    for mode in ("translation", "rotation", "affine"):
+    first = first[: args.speed_pairs]
+    sets = {(f"synth{args.size}", m): synthetic_pairs(m, args.speed_pairs, args.size) for m in MODES}
+    for mode in MODES:
         sets[("pusher-GT", mode)] = (arm[first], arm[first + 1])
     speed_table(sets)
     accuracy_report(

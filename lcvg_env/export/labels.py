@@ -163,8 +163,9 @@ def export_labels(
 def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: str = "train") -> dict | None:
     """Exported labels against the true motion: the fitted (dx, dy) of every action of the export
     ``out`` vs the annotated tip displacement tip_px[t+1] - tip_px[t] of its source episode (in the
-    export's pixels). Returns the mean absolute error (px) and Pearson r per axis, or None when the
-    data has no ``tip_px`` annotations or the labels are affine (no displacement to compare)."""
+    export's pixels). Returns the mean absolute error (px), Pearson r and the gain (least-squares
+    slope of the labels on the true displacement) per axis, or None when the data has no ``tip_px``
+    annotations or the labels are affine (no displacement to compare)."""
     import json
 
     from lcvg_env.data import open_episodes, rescale_annotations
@@ -189,8 +190,14 @@ def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: s
         return None
     fitted, true = np.concatenate(fitted).astype(np.float64), np.concatenate(true).astype(np.float64)
     mae = np.abs(fitted - true).mean(axis=0)
-    r = [float(np.corrcoef(fitted[:, i], true[:, i])[0, 1]) for i in (0, 1)]
-    return {"pairs": len(true), "mae_x": float(mae[0]), "mae_y": float(mae[1]), "r_x": r[0], "r_y": r[1]}
+    f, t = fitted - fitted.mean(axis=0), true - true.mean(axis=0)
+    cov, var_f, var_t = (f * t).sum(axis=0), (f * f).sum(axis=0), (t * t).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where an axis does not vary
+        r, gain = (cov / np.sqrt(var_f * var_t)).tolist(), (cov / var_t).tolist()
+    return {
+        "pairs": len(true), "mae_x": float(mae[0]), "mae_y": float(mae[1]), "r_x": r[0], "r_y": r[1],
+        "gain_x": gain[0], "gain_y": gain[1],
+    }  # fmt: skip
 
 
 def accuracy_line(acc: dict) -> str:
@@ -198,5 +205,5 @@ def accuracy_line(acc: dict) -> str:
     return (
         f"labels vs true tip displacement (tip_px[t+1] - tip_px[t], {acc['pairs']} pairs): "
         f"MAE x {acc['mae_x']:.3f} px, y {acc['mae_y']:.3f} px; "
-        f"Pearson r x {acc['r_x']:.3f}, y {acc['r_y']:.3f}"
+        f"Pearson r x {acc['r_x']:.3f}, y {acc['r_y']:.3f}; gain x {acc['gain_x']:.3f}, y {acc['gain_y']:.3f}"
     )
