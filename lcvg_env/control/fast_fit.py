@@ -1,19 +1,28 @@
-"""The fast solver of Eq. 5: a start from mask moments refined by Levenberg-Marquardt, batched.
+"""The fast solver of Eq. 5: a global search over shifts (x angles, x scalings), then Levenberg-Marquardt.
 
 Eq. 5 (METHOD.md section 5) asks for the control theta whose warp T(theta) carries the mask m^t
-onto m^{t+1}. The paper runs 1,000 Adam steps per pair from the identity. Here, for a whole batch
-of pairs at once:
+onto m^{t+1}. The paper runs 1,000 Adam steps per pair from the identity. With binary masks the
+loss is rugged: its local minima are a fraction of a pixel apart, so a local solver alone (or a
+start from mask moments) often stops above the optimum. Here, for a whole batch of pairs at once:
 
-1. **Moments** (:mod:`lcvg_env.control.moments`): centroid shift, principal-axis rotation and scale;
-   each pair starts from the best (lowest loss) of these candidates and the identity.
-2. **Levenberg-Marquardt** on the sum of squared residuals r(p) = m^t(q(p)) - m^{t+1}(p), where
-   q = T(theta)^-1 (p) is where bilinear sampling reads m^t. The Jacobian is the gradient of the
-   bilinear interpolant of m^t at q times dq/dtheta (forward-additive Lucas-Kanade). Binary masks
-   have a narrow basin (their edges are a pixel wide), so the first level blurs both masks with a
-   Gaussian (which commutes with rigid motion) at half resolution; the last solves the exact,
-   unblurred Eq. 5 at full resolution.
+1. **Global stage** (:mod:`lcvg_env.control.subpixel`, :class:`SearchGrid`): the exact loss of
+   *every* integer shift of the frame by one cross-correlation (FFT) per pair, then, around its best
+   local minima, every sub-pixel shift on a fine grid from the same maps (the bilinear warp makes
+   the loss a biquadratic in the sub-pixel offset). Rotation: also m^t turned by a grid of angles
+   (on masks shrunk 2x), each with the same search over shifts within ``max_shift``. Affine: m^t
+   mapped by the rotation solution times a grid of axis scalings, likewise; plus the rotation
+   solution itself and the moments start below.
+2. **Levenberg-Marquardt** from the best few of those starts on the sum of squared residuals
+   r(p) = m^t(q(p)) - m^{t+1}(p), where q = T(theta)^-1 (p) is where bilinear sampling reads m^t.
+   The Jacobian is the gradient of the bilinear interpolant of m^t at q times dq/dtheta
+   (forward-additive Lucas-Kanade). Each pair keeps its best result.
 3. **Focus**: pixels where neither the warped m^t nor m^{t+1} has mass (with a margin) add nothing
-   to the loss or the Jacobian, so each level works on the pixels near the two masks only.
+   to the loss or the Jacobian, so Levenberg-Marquardt works on the pixels near the two masks only.
+4. **Moments** (:mod:`lcvg_env.control.moments`, affine only): centroid shift, principal-axis
+   rotation and scale, refined coarse (blurred at half resolution) to fine: one more affine start.
+
+Checked against an exhaustive search (:mod:`lcvg_env.control.brute`) on masks of real frames
+(tests/control/test_real_pairs.py, benchmarks/bench_fit.py --real).
 
 All of it is in pixel coordinates (square pixels, so a rotation is a rotation); the caller
 converts to normalized units. Internal parameters per mode (c0: centroid of m^t):

@@ -10,8 +10,11 @@ whole batch of mask pairs at once, with one of two solvers:
   returning each pair's best iterate (the identity included), so never worse than not moving.
   Batched over pairs on the sum of the per-pair losses, which is the same as independent solves
   (each pair's loss depends only on its parameters and Adam normalizes per element).
-* ``"fast"`` (default): a closed-form start from mask moments refined by a few Levenberg-Marquardt
-  iterations, coarse (blurred) to fine (:mod:`lcvg_env.control.fast_fit`).
+* ``"fast"`` (default): a global search (every shift of the frame by cross-correlation, exactly,
+  to 0.05 px; for rotation and affine also angles and scalings x shifts), then a few
+  Levenberg-Marquardt iterations from the best starts (:mod:`lcvg_env.control.fast_fit`);
+* ``"brute"``: an exhaustive search, slow, the yardstick of the other two
+  (:mod:`lcvg_env.control.brute`).
 
 Units of the result (:class:`ControlFit`), the conventions of :mod:`lcvg_env.control.warp`:
 
@@ -70,8 +73,9 @@ class FitConfig:
     """Levenberg-Marquardt iterations on each blur level."""
     min_mass: float = 0.5
     """A mask whose sum is below this many pixels is empty: its pair gets the identity, valid=False."""
-    batch_size: int = 256
-    """Pairs solved together (bounds memory: about 40 floats per pixel per pair)."""
+    batch_size: int = 64
+    """Pairs solved together (bounds memory: the fast solver's affine mode peaks at ~3 MB per pair of
+    64x64 masks, ~180 MB for 64 pairs; larger batches are no faster)."""
     search: fast_fit.SearchGrid = field(default_factory=fast_fit.SearchGrid)
     """The fast solver's global stage (every shift of the frame; rotation: x a grid of angles) and the
     local grid around its best candidates."""
@@ -242,7 +246,8 @@ def fit_controls(
 ) -> ControlFit:
     """Solve Eq. 5 for every pair (masks_t[i], masks_next[i]); masks (N, H, W) in [0, 1].
 
-    ``solver`` is ``"fast"`` (default) or ``"reference"`` (the paper's Adam recipe). Returns a
+    ``solver`` is ``"fast"`` (default), ``"reference"`` (the paper's Adam recipe) or ``"brute"``
+    (exhaustive search, seconds per pair). Returns a
     :class:`ControlFit` with the parameters in pixels / normalized units and the loss per pair.
     """
     check_mode(mode)
