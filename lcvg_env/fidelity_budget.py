@@ -223,6 +223,8 @@ def tip_motion_stats(data_dir: str | Path, split: str, size: tuple[int, int], ma
         if tips is None:
             raise ValueError(f"{ep.name} of {data_dir} ({split}) has no tip_px annotations: use pusher data.")
         steps.append(tips[1:] - tips[:-1])  # (T - 1, 2)
+    if not steps:
+        raise ValueError(f"{data_dir} has no {split!r} episodes: pass --split with an existing split.")
     dp = torch.cat(steps)
     out = {"data": str(data_dir), "split": split, "episodes": len(steps), "steps": len(dp)}
     out.update(_quantiles(dp.norm(dim=1), "norm_"))
@@ -234,6 +236,8 @@ def tip_motion_stats(data_dir: str | Path, split: str, size: tuple[int, int], ma
 
 @dataclass
 class BudgetResult:
+    """Figures per row (:data:`ROWS`), of the masks and of the motion, with the settings in ``meta``."""
+
     rows: dict[str, dict[str, Any]]
     masks: dict[str, Any]
     motion: dict[str, Any]
