@@ -57,7 +57,9 @@ def labels(
     control: Annotated[
         str | None, typer.Option(help="translation, rotation or affine (default: the checkpoint's).")
     ] = None,
-    solver: Annotated[str, typer.Option(help="Eq. 5 solver: fast or reference (the paper's Adam).")] = "fast",
+    solver: Annotated[
+        str, typer.Option(help="Eq. 5 solver: fast, reference (paper's Adam) or brute (exhaustive, slow).")
+    ] = "fast",
     max_episodes: Annotated[int | None, typer.Option(help="Label at most this many episodes.")] = None,
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
