@@ -67,10 +67,11 @@ class FitConfig:
     reference_iterations: int = 1000
     """Adam iterations of the reference solver (the paper: 1,000)."""
     fast_sigmas: tuple[float, ...] = (2.0, 0.0)
-    """Blur levels of the fast solver in pixels, coarse to fine; the last must be 0 (exact Eq. 5).
-    Levels blurred by 2 pixels or more run at half resolution."""
+    """Blur levels (pixels, coarse to fine; the last must be 0, the exact Eq. 5) of the fast solver's
+    affine start from mask moments. Levels blurred by 2 pixels or more run at half resolution."""
     fast_iterations: tuple[int, ...] = (3, 4)
-    """Levenberg-Marquardt iterations on each blur level."""
+    """Levenberg-Marquardt iterations on each of those levels; the last count is also that of the
+    refinement of the global stage's starts (every mode)."""
     min_mass: float = 0.5
     """A mask whose sum is below this many pixels is empty: its pair gets the identity, valid=False."""
     batch_size: int = 64
