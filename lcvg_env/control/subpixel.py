@@ -1,4 +1,4 @@
-"""Sub-pixel shifts from integer-shift maps: the fast solver's global stage of Eq. 5.
+"""The fast solver's global stage of Eq. 5: sub-pixel shifts from integer-shift maps.
 
 Moving an image R bilinearly by k + f (k integer, f in [0, 1)^2) gives sum_i w_i(f) R(p - k - e_i)
 over the corners e_i of the pixel cell (weights (1 - fx)(1 - fy), fx (1 - fy), (1 - fx) fy, fx fy), so
@@ -10,16 +10,29 @@ gives the exact loss at every integer shift of the frame *and*, around any of th
 sub-pixel shift. When R is m^t itself (translation) this is exactly the warp of Eq. 5; for m^t
 turned by an angle it is R's own bilinear interpolation, a close stand-in for the warp's (the
 solver refines those candidates on the exact loss).
+
+:class:`SearchGrid` sets the stage; :func:`global_starts` (translation, rotation) and
+:func:`affine_starts` give the starts that :mod:`lcvg_env.control.fast_fit` refines.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from lcvg_env.control.shift_search import correlations, frame_sums, local_minima, resample, shift_range
+from lcvg_env.control.moments import rotation_transpose
+from lcvg_env.control.shift_search import (
+    correlations,
+    frame_sums,
+    local_minima,
+    resample,
+    rotation_inverses,
+    shift_range,
+    turn_margin,
+)
 
 # pairs (i, j), i < j, of the corners e = (0, 0), (1, 0), (0, 1), (1, 1) of a pixel cell
 CORNER_PAIRS = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
@@ -194,3 +207,100 @@ def best_controls(
     found = loss[rows, cols, best]
     order = torch.argsort(found, dim=1)
     return found[rows, order], points[rows, cols, best][rows, order], chosen[rows, order]
+
+
+@dataclass
+class SearchGrid:
+    """The fast solver's global stage (set through ``FitConfig.search``)."""
+
+    candidates: int = 2
+    """Local minima over the integer shifts (x angles) refined further, per pair."""
+    fine: float = 0.05
+    """Spacing (px) of the sub-pixel grid over +- 1 px around each of them."""
+    max_angle: float = 0.2
+    """Rotation: angles searched, +- radians about no rotation."""
+    angle_step: float = 0.05
+    """Rotation: spacing of those angles (radians)."""
+    max_shift: int | None = 16
+    """Rotation and affine: shifts searched with the angles or scalings, +- pixels (None: every shift
+    of the frame; without rotation, every shift of the frame is always searched)."""
+    refined: int = 3
+    """Starts (the lowest-loss ones) refined by Levenberg-Marquardt, per pair."""
+    factor: int = 2
+    """Rotation and affine: the angles and scalings are searched on masks shrunk this many times
+    (averaged over factor x factor blocks; 1: full resolution)."""
+    scales: tuple[float, ...] = (0.95, 1.0, 1.05)
+    """Affine: scalings of each axis (x each other) applied to the rotation solution's map."""
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1 or not 0 < self.fine <= 0.5 or self.angle_step <= 0 or self.max_angle < 0:
+            raise ValueError(
+                "SearchGrid needs candidates >= 1, 0 < fine <= 0.5, angle_step > 0 and max_angle >= 0; "
+                f"got {self}."
+            )
+        if self.max_shift is not None and self.max_shift < 1:
+            raise ValueError(f"max_shift must be >= 1 pixel or None, got {self.max_shift}.")
+
+
+def shrink(
+    masks_t: torch.Tensor, masks_next: torch.Tensor, c0: torch.Tensor, grid: SearchGrid
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int | None]:
+    """Both masks averaged over ``grid.factor`` x ``grid.factor`` blocks, the pivot and the shift
+    reach in their pixels (the turned or scaled masks are searched there)."""
+    f = grid.factor
+    reach = None if grid.max_shift is None else math.ceil(grid.max_shift / f)
+    if f == 1:
+        return masks_t, masks_next, c0, reach
+    small = [F.avg_pool2d(m[:, None], f)[:, 0] for m in (masks_t, masks_next)]  # (N, H / f, W / f)
+    return small[0], small[1], c0 / f, reach
+
+
+def global_starts(
+    masks_t: torch.Tensor, masks_next: torch.Tensor, mode: str, c0: torch.Tensor, grid: SearchGrid
+) -> torch.Tensor:
+    """Starts (N, K, D) for Levenberg-Marquardt: the best controls of :func:`best_controls` over
+    every shift of the frame and, for rotation, also over angles x shifts within ``max_shift``."""
+    _, shift, _ = best_controls(masks_t, masks_next, None, c0, grid.candidates, grid.fine)  # (N, K, 2)
+    if mode == "translation":  # exact: the best of the candidates is the start
+        return shift[:, :1]
+    still = torch.cat([shift[:, :1], torch.zeros_like(shift[:, :1, :1])], dim=2)  # (N, 1, 3), phi = 0
+    count = math.floor(grid.max_angle / grid.angle_step + 1e-9)
+    angles = torch.arange(-count, count + 1, dtype=masks_t.dtype, device=masks_t.device) * grid.angle_step
+    angles = angles[angles != 0]
+    if len(angles) == 0:
+        return still
+    small_t, small_next, pivot, reach = shrink(masks_t, masks_next, c0, grid)
+    margin = turn_margin(small_t, pivot, grid.max_angle)
+    if reach is not None:  # beyond, nothing is moved into the frame by the shifts searched
+        margin = min(margin, reach + 2)
+    options = {"reach": reach, "margin": margin}
+    inv = rotation_inverses(angles)
+    _, shift, which = best_controls(small_t, small_next, inv, pivot, grid.candidates, grid.fine, **options)
+    f = grid.factor
+    return torch.cat([still, torch.cat([shift * f, angles[which][..., None]], dim=2)], dim=1)
+
+
+def affine_starts(
+    masks_t: torch.Tensor,
+    masks_next: torch.Tensor,
+    c0: torch.Tensor,
+    rotation: torch.Tensor,
+    grid: SearchGrid,
+) -> torch.Tensor:
+    """Affine starts (N, K, 6): the best shifts (:func:`best_controls`) of m^t mapped by the rotation
+    solution (N, 3) times each axis scaling of ``grid.scales`` x ``grid.scales``."""
+    scales = torch.tensor(grid.scales, dtype=masks_t.dtype, device=masks_t.device)
+    sy, sx = torch.meshgrid(scales, scales, indexing="ij")
+    diag = torch.diag_embed(torch.stack([sx.reshape(-1), sy.reshape(-1)], -1))  # (S, 2, 2)
+    inv = torch.linalg.inv(diag)[None] @ rotation_transpose(rotation[:, 2])[:, None]  # (N, S, 2, 2): A^-1
+    small_t, small_next, pivot, reach = shrink(masks_t, masks_next, c0, grid)
+    if reach is not None:  # beyond, nothing is moved into the frame by the shifts searched
+        margin = reach + 2
+    else:
+        margin = turn_margin(small_t, pivot, math.pi, scale=float(scales.max()))
+    options = {"reach": reach, "margin": margin, "adjacent": False}
+    _, shift, which = best_controls(small_t, small_next, inv, pivot, grid.candidates, grid.fine, **options)
+    shift = shift * grid.factor
+    lin = inv[torch.arange(len(inv))[:, None], which]  # (N, K, 2, 2): B = A^-1
+    b = -(lin @ shift[..., None])  # q = c0 + B (p - c0 - d): b = -B d
+    return torch.cat([lin, b], dim=-1).flatten(-2)
