@@ -180,6 +180,38 @@ def bg_fg_ratio_at(cfg: TrainConfig, step: int) -> float:
 
 _PAPER = dict(lr=4.5e-6, betas=(0.5, 0.9), stage1_steps=10_000, disc_start=10_001, precision="fp32")
 
+# tiny-64, measured on the built-in pusher data (docs/training.md): the paper's 4.5e-6 is far too small
+# for a model this size (300-step runs: mask IoU 0.41 at lr 3e-4, 0.33 at 1e-3). It trains at about
+# 13 it/s in stage 1 and 7 it/s in stage 2 at batch 8 in bf16 on one core, so it runs the paper's 10,000
+# stage-1 iterations with BAIR's ratio schedule unchanged (80:1 halved every 1,000 to 5:1); the GAN is on
+# in stage 2 only, as in the paper (disc_start past stage 1). Stage 2 trains on warped masks, the masks
+# the environment and the evaluation protocol feed it. This is the bundled model's recipe. With rollouts
+# (--rollout-steps 3) and an AlexNet LPIPS term (--lpips-weight 1 --lpips-net alex) a full run moved the
+# foreground more faithfully (control error 6.87 -> 5.05 px) at a cost in FID/FVD; with a deeper M as well
+# it lost control (docs/training.md). The defaults change when a model trained with them is bundled.
+_TINY_64: dict[str, Any] = dict(
+    lr=3e-4,
+    betas=(0.5, 0.9),
+    batch_size=8,
+    stage1_steps=10_000,
+    stage2_steps=5000,
+    warmup_steps=50,
+    disc_start=10_001,
+    stage2_disc_start=0,
+    disc_weight=0.8,
+    bg_fg_ratio=80.0,
+    ratio_halve_every=1000,
+    min_bg_fg_ratio=5.0,
+    fg_weight=1.0,
+    bin_weight=0.5,
+    stage2_bg_weight=5.0,
+    stage2_mask_source="warped",
+    checkpoint_every=500,
+    image_every=250,
+    precision="auto",
+)
+
+
 PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "bair-256": dict(
         _PAPER,
@@ -199,62 +231,17 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
         min_bg_fg_ratio=5.0,
         stage2_bg_weight=0.5,
     ),
-    # tiny-64, measured on the built-in pusher data (docs/training.md): the paper's 4.5e-6 is far too small
-    # for a model this size (300-step runs: mask IoU 0.41 at lr 3e-4, 0.33 at 1e-3). It trains at about
-    # 13 it/s in stage 1 and 7 it/s in stage 2 at batch 8 in bf16 on one core, so it runs the paper's 10,000
-    # stage-1 iterations with BAIR's ratio schedule unchanged (80:1 halved every 1,000 to 5:1); the GAN is on
-    # in stage 2 only, as in the paper (disc_start past stage 1). Stage 2 trains on warped masks, the masks
-    # the environment and the evaluation protocol feed it. This is the bundled model's recipe. With rollouts
-    # (--rollout-steps 3) and an AlexNet LPIPS term (--lpips-weight 1 --lpips-net alex) a full run moved the
-    # foreground more faithfully (control error 6.87 -> 5.05 px) at a cost in FID/FVD; with a deeper M as well
-    # it lost control (docs/training.md). The defaults change when a model trained with them is bundled.
-    "tiny-64": dict(
-        lr=3e-4,
-        betas=(0.5, 0.9),
-        batch_size=8,
-        stage1_steps=10_000,
-        stage2_steps=5000,
-        warmup_steps=50,
-        disc_start=10_001,
-        stage2_disc_start=0,
-        disc_weight=0.8,
-        bg_fg_ratio=80.0,
-        ratio_halve_every=1000,
-        min_bg_fg_ratio=5.0,
-        fg_weight=1.0,
-        bin_weight=0.5,
-        stage2_bg_weight=5.0,
-        stage2_mask_source="warped",
-        checkpoint_every=500,
-        image_every=250,
-        precision="auto",
-    ),
+    "tiny-64": _TINY_64,
     # base-64: tiny-64's recipe at the larger size, trained longer, with the two stage-2 terms that made the
     # tiny model follow its controls more faithfully (own rollouts of up to 3 steps, AlexNet LPIPS); the
     # candidate of docs/fidelity.md.
     "base-64": dict(
+        _TINY_64,
+        stage2_steps=10_000,
         rollout_steps=3,
         lpips_weight=1.0,
         lpips_net="alex",
-        lr=3e-4,
-        betas=(0.5, 0.9),
-        batch_size=8,
-        stage1_steps=10_000,
-        stage2_steps=10_000,
-        warmup_steps=50,
-        disc_start=10_001,
-        stage2_disc_start=0,
-        disc_weight=0.8,
-        bg_fg_ratio=80.0,
-        ratio_halve_every=1000,
-        min_bg_fg_ratio=5.0,
-        fg_weight=1.0,
-        bin_weight=0.5,
-        stage2_bg_weight=5.0,
-        stage2_mask_source="warped",
         checkpoint_every=250,
-        image_every=250,
-        precision="auto",
     ),
 }
 
