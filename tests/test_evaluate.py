@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from lcvg_env.evaluate import OPTIONAL_METRICS, EvalConfig, evaluate, rollout
-from lcvg_env.models import LayeredGenerator
+from tests.conftest import SQUARE_SIDE, write_square_dataset
 
 ROW_KEYS = {
     "psnr",
@@ -35,75 +34,16 @@ DETECTION_KEYS = {
     "displacement_error_px",
     "detection_distance_per_step_px",
 }
-SIDE = 8  # the foreground square's side in pixels
-
-
-def write_dataset(
-    root: Path, episodes: int = 2, frames: int = 6, size: int = 32, arm_mask: bool = True, tips: bool = False
-) -> Path:
-    """A red square moving right by 1 px a frame over a dark textured background, in the project layout;
-    ``tips`` also stores the square's centre as ``tip_px`` (the true tip)."""
-    rng = np.random.default_rng(0)
-    for e in range(episodes):
-        folder = root / "test" / f"episode_{e:05d}"
-        folder.mkdir(parents=True)
-        background = rng.integers(0, 50, (size, size, 3), dtype=np.uint8)
-        masks = np.zeros((frames, size, size), bool)
-        for t in range(frames):
-            masks[t, 10 : 10 + SIDE, 4 + e + t : 4 + e + t + SIDE] = True
-            frame = background.copy()
-            frame[masks[t]] = (230, 20, 20)
-            Image.fromarray(frame).save(folder / f"{t:05d}.png")
-        ann = {"arm_mask": masks} if arm_mask else {}
-        if tips:
-            ann["tip_px"] = np.array(
-                [[4 + e + t + SIDE / 2, 10 + SIDE / 2] for t in range(frames)], np.float32
-            )
-        if ann:
-            np.savez_compressed(folder / "annotations.npz", **ann)
-    return root
-
-
-@pytest.fixture
-def red_mask(monkeypatch):
-    """Make every generator's mask network find red pixels, so the control metrics have known values."""
-
-    def mask(self, frame: torch.Tensor) -> torch.Tensor:
-        return ((frame[:, :1] > 0.5) & (frame[:, 1:2] < -0.5)).float()  # (B, 1, H, W)
-
-    monkeypatch.setattr(LayeredGenerator, "mask", mask)
-
-
-@pytest.fixture
-def red_detector(monkeypatch):
-    """Make the tip detector find the centre of the red pixels (none when there are none)."""
-    from lcvg_env.metrics import detector as detector_module
-    from lcvg_env.metrics.detector import TipDetections
-
-    class RedDetector:
-        source = "red"
-
-        def detect(self, frames: torch.Tensor) -> TipDetections:
-            red = (frames[:, 0] > 0.5) & (frames[:, 1] < -0.5)  # (N, H, W)
-            ys, xs = torch.meshgrid(torch.arange(red.shape[1]), torch.arange(red.shape[2]), indexing="ij")
-            n = red.flatten(1).sum(1).float()
-            xy = torch.stack([(red * (xs + 0.5)).flatten(1).sum(1), (red * (ys + 0.5)).flatten(1).sum(1)], 1)
-            found = n > 0
-            xy = torch.where(found[:, None], xy / n.clamp_min(1)[:, None], torch.full_like(xy, float("nan")))
-            return TipDetections(xy=xy, found=found, score=found.float())
-
-    monkeypatch.setattr(detector_module, "load_detector", lambda name, device="cpu": RedDetector())
-    monkeypatch.setattr(detector_module, "resolve_detector", lambda name: Path(f"{name}.safetensors"))
 
 
 def test_copy_first_frame_row_has_the_known_control_error(tmp_path, tiny_checkpoint, red_mask):
-    data = write_dataset(tmp_path / "data", frames=6)
+    data = write_square_dataset(tmp_path / "data", frames=6)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=6, skip=OPTIONAL_METRICS))
     copy = result.rows["copy_first_frame"]
     # The real square moves t pixels from frame 0 by frame t; the copy stays: mean of 1..5 = 3 px.
     assert copy["m_centroid_distance_px"] == pytest.approx(3.0, abs=1e-4)
     assert copy["m_missing_rate"] == 0.0
-    overlap = np.mean([(SIDE - t) / (SIDE + t) for t in range(1, 6)])
+    overlap = np.mean([(SQUARE_SIDE - t) / (SQUARE_SIDE + t) for t in range(1, 6)])
     assert copy["m_iou_generated"] == pytest.approx(overlap, abs=1e-6)
     assert result.meta["mask_net_real"] == pytest.approx({"iou": 1.0, "precision": 1.0, "recall": 1.0})
     assert copy["frames"] == 10 and copy["episodes"] == 2
@@ -113,7 +53,7 @@ def test_copy_first_frame_row_has_the_known_control_error(tmp_path, tiny_checkpo
 
 
 def test_detection_and_ground_truth_figures(tmp_path, tiny_checkpoint, red_mask, red_detector):
-    data = write_dataset(tmp_path / "data", frames=6, tips=True)
+    data = write_square_dataset(tmp_path / "data", frames=6, tips=True)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=6, skip=OPTIONAL_METRICS))
     copy = result.rows["copy_first_frame"]
     # The detector finds the square in the real frames; the copy keeps it where it started.
@@ -131,14 +71,14 @@ def test_detection_and_ground_truth_figures(tmp_path, tiny_checkpoint, red_mask,
 
 
 def test_detector_none_is_reported(tmp_path, tiny_checkpoint, red_detector):
-    data = write_dataset(tmp_path / "data", episodes=1, frames=3, tips=True)
+    data = write_square_dataset(tmp_path / "data", episodes=1, frames=3, tips=True)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=3, skip=OPTIONAL_METRICS, detector="none"))
     assert result.unavailable["detection"] == "no detector (--detector none)"
     assert result.meta["detector_floor_real"]["median_px"] is None
 
 
 def test_unavailable_metrics_are_null_with_a_reason(tmp_path, tiny_checkpoint):
-    data = write_dataset(tmp_path / "data", episodes=1, arm_mask=False)
+    data = write_square_dataset(tmp_path / "data", episodes=1, arm_mask=False)
     result = evaluate(
         tiny_checkpoint, data, EvalConfig(frames=4, skip=("fid", "fvd", "lpips_vgg", "lpips_alex"))
     )
@@ -155,7 +95,7 @@ def test_unavailable_metrics_are_null_with_a_reason(tmp_path, tiny_checkpoint):
 
 @pytest.mark.parametrize("mode", ["translation", "rotation"])
 def test_rollout_starts_from_the_real_frame(tmp_path, tiny_generator, mode, red_mask):
-    folder = write_dataset(tmp_path, episodes=1, frames=4) / "test" / "episode_00000"
+    folder = write_square_dataset(tmp_path, episodes=1, frames=4) / "test" / "episode_00000"
     frames = np.stack([np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))])
     r = rollout(tiny_generator, frames, mode)
     assert r.generated.shape == r.real.shape == (len(frames), 3, 32, 32)
@@ -167,7 +107,7 @@ def test_rollout_starts_from_the_real_frame(tmp_path, tiny_generator, mode, red_
 
 
 def test_cli_writes_json_and_strip(tmp_path, tiny_checkpoint):
-    data = write_dataset(tmp_path / "data", episodes=1, frames=4)
+    data = write_square_dataset(tmp_path / "data", episodes=1, frames=4)
     out_json, out_dir = tmp_path / "scores.json", tmp_path / "strip"
     args = ["evaluate", str(tiny_checkpoint), str(data), "--json", str(out_json), "--out-dir", str(out_dir)]
     args += ["--frames", "4", *(arg for m in OPTIONAL_METRICS for arg in ("--skip", m))]
@@ -194,7 +134,7 @@ def test_checkpoint_by_name_from_lcvg_home(tmp_path, monkeypatch, tiny_checkpoin
     target = home / "checkpoints" / "pusher.safetensors"
     target.write_bytes(tiny_checkpoint.read_bytes())
     monkeypatch.setenv("LCVG_HOME", str(home))
-    data = write_dataset(tmp_path / "data", episodes=1, frames=3)
+    data = write_square_dataset(tmp_path / "data", episodes=1, frames=3)
     result = evaluate("pusher", data, EvalConfig(frames=3, skip=OPTIONAL_METRICS))
     assert result.meta["checkpoint"] == str(target)
 
@@ -213,7 +153,7 @@ def test_all_metrics_with_weights(tmp_path, tiny_checkpoint):
     missing = {k: v for k, v in availability().items() if v}
     if missing:
         pytest.skip(f'needs the metrics extra (pip install "lcvg-env[metrics]"): {missing}')
-    data = write_dataset(tmp_path / "data", episodes=2, frames=9)
+    data = write_square_dataset(tmp_path / "data", episodes=2, frames=9)
     result = evaluate(tiny_checkpoint, data, EvalConfig(frames=9))
     # random masks may be empty; the data has no tip_px, so no detector
     assert result.unavailable.keys() <= {

@@ -2,74 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from lcvg_env.fidelity_budget import ROWS, BudgetConfig, measure, predict_levels
 from lcvg_env.models import LayeredGenerator
 from lcvg_env.models.generator import GeneratorOutput
+from tests.conftest import RED, write_square_dataset
 
-SIDE = 8  # the red square's side in pixels
 SPEED = 2  # pixels the square moves right per frame
-RED = (230, 20, 20)
-
-
-def write_dataset(root: Path, episodes: int = 2, frames: int = 6, size: int = 32) -> Path:
-    """A red square moving right by SPEED px a frame over a dark textured background, with its centre as
-    ``tip_px`` and its pixels as ``arm_mask`` (the project's episode layout)."""
-    rng = np.random.default_rng(0)
-    for e in range(episodes):
-        folder = root / "test" / f"episode_{e:05d}"
-        folder.mkdir(parents=True)
-        background = rng.integers(0, 50, (size, size, 3), dtype=np.uint8)
-        masks = np.zeros((frames, size, size), bool)
-        tips = np.zeros((frames, 2), np.float32)
-        for t in range(frames):
-            x = 4 + e + SPEED * t
-            masks[t, 10 : 10 + SIDE, x : x + SIDE] = True
-            tips[t] = (x + SIDE / 2, 10 + SIDE / 2)
-            frame = background.copy()
-            frame[masks[t]] = RED
-            Image.fromarray(frame).save(folder / f"{t:05d}.png")
-        np.savez_compressed(folder / "annotations.npz", arm_mask=masks, tip_px=tips)
-    return root
-
-
-def _red(frames: torch.Tensor) -> torch.Tensor:
-    return (frames[:, 0] > 0.5) & (frames[:, 1] < -0.5)  # (N, H, W)
-
-
-@pytest.fixture
-def red_mask(monkeypatch):
-    """Every generator's mask network finds the red pixels."""
-    monkeypatch.setattr(LayeredGenerator, "mask", lambda self, frame: _red(frame)[:, None].float())
-
-
-@pytest.fixture
-def red_detector(monkeypatch):
-    """The tip detector finds the centre of the red pixels (none when there are none)."""
-    from lcvg_env.metrics import detector as detector_module
-    from lcvg_env.metrics.detector import TipDetections
-
-    class RedDetector:
-        def detect(self, frames: torch.Tensor) -> TipDetections:
-            red = _red(frames)
-            ys, xs = torch.meshgrid(torch.arange(red.shape[1]), torch.arange(red.shape[2]), indexing="ij")
-            n = red.flatten(1).sum(1).float()
-            xy = torch.stack([(red * (xs + 0.5)).flatten(1).sum(1), (red * (ys + 0.5)).flatten(1).sum(1)], 1)
-            found = n > 0
-            xy = torch.where(found[:, None], xy / n.clamp_min(1)[:, None], torch.full_like(xy, float("nan")))
-            return TipDetections(xy=xy, found=found, score=found.float())
-
-    monkeypatch.setattr(detector_module, "load_detector", lambda name, device="cpu": RedDetector())
-    monkeypatch.setattr(detector_module, "resolve_detector", lambda name: Path(f"{name}.safetensors"))
+write_dataset = functools.partial(write_square_dataset, speed=SPEED, tips=True)
 
 
 @pytest.fixture
@@ -118,7 +66,7 @@ def test_levels_give_the_generator_what_they_say(tmp_path, tiny_checkpoint, red_
     # 1: x^{t+1} painted over its own mask is x^{t+1} itself.
     assert rows["autoencode"]["psnr"] == pytest.approx(100.0) and rows["autoencode"]["lpips_alex"] < 1e-6
     assert rows["autoencode"]["step_gain"] == pytest.approx(1.0, abs=1e-4)
-    # 2, 3: x^t painted at the next square keeps its old strip: red spans SIDE + SPEED, centre 1 px behind.
+    # 2, 3: x^t painted at the next square keeps its old strip: red spans side + SPEED, centre 1 px behind.
     for name in ("true_next_mask", "fitted_control"):
         assert rows[name]["detection_distance_per_step_px"] == pytest.approx([1.0] * 5, abs=0.02)
         assert rows[name]["step_gain"] == pytest.approx(0.5, abs=0.01)

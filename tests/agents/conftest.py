@@ -22,12 +22,8 @@ SQUARE = 6  # side of the red square, pixels
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on a CPU shared with other jobs, two oversubscribed threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread) -> None:
+    """Every agents test on one torch thread (tests/conftest.py)."""
 
 
 def _colour_generator_class():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,13 +20,7 @@ from lcvg_env.control.moments import mask_moments
 SIZE = (64, 64)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """The solvers' tensors are small: one thread (OpenMP spinning on a busy shared CPU is far slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def render(forward: np.ndarray, centre: np.ndarray, ss: int = 4) -> np.ndarray:

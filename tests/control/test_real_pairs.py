@@ -4,7 +4,6 @@ brute-force optimum (issue 15, item 5). The fixture and how it is made: tests/co
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,7 @@ from tests.control.make_real_pairs import FIXTURE, load_fixture, pack
 MODES = ("translation", "rotation", "affine")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +60,9 @@ def make_checkpoint(
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Run the tiny models on one thread: on a shared, oversubscribed CPU, OpenMP's spinning threads
-    make batch-1 steps swing from 5 ms to seconds; restored after each test (nothing leaks)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread) -> None:
+    """Every env test on one torch thread (tests/conftest.py): batch-1 steps of tiny models swing
+    from 5 ms to seconds when OpenMP threads spin on a busy CPU."""
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from lcvg_env.export import labels as labels_module
@@ -16,14 +14,7 @@ from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.rollouts import PolicyConfig, export_rollouts, sample_actions
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models on one thread (OpenMP spinning on a busy shared CPU is slower), restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def moving_square(steps: int, size: int = 32, start=(6, 8), velocity=(2, 1)) -> tuple[np.ndarray, np.ndarray]:
