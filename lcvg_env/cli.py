@@ -39,7 +39,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("lcvg_env.demo", "demo", "demo"),
     ("lcvg_env.control_gain", "control_gain", "control-gain"),
     ("lcvg_env.env_realism", "env_realism", "env-realism"),
-    ("lcvg_env.fidelity_budget", "budget", "budget"),
+    ("lcvg_env.fidelity_budget_cli", "budget", "budget"),
 ]
 
 

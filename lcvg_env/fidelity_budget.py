@@ -26,15 +26,13 @@ tip moves at least ``min_motion_px``; 1 = the step moves the arm as far as the r
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import torch
-import typer
 
 LEVELS = ("autoencode", "true_next_mask", "fitted_control", "rollout")
 REFERENCES = ("copy_current_frame", "copy_first_frame")
@@ -321,7 +319,7 @@ def measure(checkpoint: str | Path, data_dir: str | Path, cfg: BudgetConfig | No
     return BudgetResult(rows=rows, masks=mask_figures(eps), motion=motion, meta=meta, unavailable=unavailable)
 
 
-def _fmt(x: Any, pattern: str = "{:.3f}") -> str:
+def fmt(x: Any, pattern: str = "{:.3f}") -> str:
     return "n/a" if x is None else pattern.format(x)
 
 
@@ -336,70 +334,19 @@ def render(result: BudgetResult) -> list[Any]:
         table.add_column(col, justify="right")
     for i, (name, row) in enumerate(result.rows.items()):
         per_step = row["detection_distance_per_step_px"]
-        at = [_fmt(per_step[s - 1], "{:.2f}") if s <= len(per_step) else "" for s in REPORT_STEPS]
+        at = [fmt(per_step[s - 1], "{:.2f}") if s <= len(per_step) else "" for s in REPORT_STEPS]
         label = f"{i + 1} {name}" if name in LEVELS else name
         table.add_row(
-            label, _fmt(row["lpips_alex"]), _fmt(row["psnr"], "{:.2f}"),
-            _fmt(row["detection_distance_px"], "{:.2f}"), _fmt(row["detection_distance_p90_px"], "{:.2f}"),
-            _fmt(row["detection_missing_rate"]),
-            _fmt(row["tip_error_px"], "{:.2f}"), _fmt(row["step_gain"], "{:.2f}"), *at,
+            label, fmt(row["lpips_alex"]), fmt(row["psnr"], "{:.2f}"),
+            fmt(row["detection_distance_px"], "{:.2f}"), fmt(row["detection_distance_p90_px"], "{:.2f}"),
+            fmt(row["detection_missing_rate"]),
+            fmt(row["tip_error_px"], "{:.2f}"), fmt(row["step_gain"], "{:.2f}"), *at,
         )  # fmt: skip
     lines: list[Any] = [table]
     for key, unit in (("lpips_alex", "LPIPS"), ("detection_distance_px", "DD px")):
-        parts = [f"{label} {_fmt(v)}" for label, v in result.attribution(key)]
+        parts = [f"{label} {fmt(v)}" for label, v in result.attribution(key)]
         lines.append(f"added {unit}: " + "; ".join(parts))
-    lines.append("masks: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result.masks.items()))
-    lines.append("motion (px): " + ", ".join(f"{k} {_fmt(v, '{:.2f}')}" for k, v in result.motion.items()))
+    lines.append("masks: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.masks.items()))
+    lines.append("motion (px): " + ", ".join(f"{k} {fmt(v, '{:.2f}')}" for k, v in result.motion.items()))
     lines += [f"{k}: {v}" for k, v in result.unavailable.items()]
     return lines
-
-
-def budget(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
-    data_dir: Annotated[Path, typer.Argument(help="Dataset root with tip_px / arm_mask annotations.")],
-    episodes: Annotated[int | None, typer.Option(help="Measure at most this many episodes.")] = None,
-    frames: Annotated[int, typer.Option(help="Frames per episode: x^0 + (frames - 1) predicted.")] = 17,
-    detector: Annotated[str, typer.Option(help="Tip detector: pusher or a detector file.")] = "pusher",
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    solver: Annotated[str, typer.Option(help="Eq. 5 solver of the fitted controls.")] = "fast",
-    data_stats: Annotated[
-        bool, typer.Option("--data-stats", help="Only print the split's per-step true tip displacement.")
-    ] = False,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-) -> None:
-    """Error budget of a world model: autoencode / true next mask / fitted control / rollout vs copying."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    from lcvg_env.checkpoint import CheckpointError
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    console = Console(width=max(Console().width, 150))
-    try:
-        if data_stats:
-            from lcvg_env.checkpoint import read_metadata
-            from lcvg_env.env.config import EnvConfig
-            from lcvg_env.env.resolve import resolve_checkpoint
-
-            meta = read_metadata(resolve_checkpoint(checkpoint))
-            size = (meta["height"], meta["width"])
-            out: dict[str, Any] = tip_motion_stats(data_dir, split, size, EnvConfig().max_displacement)
-            console.print(f"true tip displacement per step at {size[0]}x{size[1]} (px):", highlight=False)
-            for k, v in out.items():
-                console.print(f"  {k}: {_fmt(v) if isinstance(v, float) else v}", highlight=False)
-        else:
-            cfg = BudgetConfig(frames, episodes, split, solver, detector, device=device)
-            result = measure(checkpoint, data_dir, cfg)
-            for line in render(result):
-                console.print(escape(line) if isinstance(line, str) else line, highlight=False)
-            out = result.to_json()
-    except (ValueError, FileNotFoundError, CheckpointError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
-        console.print(f"figures written to {json_out}", highlight=False)

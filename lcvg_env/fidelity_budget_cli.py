@@ -1,0 +1,65 @@
+"""``lcvg budget CHECKPOINT DATA_DIR``: the world model's error budget (:mod:`lcvg_env.fidelity_budget`),
+printed as a table. Heavy imports (torch, the model) stay inside the command: the CLI imports this
+module at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def budget(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    data_dir: Annotated[Path, typer.Argument(help="Dataset root with tip_px / arm_mask annotations.")],
+    episodes: Annotated[int | None, typer.Option(help="Measure at most this many episodes.")] = None,
+    frames: Annotated[int, typer.Option(help="Frames per episode: x^0 + (frames - 1) predicted.")] = 17,
+    detector: Annotated[str, typer.Option(help="Tip detector: pusher or a detector file.")] = "pusher",
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    solver: Annotated[str, typer.Option(help="Eq. 5 solver of the fitted controls.")] = "fast",
+    data_stats: Annotated[
+        bool, typer.Option("--data-stats", help="Only print the split's per-step true tip displacement.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Error budget of a world model: autoencode / true next mask / fitted control / rollout vs copying."""
+    import torch
+    from rich.console import Console
+    from rich.markup import escape
+
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.fidelity_budget import BudgetConfig, fmt, measure, render, tip_motion_stats
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    console = Console(width=max(Console().width, 150))
+    try:
+        if data_stats:
+            from lcvg_env.checkpoint import read_metadata
+            from lcvg_env.env.config import EnvConfig
+            from lcvg_env.env.resolve import resolve_checkpoint
+
+            meta = read_metadata(resolve_checkpoint(checkpoint))
+            size = (meta["height"], meta["width"])
+            out: dict[str, Any] = tip_motion_stats(data_dir, split, size, EnvConfig().max_displacement)
+            console.print(f"true tip displacement per step at {size[0]}x{size[1]} (px):", highlight=False)
+            for k, v in out.items():
+                console.print(f"  {k}: {fmt(v) if isinstance(v, float) else v}", highlight=False)
+        else:
+            cfg = BudgetConfig(frames, episodes, split, solver, detector, device=device)
+            result = measure(checkpoint, data_dir, cfg)
+            for line in render(result):
+                console.print(escape(line) if isinstance(line, str) else line, highlight=False)
+            out = result.to_json()
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
+        console.print(f"figures written to {json_out}", highlight=False)
