@@ -27,6 +27,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("agents.cli", "app", "agent"),
     ("lcvg_env.export.cli", "app", "export"),
     ("lcvg_env.metrics.detector_cli", "app", "detector"),
+    ("lcvg_env.checkpoint_cli", "app", "checkpoint"),
 ]
 
 # (module, attribute, command name): single commands mounted as ``lcvg <command>``.

@@ -4,7 +4,8 @@ One step follows the generation row of METHOD.md section 3::
 
     m^t        = 1[M(x^t) > 0.5]                 binarized foreground mask (cached from the last step)
     m'         = T(theta)(m^t)                   the mask moved by the control (Eq. 5)
-    x^{t+1}    = D( q(E(x^t m')) + q(E(x^t (1 - m'))) )
+    x^{t+1}    = D( q(E(x^t m')) + q(E(x^t (1 - m'))) )   (composited with x^t outside m^t | m' when the
+                                                  checkpoint sets ``composite_margin``)
     m^{t+1}    = 1[M(x^{t+1}) > 0.5]             for the info, the reward and the next step
 
 The state is the uint8 frame (what the agent observes), so the env is Markov in its observation
@@ -152,7 +153,7 @@ class LayeredSimulator:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(uint8 frames, binary masks, controls) -> the next frames, their masks and centroids (B, 2)."""
         moved = self.generator.warp_mask(masks, control, self.mode)  # (B, 1, H, W) binary
-        out = self.generator.generate(to_unit_range(frames), moved)
+        out = self.generator.render(to_unit_range(frames), masks, moved)
         frames = to_uint8(out.frame)
         masks = self._binary_mask(frames)
         return frames, masks, mask_centroid(masks)

@@ -33,6 +33,11 @@ class GeneratorConfig:
     mask: MaskNetConfig = field(default_factory=MaskNetConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    composite_margin: int | None = None
+    """Generation-time composite against drift (docs/fidelity.md): None renders the whole next frame with
+    D, as in the paper; k >= 0 keeps x^t's own pixels outside the union of the current and the moved
+    binarized masks, dilated by k pixels, and D's pixels inside it (:meth:`LayeredGenerator.render`).
+    Checkpoints written before this field existed load with None."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mask, dict):
@@ -41,6 +46,9 @@ class GeneratorConfig:
             self.autoencoder = AutoencoderConfig(**self.autoencoder)
         if isinstance(self.quantizer, dict):
             self.quantizer = QuantizerConfig(**self.quantizer)
+        margin = self.composite_margin
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int) or margin < 0):
+            raise ValueError(f"composite_margin must be None or an integer >= 0 (pixels), got {margin!r}.")
         f = self.autoencoder.downsample_factor
         if self.height % f or self.width % f:
             raise ValueError(
@@ -153,19 +161,38 @@ class LayeredGenerator(nn.Module):
             pivot = pixels_to_normalized_points(mask_centroid(mask), size).nan_to_num(0.0)
         return (warp(mask.float(), control.float(), mode, pivot=pivot) > 0.5).float()
 
+    def render(self, frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor) -> GeneratorOutput:
+        """One controlled step: generate from ``frame`` (B, 3, H, W) cut by the ``moved`` mask, then apply
+        the configured composite (``cfg.composite_margin``) with the ``current`` mask (both (B, 1, H, W)).
+
+        With a margin k the output is ``u * D(...) + (1 - u) * frame``, u = dilate_k(current | moved): the
+        scene outside the foreground's old and new place is the input's, exactly, so that the background
+        and the objects cannot drift over a rollout; stage 1's L_bg asks the same of the decoder.
+        """
+        out = self.generate(frame, moved)
+        margin = self.cfg.composite_margin
+        if margin is None:
+            return out
+        union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
+        if margin > 0:
+            union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
+        out.frame = union * out.frame + (1.0 - union) * frame.float()
+        return out
+
     @torch.no_grad()
     def step(self, frame: torch.Tensor, control: torch.Tensor, mode: str) -> GeneratorOutput:
         """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
 
-        Binarize M(x^t), warp it by T(theta), generate (METHOD.md section 3, last table row).
+        Binarize M(x^t), warp it by T(theta), generate (METHOD.md section 3, last table row), composite
+        as configured (:meth:`render`).
         """
         if control.ndim != 2 or control.shape != (frame.shape[0], CONTROL_DIMS[mode]):
             raise ValueError(
                 f"Expected controls of shape ({frame.shape[0]}, {CONTROL_DIMS[mode]}) for mode {mode!r}, "
                 f"got {tuple(control.shape)}."
             )
-        mask = self.warp_mask(self.binary_mask(frame), control, mode)
-        return self.generate(frame, mask)
+        current = self.binary_mask(frame)
+        return self.render(frame, current, self.warp_mask(current, control, mode))
 
 
 def count_parameters(module: nn.Module) -> int:

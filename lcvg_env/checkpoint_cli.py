@@ -1,0 +1,131 @@
+"""``lcvg checkpoint``: look inside a world-model checkpoint, and bundle one for shipping.
+
+``info`` says which file a name or path resolves to (the lookup order of
+:func:`lcvg_env.env.resolve.resolve_checkpoint`) and what is in it, without loading the weights.
+``bundle`` writes a copy for the package or for sharing: fp16 weights (half the size, widened to fp32 on
+load), a chosen generation-time composite (``GeneratorConfig.composite_margin``, docs/fidelity.md) and
+where it came from. Heavy imports stay inside the commands: the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Inspect a world-model checkpoint, or bundle one (fp16, generation-time composite).",
+    no_args_is_help=True,
+)
+
+
+def parse_margin(text: str) -> int | None:
+    """``none`` -> None, a non-negative integer -> itself; anything else is a clear error."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise typer.BadParameter(f"expected 'none' or an integer >= 0 (pixels), got {text!r}.")
+    return value
+
+
+@app.command()
+def info(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
+) -> None:
+    """Which file a model name or path resolves to, and its metadata (preset, step, size, composite)."""
+    from lcvg_env.checkpoint import CheckpointError, read_metadata
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    try:
+        path = resolve_checkpoint(checkpoint)
+        meta = read_metadata(path)
+    except (FileNotFoundError, CheckpointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    if as_json:
+        typer.echo(json.dumps({"path": str(path), **meta}, indent=2))
+        return
+    cfg = meta["config"]
+    rows: list[tuple[str, Any]] = [
+        ("file", path),
+        ("size", f"{path.stat().st_size / 1e6:.2f} MB"),
+        ("preset", meta.get("preset")),
+        ("step", meta.get("step")),
+        ("frame (HxW)", f"{meta['height']}x{meta['width']}"),
+        ("control mode", meta["control_mode"]),
+        ("composite margin", cfg.get("composite_margin")),
+        ("created", meta.get("created")),
+    ]
+    rows += [(f"extra.{k}", json.dumps(v)) for k, v in (meta.get("extra") or {}).items()]
+    for key, value in rows:
+        typer.echo(f"{key:>18}: {value}")
+
+
+@app.command()
+def bundle(
+    source: Annotated[
+        str, typer.Argument(help="Checkpoint file (e.g. runs/NAME/model.safetensors) or name.")
+    ],
+    out: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
+    half: Annotated[bool, typer.Option("--half/--full", help="Store fp16 weights (half the size).")] = True,
+    composite_margin: Annotated[
+        str | None,
+        typer.Option(
+            help="Generation-time composite: 'none' (off) or a margin in pixels; default: keep the source's."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite, its provenance."""
+    import dataclasses
+    import hashlib
+
+    from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    margin = parse_margin(composite_margin) if composite_margin is not None else None
+    if out.suffix != ".safetensors":
+        raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
+    if out.exists() and not overwrite:
+        typer.echo(f"Error: {out} exists; pass --overwrite to replace it, or choose another OUT.", err=True)
+        raise typer.Exit(code=1)
+    try:
+        path = resolve_checkpoint(source)
+        ckpt = load_checkpoint(path)
+        meta = read_metadata(path)
+    except (FileNotFoundError, CheckpointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    cfg = ckpt.config
+    if composite_margin is not None:
+        cfg = dataclasses.replace(cfg, composite_margin=margin)
+        ckpt.generator.cfg = cfg
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    extra = dict(ckpt.extra)
+    extra["bundled_from"] = {
+        "file": path.name,
+        "sha256": digest,
+        "step": ckpt.step,
+        "created": meta.get("created"),
+    }
+    written = save_checkpoint(
+        out,
+        ckpt.generator,
+        control_mode=ckpt.control_mode,
+        start_frames=ckpt.start_frames,
+        preset=ckpt.preset,
+        step=ckpt.step,
+        extra=extra,
+        half=half,
+    )
+    typer.echo(
+        f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
+        f"composite margin {cfg.composite_margin}) from {path} (step {ckpt.step})"
+    )

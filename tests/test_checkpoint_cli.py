@@ -1,0 +1,69 @@
+"""``lcvg checkpoint info|bundle``: which file a name resolves to, and shipping copies."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from typer.testing import CliRunner
+
+from lcvg_env.checkpoint import load_checkpoint, read_metadata
+from lcvg_env.cli import app
+
+
+def test_info_prints_the_resolved_file_and_its_metadata(tiny_checkpoint):
+    result = CliRunner().invoke(app, ["checkpoint", "info", str(tiny_checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert str(tiny_checkpoint) in result.output and "composite margin: None" in result.output
+    result = CliRunner().invoke(app, ["checkpoint", "info", str(tiny_checkpoint), "--json"])
+    meta = json.loads(result.output)
+    assert meta["path"] == str(tiny_checkpoint) and meta["config"]["height"] == 32
+
+
+def test_info_of_a_missing_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["checkpoint", "info", "no_such_model"])
+    assert result.exit_code == 1 and "No checkpoint named 'no_such_model'" in result.output
+
+
+def test_bundle_halves_the_weights_sets_the_composite_and_records_its_source(tiny_checkpoint, tmp_path):
+    out = tmp_path / "bundled.safetensors"
+    args = ["checkpoint", "bundle", str(tiny_checkpoint), str(out), "--composite-margin", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    src, dst = load_checkpoint(tiny_checkpoint), load_checkpoint(out)
+    assert dst.config.composite_margin == 1 and src.config.composite_margin is None
+    assert out.stat().st_size < tiny_checkpoint.stat().st_size
+    for (name, a), b in zip(
+        src.generator.state_dict().items(), dst.generator.state_dict().values(), strict=True
+    ):
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a.half().float(), msg=name)
+    assert (dst.start_frames == src.start_frames).all() and dst.step == src.step
+    assert read_metadata(out)["extra"]["bundled_from"]["file"] == tiny_checkpoint.name
+    # An existing OUT is never replaced silently; --overwrite replaces it, and 'none' turns the composite off.
+    before = out.read_bytes()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "--overwrite" in result.output and out.read_bytes() == before
+    args = ["checkpoint", "bundle", str(out), str(out), "--composite-margin", "none", "--overwrite"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out).config.composite_margin is None
+
+
+def test_bundle_refuses_bad_margins_and_outputs(tiny_checkpoint, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "checkpoint",
+            "bundle",
+            str(tiny_checkpoint),
+            str(tmp_path / "b.safetensors"),
+            "--composite-margin",
+            "-2",
+        ],
+    )
+    assert result.exit_code != 0 and "integer >= 0" in result.output
+    result = CliRunner().invoke(app, ["checkpoint", "bundle", str(tiny_checkpoint), str(tmp_path / "b.pt")])
+    assert result.exit_code != 0 and ".safetensors" in result.output
+    assert not (tmp_path / "b.safetensors").exists() and not (tmp_path / "b.pt").exists()
