@@ -41,6 +41,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("lcvg_env.control_gain", "control_gain", "control-gain"),
     ("lcvg_env.env_realism", "env_realism", "env-realism"),
     ("lcvg_env.fidelity_budget_cli", "budget", "budget"),
+    ("lcvg_env.reach_check_cli", "reach_check", "reach-check"),
 ]
 
 

@@ -74,6 +74,12 @@ class LCVGVectorEnv(VectorEnv):
     def sub_rngs(self) -> list[np.random.Generator]:
         return self._rngs
 
+    @property
+    def frames(self) -> np.ndarray:
+        """The current generated frames (N, H, W, 3) uint8, without the goal marker: the model's state
+        (as :attr:`LCVGEnv.frame <lcvg_env.env.core.LCVGEnv.frame>` for one env)."""
+        return self.core.sim.observations()
+
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:

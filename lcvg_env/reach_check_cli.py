@@ -1,0 +1,63 @@
+"""``lcvg reach-check CHECKPOINT``: scripted reach judged by the independent tip detector
+(:mod:`lcvg_env.reach_check`), printed as text. Heavy imports (torch, the model) stay inside the command:
+the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _check_output(path: Path) -> None:
+    """Fail before the run, not after it, when the JSON cannot be written where asked."""
+    if path.is_dir():
+        raise ValueError(f"--json {path} is a directory: pass a file path, e.g. {path / 'reach.json'}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def reach_check(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    episodes: Annotated[int, typer.Option(help="Episodes, stepped together as one vector env.")] = 50,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Horizon; default: LCVG-Pusher-v0's max_episode_steps (100).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the env's reset (start frames and goals).")] = 0,
+    detector: Annotated[
+        str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")
+    ] = "pusher",
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset root: also check the goals against its tip_px.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of --data whose tips are read.")] = "train",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Scripted reach in the env, steered and judged by the independent tip detector on the clean generated
+    frame; the env's own criterion (M's centroid) is reported beside it."""
+    import torch
+
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.control_gain import load_tip_detector
+    from lcvg_env.reach_check import PUSHER_MAX_STEPS, ReachCheckConfig, measure, render
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        if json_out is not None:
+            _check_output(json_out)
+        steps = PUSHER_MAX_STEPS if max_steps is None else max_steps
+        cfg = ReachCheckConfig(episodes, steps, seed, detector, device)
+        result = measure(checkpoint, cfg, load_tip_detector(detector), data, split)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    for line in render(result):
+        typer.echo(line)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        typer.echo(f"figures written to {json_out}")
