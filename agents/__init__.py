@@ -7,8 +7,11 @@
 - :mod:`agents.policies`: the random and scripted reference controllers.
 - :mod:`agents.networks`: a CoordConv features extractor for frames of any size >= 16 px.
 - :mod:`agents.envs`: the batched env stacks (gymnasium vector env; SB3 adapter, discrete moves).
-- :mod:`agents.loading`: what ``lcvg agent eval MODEL`` evaluates (run folder, .zip, baselines).
-- :mod:`agents.cli`: ``lcvg agent train`` and ``lcvg agent eval``.
+- :mod:`agents.safe_format`, :mod:`agents.safe_json`: the pickle-free agent format (weights in
+  ``.safetensors``, policy, spaces and env keywords in ``.json``, classes from an allow-list).
+- :mod:`agents.loading`: what ``lcvg agent eval MODEL`` evaluates (run folder, safe agent, a trusted
+  SB3 .zip, baselines) and ``convert_model``.
+- :mod:`agents.cli`: ``lcvg agent train``, ``lcvg agent eval`` and ``lcvg agent convert``.
 
 Modules load on first use: ``import agents`` imports neither torch nor stable-baselines3.
 """

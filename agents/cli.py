@@ -4,6 +4,7 @@
     lcvg agent eval runs/agents/ppo LCVG-Pusher-v0 --episodes 50 --json ppo.json
     lcvg agent eval scripted LCVG-Pusher-v0 --episodes 50 --json scripted.json
     lcvg agent eval random LCVG-Pusher-v0 --episodes 50 --json random.json
+    lcvg agent convert old_run/model.zip old_run --trust-pickle     # an SB3 .zip -> model.json + .safetensors
 
 Heavy imports (torch, stable-baselines3) happen inside the commands: ``lcvg`` imports this module at start-up.
 """
@@ -21,6 +22,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+TrustPickle = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle",
+        help="Load a pickled stable-baselines3 .zip: unpickling runs any code the file holds; "
+        "only for files you trust.",
+    ),
+]
 EnvKwargs = Annotated[
     list[str] | None,
     typer.Option(
@@ -106,7 +115,13 @@ def train_command(
 
 @app.command("eval")
 def eval_command(
-    model: Annotated[str, typer.Argument(help="A run folder, a saved model (.zip), 'random' or 'scripted'.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A run folder, a saved agent (.json/.safetensors; an SB3 .zip with --trust-pickle), "
+            "'random' or 'scripted'."
+        ),
+    ],
     env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
     episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 20,
     json_out: Annotated[
@@ -123,9 +138,10 @@ def eval_command(
     ] = None,
     env_kwargs: EnvKwargs = None,
     algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
-    best: Annotated[bool, typer.Option("--best", help="Evaluate a run folder's best_model.zip.")] = False,
+    best: Annotated[bool, typer.Option("--best", help="Evaluate a run folder's best_model.")] = False,
     stochastic: Annotated[bool, typer.Option("--stochastic", help="Sample the agent's actions.")] = False,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    trust_pickle: TrustPickle = False,
 ) -> None:
     """Evaluate an agent or a baseline: mean/std return, success rate (reach), a video and a JSON row.
 
@@ -150,14 +166,14 @@ def eval_command(
         torch.set_num_threads(threads)
     try:
         kwargs = parse_key_values(env_kwargs, "--env-kwargs")
-        source = None if model in BASELINES else find_model(model, algo, best)
+        source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
         if source is None:
             policy, discrete = baseline_policy(model, venv, seed=EVAL_SEED if seed is None else seed), False
         else:
-            agent = load_model(source)
+            agent = load_model(source, trust_pickle=trust_pickle)
             check_compatible(agent, venv, source.path)
             policy, discrete = sb3_policy(agent, deterministic=not stochastic)
         video_path = None if no_video else (video or _default_video(model, env_id, source))
@@ -178,6 +194,25 @@ def eval_command(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.to_json(), indent=2))
     typer.echo(json.dumps(_row(result.to_json()), indent=2))
+
+
+@app.command("convert")
+def convert_command(
+    model: Annotated[str, typer.Argument(help="A pickled stable-baselines3 agent (.zip).")],
+    out: Annotated[
+        Path, typer.Argument(help="Writes OUT.json + OUT.safetensors (a folder: OUT/<zip name>.*).")
+    ],
+    trust_pickle: TrustPickle = False,
+    algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
+) -> None:
+    """Convert an SB3 .zip to the pickle-free agent format (unpickles it once: needs --trust-pickle)."""
+    from agents.loading import convert_model
+
+    try:
+        path = convert_model(model, out, algo, trust_pickle)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        _fail(e)
+    typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))
 
 
 def _default_video(model: str, env_id: str, source: Any) -> Path:

@@ -1,13 +1,17 @@
-"""What ``lcvg agent eval MODEL`` evaluates: ``random``, ``scripted``, a run folder or a saved model.
+"""What ``lcvg agent eval MODEL`` evaluates: ``random``, ``scripted``, a run folder or a saved agent.
 
-A run folder (``lcvg agent train --out RUN_DIR``) gives its ``model.zip`` and the ``args.json``
-that names the algorithm and the env keywords it was trained with. A saved ``.zip`` alone is
-recognised by the module of its policy class (``stable_baselines3.sac.policies`` -> SAC, ...).
+A run folder (``lcvg agent train --out RUN_DIR``) gives its safe agent ``model.json`` +
+``model.safetensors`` (:mod:`agents.safe_format`), which name the algorithm and the env keywords
+they were trained with. ``NAME.json`` or ``NAME.safetensors`` load the same way. A stable-baselines3
+``.zip`` is pickled: loading it can run any code its author put in it, so it is refused unless the
+caller trusts it (``--trust-pickle``); its algorithm comes from ``args.json`` or from the module of
+its policy class (``stable_baselines3.sac.policies`` -> SAC, ...), read as JSON without unpickling.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +22,14 @@ import gymnasium as gym
 from agents.config import ALGOS
 from agents.envs import lcvg_vector_env
 from agents.policies import Policy, RandomPolicy, SB3Policy, ScriptedReacher
+from agents.safe_format import SUFFIXES, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
 
 BASELINES = ("random", "scripted")
+TRUST_FLAG = "--trust-pickle"
+
+
+class UntrustedPickleError(ValueError):
+    """A pickled agent (SB3 ``.zip``) that the caller did not say they trust."""
 
 
 @dataclass
@@ -35,27 +45,60 @@ class ModelSource:
         """The env keywords the agent was trained with."""
         return dict(self.run_args.get("env_kwargs", {}))
 
+    @property
+    def pickled(self) -> bool:
+        """True for an SB3 ``.zip`` (unpickled by SB3's loader), False for the safe format."""
+        return self.path.suffix not in SUFFIXES
 
-def find_model(spec: str, algo: str | None = None, best: bool = False) -> ModelSource:
-    """Resolve a run folder (``model.zip``, or ``best_model.zip`` when ``best``) or a ``.zip`` file."""
+
+def find_model(
+    spec: str, algo: str | None = None, best: bool = False, trust_pickle: bool = False
+) -> ModelSource:
+    """Resolve a run folder (``model.json``, or ``best_model.json`` when ``best``), a safe agent file or,
+    when ``trust_pickle``, an SB3 ``.zip``; a pickled agent without it is an :class:`UntrustedPickleError`."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        name = "best_model.zip" if best else "model.zip"
-        if not (path / name).is_file():
-            raise FileNotFoundError(
-                f"{path} has no {name}: pass a run folder of `lcvg agent train`, a saved .zip, "
-                f"or one of {BASELINES}."
-            )
-        path = path / name
+        path = _run_folder_model(path, "best_model" if best else "model")
     elif not path.is_file():
         raise FileNotFoundError(
-            f"MODEL {spec!r} is neither a run folder, a saved model (.zip) nor one of {BASELINES}."
+            f"MODEL {spec!r} is neither a run folder, a saved agent (.json/.safetensors, or an SB3 .zip) "
+            f"nor one of {BASELINES}."
         )
+    if path.suffix in SUFFIXES:
+        meta = read_agent_json(path)
+        if algo is not None and algo != meta["algo"]:
+            raise ValueError(f"{path} holds a {meta['algo']} agent, not {algo}; drop --algo.")
+        run_args = {"env_id": meta["env_id"], "env_kwargs": meta["env_kwargs"]}
+        return ModelSource(safe_paths(path)[0], meta["algo"], run_args)
+    if not trust_pickle:
+        raise UntrustedPickleError(pickle_refusal(path))
     run_args = _run_args(path)
     algo = algo or run_args.get("algo") or detect_algo(path)
     if algo not in ALGOS:
         raise ValueError(f"Unknown algorithm {algo!r} for {path}; pass --algo with one of {ALGOS}.")
     return ModelSource(path, algo, run_args)
+
+
+def pickle_refusal(path: Path) -> str:
+    """Why a pickled agent is not loaded, and the ways forward."""
+    return (
+        f"{path} is a pickled stable-baselines3 agent: loading it unpickles the objects stored in it, "
+        f"which can execute arbitrary code on this machine. Only if you trust its source, pass "
+        f"{TRUST_FLAG}, or convert it once to the pickle-free format with "
+        f"`lcvg agent convert {path} OUT {TRUST_FLAG}` and evaluate OUT.json. "
+        "Agents trained by `lcvg agent train` are saved as model.json + model.safetensors."
+    )
+
+
+def _run_folder_model(folder: Path, stem: str) -> Path:
+    """``stem.json`` of a run folder, else its pickled ``stem.zip`` (refused unless trusted)."""
+    for name in (f"{stem}.json", f"{stem}.zip"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(
+        f"{folder} has no {stem}.json (nor {stem}.zip): pass a run folder of `lcvg agent train`, "
+        f"a saved agent, or one of {BASELINES}."
+    )
 
 
 def _run_args(model_path: Path) -> dict[str, Any]:
@@ -80,11 +123,33 @@ def detect_algo(path: Path) -> str:
     return "ppo"
 
 
-def load_model(source: ModelSource, device: str = "cpu") -> Any:
-    """The stable-baselines3 model of ``source`` (loaded without an env, for ``predict``)."""
+def load_model(source: ModelSource, device: str = "cpu", trust_pickle: bool = False) -> Any:
+    """The agent of ``source``, for ``predict``: a :class:`~agents.safe_format.SafeAgent`, or (pickled,
+    only with ``trust_pickle``) the stable-baselines3 model loaded by SB3, without an env."""
+    if not source.pickled:
+        return load_safe_agent(source.path, device=device)
+    if not trust_pickle:
+        raise UntrustedPickleError(pickle_refusal(source.path))
     from agents.train import algo_class
 
     return algo_class(source.algo).load(source.path, device=device)
+
+
+def convert_model(
+    spec: str, out: str | os.PathLike, algo: str | None = None, trust_pickle: bool = False
+) -> Path:
+    """Load a pickled SB3 agent once (``trust_pickle`` required) and save it in the safe format at ``out``
+    (a folder: ``out/<zip name>.json``); returns the JSON path. The env keywords come from ``args.json``."""
+    source = find_model(spec, algo, trust_pickle=trust_pickle)
+    if not source.pickled:
+        raise ValueError(f"{source.path} is already in the safe format; nothing to convert.")
+    out = Path(out)
+    target = out / source.path.stem if out.is_dir() else out
+    existing = [p for p in safe_paths(target) if p.exists()]
+    if existing:
+        raise FileExistsError(f"{existing[0]} exists; choose another OUT or remove it first.")
+    model = load_model(source, trust_pickle=trust_pickle)
+    return save_safe_agent(model, target, source.run_args.get("env_id", ""), source.env_kwargs)
 
 
 def baseline_policy(name: str, venv: Any, seed: int = 0) -> Policy:

@@ -5,9 +5,10 @@
 The run folder (``Args.run_dir``) ends up with::
 
     args.json                 the run's configuration (run name {env}__{algo}__{seed}__{time})
-    model.zip                 the final agent                (lcvg agent eval RUN_DIR ENV_ID)
-    best_model.zip            the best agent of the periodic evaluations (EvalCallback)
-    checkpoints/              periodic snapshots (CheckpointCallback)
+    model.json, .safetensors  the final agent, pickle-free    (lcvg agent eval RUN_DIR ENV_ID)
+    model.zip                 the same agent as SB3 saves it (pickled: for SB3 users who trust it)
+    best_model.{json,safetensors,zip}   the best agent of the periodic evaluations (EvalCallback)
+    checkpoints/              periodic snapshots, {algo}_N_steps.{json,safetensors,zip}
     evaluations.npz           the periodic evaluations' returns and successes
     tb/{run_name}_1/          TensorBoard logs              (tensorboard --logdir RUN_DIR/tb)
     eval.json, video.mp4      the final evaluation and a video of the trained agent
@@ -27,6 +28,7 @@ from agents.envs import lcvg_vector_env, make_sb3_env
 from agents.evaluate import EVAL_SEED, EvalResult, evaluate_policy
 from agents.networks import policy_kwargs
 from agents.policies import SB3Policy
+from agents.safe_format import load_safe_agent, save_safe_agent
 
 TRAIN_HINT = 'pip install "lcvg-env[train]"'
 
@@ -37,6 +39,7 @@ class TrainResult:
 
     run_dir: Path
     model_path: Path
+    """The safe agent's ``model.json`` (weights in ``model.safetensors`` beside it)."""
     evaluation: EvalResult
     seconds: float
 
@@ -84,16 +87,15 @@ def build_callbacks(args: Args, eval_env: Any, run_dir: Path) -> list[Any]:
                 log_path=str(run_dir),
                 deterministic=True,
                 verbose=0,
+                callback_on_new_best=safe_save_callback(args, "best_model"),
             )
         )
     if args.checkpoint_freq:
+        every = max(1, args.checkpoint_freq // args.n_envs)
         callbacks.append(
-            CheckpointCallback(
-                save_freq=max(1, args.checkpoint_freq // args.n_envs),
-                save_path=str(run_dir / "checkpoints"),
-                name_prefix=args.algo,
-            )
+            CheckpointCallback(save_freq=every, save_path=str(run_dir / "checkpoints"), name_prefix=args.algo)
         )
+        callbacks.append(safe_save_callback(args, f"checkpoints/{args.algo}_{{steps}}_steps", every))
     if args.time_limit_min is not None:
         callbacks.append(time_limit_callback(args.time_limit_min))
     return callbacks
@@ -111,6 +113,23 @@ def time_limit_callback(minutes: float) -> Any:
             return time.monotonic() < self.deadline  # False stops learning (SB3 callback protocol)
 
     return TimeLimit()
+
+
+def safe_save_callback(args: Args, name: str, every: int = 1) -> Any:
+    """A callback that saves the agent pickle-free as ``RUN_DIR/name.{json,safetensors}`` every ``every``
+    calls (``{steps}`` in ``name``: the env steps so far, as CheckpointCallback names its zips)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    env_kwargs = args.to_json()["env_kwargs"]
+
+    class SaveSafeAgent(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.n_calls % every == 0:
+                path = args.run_dir / name.format(steps=self.num_timesteps)
+                save_safe_agent(self.model, path, args.env_id, env_kwargs)
+            return True
+
+    return SaveSafeAgent()
 
 
 def tensorboard_dir(run_dir: Path) -> str | None:
@@ -131,8 +150,9 @@ def train(args: Args) -> TrainResult:
 
         torch.set_num_threads(args.threads)
     run_dir = args.run_dir
-    if (run_dir / "model.zip").exists():
-        raise FileExistsError(f"{run_dir} already holds a trained agent (model.zip); choose another --out.")
+    for name in ("model.json", "model.zip"):
+        if (run_dir / name).exists():
+            raise FileExistsError(f"{run_dir} already holds a trained agent ({name}); choose another --out.")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "args.json").write_text(json.dumps(args.to_json(), indent=2))
 
@@ -153,12 +173,12 @@ def train(args: Args) -> TrainResult:
         progress_bar=args.progress and _has_progress_bar(),
     )
     train_seconds = time.perf_counter() - start
-    model_path = run_dir / "model.zip"
-    model.save(model_path)
+    model.save(run_dir / "model.zip")
+    model_path = save_safe_agent(model, run_dir / "model", args.env_id, args.to_json()["env_kwargs"])
 
-    # 3. Final evaluation on held-out seeds (as `lcvg agent eval`), with a video of the trained agent.
+    # 3. Final evaluation of the saved safe agent on held-out seeds (as `lcvg agent eval`), with a video.
     evaluation = evaluate_policy(
-        SB3Policy(model),
+        SB3Policy(load_safe_agent(model_path, device=args.device)),
         lcvg_vector_env(eval_env),
         args.eval_episodes,
         seed=EVAL_SEED,

@@ -90,12 +90,17 @@ def runs(tmp_path_factory, agent_checkpoint) -> dict:
 @pytest.mark.parametrize("algo", ["ppo", "sac", "dqn"])
 def test_run_folder_has_everything(runs, algo):
     run = runs[algo]
-    assert {"model.zip", "best_model.zip", "args.json", "eval.json", "video.mp4", "evaluations.npz"} <= {
-        p.name for p in run.iterdir()
-    }
+    safe = {f"{name}.{ext}" for name in ("model", "best_model") for ext in ("json", "safetensors")}
+    assert {
+        "model.zip",
+        "best_model.zip",
+        "args.json",
+        "eval.json",
+        "video.mp4",
+        "evaluations.npz",
+    } | safe <= {p.name for p in run.iterdir()}
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        f"{algo}_128_steps.zip",
-        f"{algo}_256_steps.zip",
+        f"{algo}_{steps}_steps.{ext}" for steps in (128, 256) for ext in ("json", "safetensors", "zip")
     ]
     assert list((run / "tb").glob(f"LCVG-Pusher-v0__{algo}__1__*_1/events.out.tfevents.*"))
     assert len(np.load(run / "evaluations.npz")["results"]) == 2  # evaluated at 128 and 256 steps
@@ -129,10 +134,30 @@ def test_dqn_acts_discretely(runs):
     assert model.action_space.n == 5 and actions.shape == (3,) and set(actions) <= set(range(5))
 
 
+@pytest.mark.parametrize("algo", ["ppo", "sac", "dqn"])
+def test_safe_agent_acts_as_the_zip(runs, algo):
+    """The trained run's model.json + model.safetensors act as SB3's own model.zip (trusted here)."""
+    from agents.safe_format import load_safe_agent
+    from agents.train import algo_class
+
+    zipped = algo_class(algo).load(runs[algo] / "model.zip", device="cpu")
+    safe = load_safe_agent(runs[algo] / "model.json")
+    obs = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        safe.predict(obs, deterministic=True)[0], zipped.predict(obs, deterministic=True)[0]
+    )
+
+
 @pytest.mark.parametrize(
-    ("algo", "target"), [("ppo", "."), ("sac", "checkpoints/sac_128_steps.zip"), ("dqn", ".")]
+    ("algo", "target", "flags"),
+    [
+        ("ppo", ".", []),
+        ("sac", "checkpoints/sac_128_steps.json", []),
+        ("sac", "checkpoints/sac_128_steps.zip", ["--trust-pickle"]),
+        ("dqn", ".", []),
+    ],
 )
-def test_eval_cli_on_saved_models(runs, tmp_path, algo, target):
+def test_eval_cli_on_saved_models(runs, tmp_path, algo, target, flags):
     model = runs[algo] / target
     out = tmp_path / "row.json"
     result = runner.invoke(
@@ -150,6 +175,7 @@ def test_eval_cli_on_saved_models(runs, tmp_path, algo, target):
             str(out),
             "--video",
             str(tmp_path / "v.mp4"),
+            *flags,
         ],
     )
     assert result.exit_code == 0, result.output
@@ -167,22 +193,23 @@ def test_eval_cli_default_video_beside_the_run(runs):
 
 
 def test_train_refuses_to_overwrite_a_run(runs, agent_checkpoint):
-    with pytest.raises(FileExistsError, match=r"model\.zip"):
+    with pytest.raises(FileExistsError, match=r"model\.json"):
         train(small_run("sac", runs["sac"], agent_checkpoint))
 
 
 def test_find_model_and_mismatched_frames(runs, tmp_path):
-    assert find_model(str(runs["sac"]), best=True).path.name == "best_model.zip"
-    assert (
-        find_model(str(runs["sac"] / "checkpoints" / "sac_256_steps.zip")).env_kwargs["max_episode_steps"]
-        == 8
-    )
+    assert find_model(str(runs["sac"]), best=True).path.name == "best_model.json"
+    for name in ("sac_256_steps.json", "sac_256_steps.zip"):
+        source = find_model(str(runs["sac"] / "checkpoints" / name), trust_pickle=True)
+        assert source.env_kwargs["max_episode_steps"] == 8 and source.algo == "sac"
+    with pytest.raises(ValueError, match="--trust-pickle"):
+        find_model(str(runs["sac"] / "checkpoints" / "sac_256_steps.zip"))
     with pytest.raises(FileNotFoundError, match="neither a run folder"):
         find_model(str(tmp_path / "nothing"))
     with zipfile.ZipFile(tmp_path / "bad.zip", "w") as z:
         z.writestr("other", "x")
     with pytest.raises(ValueError, match="stable-baselines3"):
-        find_model(str(tmp_path / "bad.zip"))
+        find_model(str(tmp_path / "bad.zip"), trust_pickle=True)
     space = types.SimpleNamespace(shape=(3, 64, 64))
     with pytest.raises(ValueError, match="64, 64"):
         check_compatible(types.SimpleNamespace(observation_space=space), _FakeVenv(), tmp_path / "m.zip")
@@ -199,6 +226,7 @@ def test_time_limit_stops_learning_early(tmp_path, agent_checkpoint):
     result = train(args)
     assert result.evaluation.extra["timesteps"] < 1_000  # stopped long before 100k steps
     assert (result.run_dir / "model.zip").is_file() and (result.run_dir / "eval.json").is_file()
+    assert result.model_path == result.run_dir / "model.json" and result.model_path.is_file()
 
 
 def test_train_reach_agent_example_runs(agent_checkpoint, tmp_path):
