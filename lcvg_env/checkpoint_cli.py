@@ -10,6 +10,7 @@ where it came from. Heavy imports stay inside the commands: the CLI imports this
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +42,7 @@ def info(
 ) -> None:
     """Which file a model name or path resolves to, and its metadata (preset, step, size, composite)."""
     from lcvg_env.checkpoint import CheckpointError, read_metadata
+    from lcvg_env.control.control_range import default_max_displacement
     from lcvg_env.env.resolve import resolve_checkpoint
 
     try:
@@ -61,6 +63,7 @@ def info(
         ("frame (HxW)", f"{meta['height']}x{meta['width']}"),
         ("control mode", meta["control_mode"]),
         ("composite margin", cfg.get("composite_margin")),
+        ("max_displacement", f"{default_max_displacement(meta.get('extra')):g} px (env default)"),
         ("created", meta.get("created")),
     ]
     rows += [(f"extra.{k}", json.dumps(v)) for k, v in (meta.get("extra") or {}).items()]
@@ -81,16 +84,30 @@ def bundle(
             help="Generation-time composite: 'none' (off) or a margin in pixels; default: keep the source's."
         ),
     ] = None,
+    max_displacement: Annotated[
+        str | None,
+        typer.Option(
+            help="The env's default action range to record: 'auto' (measured on --data, as `lcvg train` "
+            "does), pixels, or 'none' (the env's fallback); default: keep the source's."
+        ),
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset of --max-displacement auto.")] = None,
+    split: Annotated[
+        str, typer.Option(help="Split of --data measured by --max-displacement auto.")
+    ] = "train",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite, its provenance."""
+    """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite and action range,
+    and where it came from."""
     import dataclasses
     import hashlib
 
     from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+    from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, default_max_displacement
     from lcvg_env.env.resolve import resolve_checkpoint
 
     margin = parse_margin(composite_margin) if composite_margin is not None else None
+    range_px = _parse_range(max_displacement, data)
     if out.suffix != ".safetensors":
         raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
     if out.exists() and not overwrite:
@@ -109,6 +126,20 @@ def bundle(
         ckpt.generator.cfg = cfg
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
+    if range_px == "auto":
+        from lcvg_env.control.control_range import control_range_of_split, env_defaults
+
+        try:
+            measured = control_range_of_split(ckpt, data, split)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        typer.echo(f"controls fitted on {measured.source}: {json.dumps(measured.to_json())}")
+        extra[ENV_DEFAULTS_KEY] = env_defaults(measured)
+    elif range_px == "none":
+        extra.pop(ENV_DEFAULTS_KEY, None)
+    elif range_px is not None:
+        extra[ENV_DEFAULTS_KEY] = {"max_displacement": range_px, "control_range": None}
     extra["bundled_from"] = {
         "file": path.name,
         "sha256": digest,
@@ -127,5 +158,26 @@ def bundle(
     )
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
-        f"composite margin {cfg.composite_margin}) from {path} (step {ckpt.step})"
+        f"composite margin {cfg.composite_margin}, max_displacement {default_max_displacement(extra):g} px) "
+        f"from {path} (step {ckpt.step})"
     )
+
+
+def _parse_range(text: str | None, data: Path | None) -> float | str | None:
+    """--max-displacement: None (keep), 'auto' (needs --data), 'none', or pixels > 0."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word == "auto":
+        if data is None:
+            raise typer.BadParameter("'auto' measures the range on a dataset: pass --data DATA_DIR.")
+        return word
+    if word == "none":
+        return word
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"expected 'auto', 'none' or pixels > 0, got {text!r}.")
+    return value

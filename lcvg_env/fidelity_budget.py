@@ -279,7 +279,7 @@ def _episodes(ckpt: Any, data_dir: str | Path, cfg: BudgetConfig) -> list[Episod
 def measure(checkpoint: str | Path, data_dir: str | Path, cfg: BudgetConfig | None = None) -> BudgetResult:
     """The error budget of ``checkpoint`` (a file or a model name) on ``data_dir``'s split."""
     from lcvg_env.checkpoint import load_checkpoint
-    from lcvg_env.env.config import EnvConfig
+    from lcvg_env.control.control_range import default_max_displacement
     from lcvg_env.env.resolve import resolve_checkpoint
     from lcvg_env.metrics import detector as detector_module
     from lcvg_env.metrics.suite import MetricSuite, dedup_apply
@@ -315,7 +315,7 @@ def measure(checkpoint: str | Path, data_dir: str | Path, cfg: BudgetConfig | No
         "detector_file": str(detector_module.resolve_detector(cfg.detector)),
         "config": asdict(cfg), "seconds": round(time.perf_counter() - start, 1),
     }  # fmt: skip
-    motion = motion_figures(eps, EnvConfig().max_displacement, cfg.min_motion_px)
+    motion = motion_figures(eps, default_max_displacement(ckpt.extra), cfg.min_motion_px)
     return BudgetResult(rows=rows, masks=mask_figures(eps), motion=motion, meta=meta, unavailable=unavailable)
 
 

@@ -41,12 +41,13 @@ def budget(
     try:
         if data_stats:
             from lcvg_env.checkpoint import read_metadata
-            from lcvg_env.env.config import EnvConfig
+            from lcvg_env.control.control_range import default_max_displacement
             from lcvg_env.env.resolve import resolve_checkpoint
 
             meta = read_metadata(resolve_checkpoint(checkpoint))
             size = (meta["height"], meta["width"])
-            out: dict[str, Any] = tip_motion_stats(data_dir, split, size, EnvConfig().max_displacement)
+            max_disp = default_max_displacement(meta.get("extra"))
+            out: dict[str, Any] = tip_motion_stats(data_dir, split, size, max_disp)
             console.print(f"true tip displacement per step at {size[0]}x{size[1]} (px):", highlight=False)
             for k, v in out.items():
                 console.print(f"  {k}: {fmt(v) if isinstance(v, float) else v}", highlight=False)

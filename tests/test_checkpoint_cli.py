@@ -67,3 +67,35 @@ def test_bundle_refuses_bad_margins_and_outputs(tiny_checkpoint, tmp_path):
     result = CliRunner().invoke(app, ["checkpoint", "bundle", str(tiny_checkpoint), str(tmp_path / "b.pt")])
     assert result.exit_code != 0 and ".safetensors" in result.output
     assert not (tmp_path / "b.safetensors").exists() and not (tmp_path / "b.pt").exists()
+
+
+def test_bundle_records_the_action_range_measured_on_data(tiny_checkpoint, tmp_path, red_mask):
+    from lcvg_env.control.control_range import ENV_DEFAULTS_KEY
+    from tests.conftest import write_square_dataset
+
+    data = write_square_dataset(tmp_path / "data", episodes=2, frames=5, speed=3)
+    out = tmp_path / "ranged.safetensors"
+    base = ["checkpoint", "bundle", str(tiny_checkpoint), str(out)]
+    result = CliRunner().invoke(
+        app, [*base, "--max-displacement", "auto", "--data", str(data), "--split", "test"]
+    )
+    assert result.exit_code == 0, result.output
+    recorded = read_metadata(out)["extra"][ENV_DEFAULTS_KEY]
+    assert recorded["max_displacement"] == 3.0 and recorded["control_range"]["pairs"] == 8
+    assert "max_displacement 3 px" in result.output
+    info = CliRunner().invoke(app, ["checkpoint", "info", str(out)])
+    assert "max_displacement: 3 px (env default)" in info.output
+    result = CliRunner().invoke(app, [*base, "--max-displacement", "2.5", "--overwrite"])
+    assert result.exit_code == 0 and read_metadata(out)["extra"][ENV_DEFAULTS_KEY]["max_displacement"] == 2.5
+    result = CliRunner().invoke(app, [*base, "--max-displacement", "none", "--overwrite"])
+    assert result.exit_code == 0 and ENV_DEFAULTS_KEY not in read_metadata(out)["extra"]
+
+
+def test_bundle_range_arguments_are_checked_before_anything_is_written(tiny_checkpoint, tmp_path):
+    out = tmp_path / "x.safetensors"
+    for bad, message in ((["auto"], "--data"), (["-1"], "pixels > 0"), (["nan"], "pixels > 0")):
+        result = CliRunner().invoke(
+            app, ["checkpoint", "bundle", str(tiny_checkpoint), str(out), "--max-displacement", *bad]
+        )
+        assert result.exit_code != 0 and message in result.output, result.output
+    assert not out.exists()

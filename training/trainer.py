@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from lcvg_env.checkpoint import save_checkpoint
+from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
 from lcvg_env.data import VideoDataset
 from lcvg_env.models import LayeredGenerator, Preset, get_preset
 from training import distributed as ddp
@@ -37,6 +38,9 @@ from training.data import PairBatches, sample_start_frames
 from training.losses import LCVGLoss
 from training.monitor import Monitor
 from training.stage2_controls import rollout_inputs, stage2_masks
+
+CONTROL_RANGE_EPISODES = 256
+"""Training episodes the finished model's action range is measured on (about a minute on one CPU core)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -334,6 +338,10 @@ class Trainer:
             "mask_iou": self.mask_iou,
             "train_config": self.cfg.to_dict(),
         }
+        if self.step >= self.cfg.total_steps and self.cfg.stage2_steps > 0:
+            defaults = self._env_defaults()
+            if defaults is not None:
+                extra[ENV_DEFAULTS_KEY] = defaults
         path = save_checkpoint(
             self.run_dir / "model.safetensors",
             self.generator,
@@ -345,6 +353,27 @@ class Trainer:
         )
         st.save_state(self.run_dir / "state", self.step, *self._state())
         return path
+
+    def _env_defaults(self) -> dict[str, Any] | None:
+        """The environment defaults the finished model's training data gives (the action range: the
+        fitted controls' per-axis 99th percentile over the training split, with the final M); None,
+        with a message, when the split gives no labelled pair (the env then uses its fallback)."""
+        from lcvg_env.checkpoint import Checkpoint
+
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            ckpt = Checkpoint(
+                self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
+            )
+            measured = control_range_of_split(ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"No action range recorded in the checkpoint: {exc}")
+            return None
+        finally:
+            self.generator.train(was_training)
+        print(f"Action range of the trained controls: {measured.to_json()}")
+        return env_defaults(measured)
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {

@@ -98,7 +98,9 @@ def rollouts(
     smoothness: Annotated[float, typer.Option(help="Random walk: correlation of consecutive actions.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i (start frame and actions).")] = 0,
     num_envs: Annotated[int, typer.Option(help="Episodes generated together in one batch.")] = 8,
-    max_displacement: Annotated[float, typer.Option(help="Pixels per unit action.")] = 4.0,
+    max_displacement: Annotated[
+        float | None, typer.Option(help="Pixels per unit action; default: the checkpoint's trained range.")
+    ] = None,
     max_rotation: Annotated[float, typer.Option(help="Radians per unit action (rotation/affine).")] = 0.2,
     dtype: Annotated[str, typer.Option(help="Generator dtype: bfloat16, float32 or float16.")] = "bfloat16",
     compile: Annotated[

@@ -99,7 +99,7 @@ def export_rollouts(
     policy: PolicyConfig | None = None,
     seed: int = 0,
     num_envs: int = 8,
-    max_displacement: float = 4.0,
+    max_displacement: float | None = None,
     max_rotation: float = 0.2,
     dtype: str = "bfloat16",
     output_format: str = "minari",
@@ -145,7 +145,9 @@ def export_rollouts(
         max_rotation=max_rotation, dtype=dtype, device=device, compile=compile,
     )  # fmt: skip
     store.set_info(
-        actions="env actions in [-1, 1]; infos/control_px are the applied controls", mode=env.core.mode
+        actions="env actions in [-1, 1]; infos/control_px are the applied controls",
+        mode=env.core.mode,
+        max_displacement=env.cfg.max_displacement,
     )
 
     def produce(chunk: Sequence[int]) -> list[EpisodeRecord]:

@@ -1,0 +1,121 @@
+"""The controls a model was trained to follow, and the action range they give the environment.
+
+Stage 2 trains the generator on the controls theta^t fitted (Eq. 5) between the binarized masks
+M(x^t), M(x^{t+1}) of consecutive training frames. Their distribution in pixels is the range the model
+has seen; a command far outside it asks for motion it never learned (issue 16's train/act mismatch,
+docs/fidelity.md). :func:`measure_control_range` measures it with the model's own M on a split of the
+video (no ground truth needed: these are the model's training labels), and :class:`ControlRange`
+turns it into the environment's default ``max_displacement``: the 99th percentile of the per-axis
+translation, so that an action of +-1 on an axis asks for the largest displacement the data shows
+on that axis, and every action in the box is inside (or at the edge of) the trained range.
+
+The default is stored in the checkpoint (``extra["env_defaults"]``, :func:`env_defaults`) by
+``lcvg train`` and ``lcvg checkpoint bundle --max-displacement auto``; the environment reads it when
+``max_displacement`` is not given (:func:`default_max_displacement`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lcvg_env.checkpoint import Checkpoint
+
+FALLBACK_MAX_DISPLACEMENT = 4.0
+"""Pixels per unit action when a checkpoint records no range (checkpoints written before it existed)."""
+
+ENV_DEFAULTS_KEY = "env_defaults"
+"""Key of the checkpoint's ``extra`` that holds the environment defaults derived from its data."""
+
+# Columns of ``ControlFit.params_px`` that are the (x, y) translation, per control mode.
+_TRANSLATION_COLUMNS = {"translation": (0, 1), "rotation": (0, 1), "affine": (2, 5)}
+
+
+@dataclass(frozen=True)
+class ControlRange:
+    """Distribution of the fitted controls' translation in pixels over ``pairs`` frame pairs."""
+
+    pairs: int
+    """Consecutive-frame pairs with a foreground in both masks (the others carry no label)."""
+    axis_p50: float
+    axis_p90: float
+    axis_p99: float
+    """Quantiles of |dx| and |dy| pooled (pixels per step, per axis)."""
+    norm_p50: float
+    norm_p90: float
+    norm_p99: float
+    """Quantiles of ||(dx, dy)|| (pixels per step)."""
+    source: str = ""
+    """What was measured (data folder, split, model step)."""
+
+    @property
+    def max_displacement(self) -> float:
+        """The environment default it gives: the per-axis 99th percentile, to 0.1 px (at least 0.5 px)."""
+        return max(0.5, round(self.axis_p99, 1))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "max_displacement": self.max_displacement}
+
+
+def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
+    return tuple(float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99))  # type: ignore[return-value]
+
+
+def measure_control_range(
+    generator: Any, clips: list[np.ndarray], mode: str, solver: str = "fast", source: str = ""
+) -> ControlRange:
+    """Fit Eq. 5 between M's binarized masks of consecutive frames of each clip (T, H, W, 3) uint8."""
+    import torch
+
+    from lcvg_env.control.fit import fit_controls
+    from lcvg_env.metrics.image import to_unit_range
+
+    cols = list(_TRANSLATION_COLUMNS[mode])
+    device = next(generator.parameters()).device
+    shifts = []
+    with torch.no_grad():
+        for clip in clips:
+            if len(clip) < 2:
+                continue
+            masks = generator.binary_mask(to_unit_range(clip).to(device))[:, 0].cpu()  # (T, H, W) in {0, 1}
+            fit = fit_controls(masks[:-1], masks[1:], mode, solver=solver)
+            shifts.append(fit.params_px[fit.valid][:, cols].double().numpy())  # (n, 2) pixels
+    xy = np.concatenate(shifts) if shifts else np.zeros((0, 2))
+    if len(xy) == 0:
+        raise ValueError(
+            "No frame pair with a foreground in both masks: the mask network finds nothing to move "
+            "in this data, so no control range can be measured. Check the data and the model."
+        )
+    return ControlRange(
+        len(xy), *_quantiles(np.abs(xy).ravel()), *_quantiles(np.linalg.norm(xy, axis=1)), source=source
+    )
+
+
+def control_range_of_split(
+    ckpt: Checkpoint, data_dir: str | Path, split: str = "train", episodes: int | None = None
+) -> ControlRange:
+    """:func:`measure_control_range` over the episodes of ``data_dir``'s ``split`` at the model's size."""
+    from lcvg_env.data import open_episodes
+
+    size = (ckpt.config.height, ckpt.config.width)
+    eps = open_episodes(data_dir, split=split)[:episodes]
+    clips = [ep.frames(size=size) for ep in eps]
+    source = f"{data_dir} ({split}, {len(clips)} episodes, model step {ckpt.step})"
+    return measure_control_range(ckpt.generator, clips, ckpt.control_mode, source=source)
+
+
+def env_defaults(control_range: ControlRange) -> dict[str, Any]:
+    """The checkpoint's ``extra[ENV_DEFAULTS_KEY]`` for a measured range."""
+    return {"max_displacement": control_range.max_displacement, "control_range": control_range.to_json()}
+
+
+def default_max_displacement(extra: dict[str, Any] | None) -> float:
+    """The checkpoint's recorded ``max_displacement``, else :data:`FALLBACK_MAX_DISPLACEMENT`."""
+    value = ((extra or {}).get(ENV_DEFAULTS_KEY) or {}).get("max_displacement")
+    if isinstance(value, int | float) and np.isfinite(value) and value > 0:
+        return float(value)
+    return FALLBACK_MAX_DISPLACEMENT
