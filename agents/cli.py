@@ -77,6 +77,8 @@ def train_command(
     """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
     from agents.config import Args, parse_key_values
     from agents.train import train
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.outputs import check_output_dir
 
     try:
         args = Args(
@@ -98,8 +100,9 @@ def train_command(
             time_limit_min=time_limit_min,
             progress=progress,
         )
+        check_output_dir(args.run_dir, "--out")  # before the envs are built and the agent learns
         result = train(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
     evaluation = result.evaluation.to_json()
     summary = {
@@ -110,6 +113,13 @@ def train_command(
         "seconds": result.seconds,  # training, evaluation and video
         **{k: v for k, v in _row(evaluation).items() if k != "seconds"},
     }
+    if time_limit_min is not None and (summary["timesteps"] or 0) < timesteps:
+        summary["stopped_by_time_limit"] = True  # SB3 learns up to the total unless a callback stops it
+        typer.echo(
+            f"Stopped by --time-limit-min {time_limit_min:g} after {summary['timesteps']} of {timesteps} "
+            "timesteps; the agent so far was saved and evaluated.",
+            err=True,
+        )
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -159,12 +169,18 @@ def eval_command(
         load_model,
         sb3_policy,
     )
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import set_threads
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    try:
+    try:  # options and outputs checked before the model and the envs load
+        if episodes < 1:
+            raise ValueError(f"--episodes must be >= 1 (episodes to run), got {episodes}.")
+        if n_envs < 1:
+            raise ValueError(f"--n-envs must be >= 1 (episodes run in parallel), got {n_envs}.")
+        set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
         kwargs = parse_key_values(env_kwargs, "--env-kwargs")
         source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
@@ -177,6 +193,8 @@ def eval_command(
             check_compatible(agent, venv, source.path)
             policy, discrete = sb3_policy(agent, deterministic=not stochastic)
         video_path = None if no_video else (video or _default_video(model, env_id, source))
+        if video_path is not None:
+            check_output_file(video_path, "--video")
         result = evaluate_policy(
             policy,
             venv,
@@ -188,11 +206,13 @@ def eval_command(
             video_path=video_path,
             video_episodes=video_episodes,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2))
+        try:
+            write_text(json_out, json.dumps(result.to_json(), indent=2))
+        except ValueError as e:
+            _fail(e)
     typer.echo(json.dumps(_row(result.to_json()), indent=2))
 
 

@@ -9,7 +9,8 @@ The file holds
   training step and free-form ``extra`` information (data set, losses, ...).
 
 :func:`load_checkpoint` rebuilds the model from the file alone. Every way a file can be wrong
-(missing, truncated, not ours, a newer format, weights that do not fit the config) raises a
+(missing, a folder, unreadable, truncated, not ours, a newer format, metadata of the wrong types,
+weights that do not fit the config or hold NaN or inf, start frames missing or not uint8) raises a
 :class:`CheckpointError` that names the file and says what to do.
 """
 
@@ -144,27 +145,24 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         ) from e
     try:
         cfg = GeneratorConfig(**meta["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: the stored model config is invalid ({e}).") from e
-    generator = LayeredGenerator(cfg)
+        generator = LayeredGenerator(cfg)
+    except Exception as e:  # any field of the wrong type or value: the file's config, not a bug here
+        raise CheckpointError(
+            f"{path}: the stored model config is invalid ({type(e).__name__}: {e}). "
+            "The file was edited or written by an incompatible version; re-create it."
+        ) from e
     state = {
         k.removeprefix("generator."): v.float() if v.is_floating_point() else v
         for k, v in tensors.items()
         if k.startswith("generator.")
     }
     _load_state(path, generator, state)
-    frames = tensors.get("start_frames")
-    if frames is None or tuple(frames.shape[1:]) != (cfg.height, cfg.width, 3):
-        raise CheckpointError(
-            f"{path}: start frames missing or of the wrong size "
-            f"({None if frames is None else tuple(frames.shape)}; "
-            f"expected (N, {cfg.height}, {cfg.width}, 3))."
-        )
+    frames = _start_frames(path, tensors.get("start_frames"), cfg)
     return Checkpoint(
         generator=generator.to(device).eval(),
         config=cfg,
         control_mode=meta["control_mode"],
-        start_frames=frames.numpy(),
+        start_frames=frames,
         preset=meta.get("preset"),
         step=int(meta.get("step", 0)),
         extra=meta.get("extra", {}),
@@ -173,12 +171,31 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def _existing(path: str | os.PathLike) -> Path:
+    """``path`` when it is a file this process can read; else a CheckpointError saying which case."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    if path.is_dir():
+        inside = sorted(path.glob("*.safetensors"))
+        hint = f" (it holds {', '.join(p.name for p in inside[:3])})" if inside else " (it holds none)"
         raise CheckpointError(
-            f"Checkpoint {path} does not exist. Train one with `lcvg train DATA_DIR --out RUN_DIR` "
+            f"Checkpoint {path} is a folder, not a checkpoint file: pass the .safetensors file inside "
+            f"it{hint}, e.g. {path / 'model.safetensors'} for a run folder of `lcvg train`."
+        )
+    if not path.exists():
+        what = "is a broken link (its target is missing)" if path.is_symlink() else "does not exist"
+        raise CheckpointError(
+            f"Checkpoint {path} {what}. Train one with `lcvg train DATA_DIR --out RUN_DIR` "
             "(it writes RUN_DIR/model.safetensors) or pass the path of an existing .safetensors file."
         )
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} is not a regular file; pass a .safetensors file.")
+    try:
+        with path.open("rb") as f:
+            f.read(8)
+    except OSError as e:
+        raise CheckpointError(
+            f"Checkpoint {path} cannot be read ({e.strerror or e}): check its permissions "
+            "(e.g. `chmod u+r`) or copy it somewhere you can read."
+        ) from e
     return path
 
 
@@ -191,6 +208,11 @@ def _parse_metadata(path: Path, header: dict[str, str]) -> dict[str, Any]:
         meta = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: the checkpoint metadata is not valid JSON ({e}).") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: the checkpoint metadata is a JSON {_json_type(meta)}, expected an object; "
+            "the file was edited or is not an lcvg checkpoint. Re-create it."
+        )
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: unknown format {meta.get('format')!r}; expected {FORMAT_NAME!r}.")
     version = meta.get("format_version")
@@ -199,14 +221,70 @@ def _parse_metadata(path: Path, header: dict[str, str]) -> dict[str, Any]:
             f"{path}: checkpoint format version {version!r} is not supported by this lcvg-env "
             f"(it reads version {FORMAT_VERSION}). Upgrade lcvg-env (`pip install -U lcvg-env`) or re-export."
         )
-    for key in ("config", "control_mode"):
-        if key not in meta:
-            raise CheckpointError(f"{path}: the checkpoint metadata lacks {key!r}.")
+    _check_fields(path, meta)
     try:
         check_mode(meta["control_mode"])
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
     return meta
+
+
+# (key, JSON types allowed, required): the metadata fields readers use, checked before any is read.
+_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("config", (dict,), True),
+    ("control_mode", (str,), True),
+    ("height", (int,), True),
+    ("width", (int,), True),
+    ("preset", (str, type(None)), False),
+    ("step", (int,), False),
+    ("extra", (dict,), False),
+)
+
+
+def _check_fields(path: Path, meta: dict[str, Any]) -> None:
+    """Every field of :data:`_FIELDS` present when required and of its type; the frame size a positive
+    integer that agrees with the config's."""
+    for key, types, required in _FIELDS:
+        if key not in meta:
+            if required:
+                raise CheckpointError(f"{path}: the checkpoint metadata lacks {key!r}; re-create the file.")
+            continue
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            expected = " or ".join(_json_type(t()) if t is not type(None) else "null" for t in types)
+            raise CheckpointError(
+                f"{path}: the checkpoint metadata's {key!r} is {value!r} (a JSON {_json_type(value)}), "
+                f"expected a JSON {expected}; the file was edited or is damaged. Re-create it."
+            )
+    for key in ("height", "width"):
+        stored = meta["config"].get(key, meta[key])
+        if meta[key] < 1 or stored != meta[key]:
+            raise CheckpointError(
+                f"{path}: the checkpoint metadata's {key} {meta[key]!r} is not a positive size that "
+                f"agrees with its config ({key} {stored!r}); the file was edited. Re-create it."
+            )
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _start_frames(path: Path, frames: torch.Tensor | None, cfg: GeneratorConfig) -> np.ndarray:
+    """The file's start-frame bank as uint8 (N, H, W, 3), N >= 1, at the model's size."""
+    expected = f"uint8 (N, {cfg.height}, {cfg.width}, 3) with N >= 1"
+    if frames is None:
+        raise CheckpointError(
+            f"{path}: the start frames are missing (tensor 'start_frames', {expected}); the environment "
+            "resets from them. Re-create the file with `lcvg train` or `save_checkpoint`."
+        )
+    shape = tuple(frames.shape)
+    if frames.dtype != torch.uint8 or shape[1:] != (cfg.height, cfg.width, 3) or shape[0] < 1:
+        raise CheckpointError(
+            f"{path}: the start frames are {str(frames.dtype).removeprefix('torch.')} {shape}, expected "
+            f"{expected}. Re-create the file with `lcvg train` or `save_checkpoint`."
+        )
+    return frames.numpy()
 
 
 def _load_state(path: Path, generator: LayeredGenerator, state: dict[str, torch.Tensor]) -> None:
@@ -218,18 +296,32 @@ def _load_state(path: Path, generator: LayeredGenerator, state: dict[str, torch.
         for k, v in own.items()
         if k in state and state[k].shape != v.shape
     ]
-    if missing or unexpected or wrong:
+    kinds = [
+        f"{k}: file {str(state[k].dtype).removeprefix('torch.')} vs {str(v.dtype).removeprefix('torch.')}"
+        for k, v in own.items()
+        if k in state and state[k].is_floating_point() != v.is_floating_point()
+    ]
+    if missing or unexpected or wrong or kinds:
         details = "; ".join(
             part
             for part in (
                 f"missing {len(missing)} tensors (e.g. {missing[:3]})" if missing else "",
                 f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})" if unexpected else "",
                 f"{len(wrong)} shape mismatches (e.g. {wrong[:2]})" if wrong else "",
+                f"{len(kinds)} dtype mismatches (e.g. {kinds[:2]})" if kinds else "",
             )
             if part
         )
         raise CheckpointError(
             f"{path}: the weights do not match the stored config ({details}). "
             "The file was edited or written by an incompatible version; re-create it."
+        )
+    # Weights with NaN or inf load silently and render black frames: refuse them here.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} of {len(state)} weight tensors hold NaN or inf (e.g. {bad[:3]}): the "
+            "training diverged or the file is damaged. Use an earlier checkpoint of the run "
+            "or re-train."
         )
     generator.load_state_dict(state, strict=True)

@@ -371,18 +371,21 @@ def control_gain(
     batch_size: Annotated[int, typer.Option(help="Environments stepped together.")] = 96,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
 ) -> None:
     """Measure the env's control gain: constant commands in 8 directions at 25/50/100 % of the action
     range for 1, 5 and 10 steps, realized motion measured by the independent tip detector."""
-    import torch
     from rich.console import Console
 
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import resolve_device, set_threads
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    try:  # options and the output path checked before the measurement starts
+        set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
+        device = resolve_device(device)
         cfg = ControlGainConfig(starts=starts, split=split, batch_size=batch_size, device=device)
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
@@ -407,6 +410,9 @@ def control_gain(
         highlight=False,
     )
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        try:
+            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        except ValueError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
         console.print(f"figures written to {json_out}", highlight=False)

@@ -16,6 +16,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from lcvg_env.runtime import check_threads
+
 SQUARE = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))
 """The square controller's legs: right, down, left, up (x right, y down)."""
 
@@ -34,6 +36,8 @@ class DemoConfig:
     """Seed of the start frames and of the random policy."""
     fps: int = 8
     """Frame rate of demo.mp4."""
+    threads: int | None = 1
+    """torch CPU threads of the env (``EnvConfig.threads``): 1 holds up on a CPU shared with other jobs."""
 
     def __post_init__(self) -> None:
         if self.steps < 4:
@@ -41,6 +45,7 @@ class DemoConfig:
         if self.fps < 1:
             raise ValueError(f"--fps must be >= 1, got {self.fps}.")
         self.out_dir = Path(self.out_dir)
+        check_threads(self.threads)
 
 
 def square_actions(steps: int, dims: int) -> np.ndarray:
@@ -77,9 +82,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     from PIL import Image
 
     from lcvg_env.env import LCVGEnv, resolve_checkpoint, write_video
+    from lcvg_env.outputs import check_output_dir
 
+    check_output_dir(cfg.out_dir, "--out")  # before the model loads, not after the run
     path = resolve_checkpoint(cfg.checkpoint)
-    env = LCVGEnv(path, task="none")
+    env = LCVGEnv(path, task="none", threads=cfg.threads)
     dims = env.action_space.shape[0]
     rng = np.random.default_rng(cfg.seed)
     square, square_rate = run_policy(env, square_actions(cfg.steps, dims), cfg.seed)
@@ -108,6 +115,9 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("lcvg-demo"),
     steps: Annotated[int, typer.Option(help="Steps per policy.")] = 48,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[
+        int, typer.Option(help="torch CPU threads of the env (1 holds up best on a shared CPU).")
+    ] = 1,
 ) -> None:
     """Run the bundled Pusher model under a square controller and a random policy; write demo.mp4."""
     from rich.console import Console
@@ -118,8 +128,10 @@ def demo(
     console = Console()
     start = time.perf_counter()
     try:
-        result = run_demo(DemoConfig(checkpoint=checkpoint, out_dir=out, steps=steps, seed=seed))
-    except (CheckpointNotFoundError, CheckpointError, ValueError) as e:
+        result = run_demo(
+            DemoConfig(checkpoint=checkpoint, out_dir=out, steps=steps, seed=seed, threads=threads)
+        )
+    except (CheckpointNotFoundError, CheckpointError, ValueError, OSError) as e:
         console.print(f"[red]lcvg demo:[/red] {e}")
         raise typer.Exit(1) from e
     console.print(f"model      {result['checkpoint']}")

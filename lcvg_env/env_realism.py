@@ -236,18 +236,21 @@ def env_realism(
     kid_subset_size: Annotated[int, typer.Option(help="KID subset size (capped by the frames).")] = 1000,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
 ) -> None:
     """Score the env's frames (random-policy rollouts) against real frames: KID and FID at one size,
     beside the same distances between two real datasets."""
-    import torch
     from rich.console import Console
 
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import resolve_device, set_threads
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    try:  # options and the output path checked before the rollouts start
+        set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
+        device = resolve_device(device)
         kid_cfg = KIDConfig(num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
         cfg = EnvRealismConfig(
             rollouts=rollouts, steps=steps, split=split, seed=seed, kid=kid_cfg, device=device
@@ -261,6 +264,9 @@ def env_realism(
     if reference is None:
         console.print("no --reference: the real-vs-real row is missing", highlight=False)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        try:
+            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        except ValueError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
         console.print(f"figures written to {json_out}", highlight=False)

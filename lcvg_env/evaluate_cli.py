@@ -159,7 +159,8 @@ def evaluate(
             "tip_px annotations), none, pusher, or a detector .safetensors file."
         ),
     ] = "auto",
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
 ) -> None:
     """Score a checkpoint on a test split against the real video (METHOD.md section 6).
 
@@ -173,8 +174,15 @@ def evaluate(
 
     from lcvg_env.evaluate import EvalConfig
     from lcvg_env.evaluate import evaluate as run_evaluation
+    from lcvg_env.outputs import check_output_dir, check_output_file, write_text
+    from lcvg_env.runtime import resolve_device, set_threads
 
-    try:
+    try:  # every option and output path checked before the evaluation starts
+        set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
+        if out_dir is not None:
+            check_output_dir(out_dir, "--out-dir")
         cfg = EvalConfig(
             frames=frames,
             episodes=episodes,
@@ -182,10 +190,10 @@ def evaluate(
             skip=tuple(skip or ()),
             solver=solver,
             detector=detector,
-            device=device,
+            device=resolve_device(device),
         )
         result = run_evaluation(checkpoint, data_dir, cfg)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     console = Console()
@@ -197,10 +205,13 @@ def evaluate(
         console.print(escape(line), highlight=False)
     for key, reason in result.unavailable.items():
         console.print(f"[yellow]{key}[/yellow]: {escape(reason)}", highlight=False)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
-        console.print(f"scores written to {json_out}", highlight=False)
-    if out_dir is not None:
-        paths = save_strip(result.strip, out_dir)
-        console.print(f"strip written to {', '.join(str(p) for p in paths)}", highlight=False)
+    try:
+        if json_out is not None:
+            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+            console.print(f"scores written to {json_out}", highlight=False)
+        if out_dir is not None:
+            paths = save_strip(result.strip, out_dir)
+            console.print(f"strip written to {', '.join(str(p) for p in paths)}", highlight=False)
+    except (ValueError, OSError) as exc:  # a disk that filled up during the evaluation
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc

@@ -24,21 +24,23 @@ def budget(
         bool, typer.Option("--data-stats", help="Only print the split's per-step true tip displacement.")
     ] = False,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Error budget of a world model: autoencode / true next mask / fitted control / rollout vs copying."""
-    import torch
     from rich.console import Console
     from rich.markup import escape
 
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.fidelity_budget import BudgetConfig, fmt, measure, render, tip_motion_stats
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import resolve_device, set_threads
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     console = Console(width=max(Console().width, 150))
-    try:
+    try:  # options and the output path checked before the measurement starts
+        set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
         if data_stats:
             from lcvg_env.checkpoint import read_metadata
             from lcvg_env.control.control_range import default_max_displacement
@@ -52,7 +54,7 @@ def budget(
             for k, v in out.items():
                 console.print(f"  {k}: {fmt(v) if isinstance(v, float) else v}", highlight=False)
         else:
-            cfg = BudgetConfig(frames, episodes, split, solver, detector, device=device)
+            cfg = BudgetConfig(frames, episodes, split, solver, detector, device=resolve_device(device))
             result = measure(checkpoint, data_dir, cfg)
             for line in render(result):
                 console.print(escape(line) if isinstance(line, str) else line, highlight=False)
@@ -61,6 +63,9 @@ def budget(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
+        try:
+            write_text(json_out, json.dumps(out, indent=2, allow_nan=False) + "\n")
+        except ValueError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
         console.print(f"figures written to {json_out}", highlight=False)

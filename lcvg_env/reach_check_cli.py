@@ -12,13 +12,6 @@ from typing import Annotated
 import typer
 
 
-def _check_output(path: Path) -> None:
-    """Fail before the run, not after it, when the JSON cannot be written where asked."""
-    if path.is_dir():
-        raise ValueError(f"--json {path} is a directory: pass a file path, e.g. {path / 'reach.json'}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-
 def reach_check(
     checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
     episodes: Annotated[int, typer.Option(help="Episodes, stepped together as one vector env.")] = 50,
@@ -34,24 +27,23 @@ def reach_check(
     ] = None,
     split: Annotated[str, typer.Option(help="Split of --data whose tips are read.")] = "train",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Scripted reach in the env, steered and judged by the independent tip detector on the clean generated
     frame; the env's own criterion (M's centroid) is reported beside it."""
-    import torch
-
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control_gain import load_tip_detector
+    from lcvg_env.outputs import check_output_file, write_text
     from lcvg_env.reach_check import PUSHER_MAX_STEPS, ReachCheckConfig, measure, render
+    from lcvg_env.runtime import resolve_device, set_threads
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    try:  # options and the output path checked before the episodes run
+        set_threads(threads)
         if json_out is not None:
-            _check_output(json_out)
+            check_output_file(json_out, "--json")
         steps = PUSHER_MAX_STEPS if max_steps is None else max_steps
-        cfg = ReachCheckConfig(episodes, steps, seed, detector, device)
+        cfg = ReachCheckConfig(episodes, steps, seed, detector, resolve_device(device))
         result = measure(checkpoint, cfg, load_tip_detector(detector), data, split)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)
@@ -59,5 +51,9 @@ def reach_check(
     for line in render(result):
         typer.echo(line)
     if json_out is not None:
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        try:
+            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        except ValueError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
         typer.echo(f"figures written to {json_out}")

@@ -38,16 +38,43 @@ def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str
     return TrainConfig(**{**stored, **changed})
 
 
-def install_checkpoint(path: Path, name: str) -> Path:
-    """Copy a checkpoint to ``$LCVG_HOME/checkpoints/NAME.safetensors`` (temp file + rename)."""
-    from lcvg_env.env.resolve import installed_checkpoint_path
+def installed_destination(name: str, overwrite: bool) -> Path:
+    """Where ``--install-as NAME`` writes, checked before training: a plain model name (never a path)
+    and no model installed under it unless ``overwrite``."""
+    from lcvg_env.env.resolve import check_model_name, installed_checkpoint_path
 
-    dest = installed_checkpoint_path(name)  # where the environment looks for the name
+    dest = installed_checkpoint_path(check_model_name(name, "--install-as"))
+    if dest.exists() and not overwrite:
+        raise FileExistsError(
+            f"--install-as {name}: a model is already installed as {dest}; pass --overwrite to replace "
+            "it, or pick another name."
+        )
+    return dest
+
+
+def install_checkpoint(path: Path, name: str, overwrite: bool = False) -> Path:
+    """Copy a checkpoint to ``$LCVG_HOME/checkpoints/NAME.safetensors`` (temp file + rename); refuses a
+    name that is not a plain model name, and an installed model of that name unless ``overwrite``."""
+    dest = installed_destination(name, overwrite)  # where the environment looks for the name
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
+
+
+def check_outputs(out: Path, resume: bool, install_as: str | None, overwrite: bool) -> None:
+    """Everything ``train`` will write, checked before the first step: the run folder and the install."""
+    from lcvg_env.outputs import check_output_dir
+
+    if resume and not out.is_dir():
+        raise ValueError(f"--resume: {out} is not a run folder; start the run without --resume.")
+    check_output_dir(out, "--out")
+    if install_as is not None:
+        check_output_dir(installed_destination(install_as, overwrite).parent, "--install-as")
 
 
 def train(
@@ -82,11 +109,20 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     install_as: Annotated[
-        str | None, typer.Option(help="Also copy the final model to $LCVG_HOME/checkpoints/NAME.safetensors.")
+        str | None,
+        typer.Option(
+            help="Also copy the final model to $LCVG_HOME/checkpoints/NAME.safetensors "
+            "(NAME: letters, digits, _ and -)."
+        ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="With --install-as: replace a model installed under NAME.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
+    from lcvg_env.outputs import describe_os_error
+    from lcvg_env.runtime import check_device, check_threads
     from training.state import StateError
     from training.trainer import Trainer, TrainingDiverged
 
@@ -108,12 +144,23 @@ def train(
         threads=threads,
     )
     try:
+        check_threads(threads)
+        if device is not None:
+            check_device(device)
+        check_outputs(out, resume, install_as, overwrite)
         cfg = resolve_config(preset, out, resume, overrides)
         start = time.perf_counter()
         trainer = Trainer(cfg, data_dir, out, resume=resume, progress=progress)
         result = trainer.train()
     except (ValueError, ImportError, FileExistsError, StateError, TrainingDiverged) as e:
         typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from e
+    except OSError as e:  # a full disk, a folder made read-only mid-run: no traceback, the cause and the fix
+        typer.echo(
+            f"Error: {e.filename or out}: {describe_os_error(e)}. Files written before are complete "
+            "(checkpoints are written aside, then renamed); once fixed, continue with --resume.",
+            err=True,
+        )
         raise typer.Exit(1) from e
     if result.checkpoint is None:  # DDP ranks other than 0
         return
@@ -127,7 +174,11 @@ def train(
         "interrupted": result.interrupted,
     }
     if install_as and not result.interrupted:
-        summary["installed"] = str(install_checkpoint(result.checkpoint, install_as))
+        try:
+            summary["installed"] = str(install_checkpoint(result.checkpoint, install_as, overwrite))
+        except (ValueError, OSError) as e:  # e.g. a model installed under NAME while this run trained
+            typer.echo(f"Error: not installed: {e}; the model is at {result.checkpoint}.", err=True)
+            raise typer.Exit(1) from e
     typer.echo(json.dumps(summary, indent=2))
     if result.interrupted:
         raise typer.Exit(130)

@@ -18,6 +18,7 @@ from lcvg_env.env.config import EnvConfig, load_env_checkpoint
 from lcvg_env.env.controls import ControlMap
 from lcvg_env.env.sim import LayeredSimulator
 from lcvg_env.env.task import ReachTask
+from lcvg_env.runtime import torch_threads
 
 RESET_OPTIONS = ("frame", "start_index")
 
@@ -27,13 +28,14 @@ Observation = np.ndarray | dict[str, np.ndarray]
 
 def prepare_frame(frame: Any, size: tuple[int, int]) -> np.ndarray:
     """A user's start frame as uint8 (H, W, 3) at the model's ``size`` (resized when needed)."""
-    arr = np.asarray(frame)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
-        raise ValueError(
-            f"options['frame'] must be a uint8 (H, W, 3) RGB array, got {arr.dtype} {arr.shape}; "
-            "convert it, e.g. np.asarray(PIL.Image.open(path).convert('RGB'))."
-        )
     h, w = size
+    arr = np.asarray(frame)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3 or 0 in arr.shape:
+        raise ValueError(
+            f"options['frame'] must be a non-empty uint8 (H, W, 3) RGB picture, got {arr.dtype} "
+            f"{arr.shape}; this model's frames are ({h}, {w}, 3) (other sizes are resized to it). "
+            "Convert it, e.g. np.asarray(PIL.Image.open(path).convert('RGB'))."
+        )
     if arr.shape[:2] != (h, w):
         from PIL import Image
 
@@ -81,7 +83,7 @@ class LCVGBatch:
         n = len(self.start_frames)
         if "start_index" in options:
             index = options["start_index"]
-            if not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
                 raise ValueError(f"options['start_index'] must be an int in [0, {n}), got {index!r}.")
             return self.start_frames[index]
         return self.start_frames[rng.integers(n)]
@@ -93,13 +95,15 @@ class LCVGBatch:
             frames.append(self.start_frame(rng, opts))  # start frame first, then the goal
             if self.task is not None:
                 self.goals[row] = self.task.sample_goal(rng)
-        self.sim.load(rows, np.stack(frames))
+        with torch_threads(self.cfg.threads):
+            self.sim.load(rows, np.stack(frames))
         self.control_px[rows] = self.controls.identity(len(rows))
 
     def step(self, actions: np.ndarray) -> None:
-        """Step all B envs with checked, clipped actions (B, dims)."""
+        """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads."""
         self.control_px = self.controls.to_pixels(actions)
-        self.sim.step(self.controls.to_normalized(self.control_px))
+        with torch_threads(self.cfg.threads):
+            self.sim.step(self.controls.to_normalized(self.control_px))
 
     def infos(self) -> dict[str, np.ndarray]:
         """Per-env information, batched: every value has B rows."""

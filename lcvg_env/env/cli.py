@@ -7,7 +7,7 @@ imports this module at start-up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
@@ -22,20 +22,58 @@ ScaleOpt = Annotated[
     int | None, typer.Option(help="Integer upscaling of the frames (default: up to 512 px).")
 ]
 TaskOpt = Annotated[str | None, typer.Option(help="Reward task: reach or none (default: the env's).")]
+ThreadsOpt = Annotated[
+    int, typer.Option(help="torch CPU threads of the env (1 holds up best on a CPU shared with other jobs).")
+]
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+"""Containers of the H.264 video ``write_video`` writes."""
 
 
-def make_env(env_id: str, checkpoint: Path | None, task: str | None) -> Any:
+def make_env(env_id: str, checkpoint: Path | None, task: str | None, threads: int | None = 1) -> Any:
     """``gymnasium.make`` with the rgb_array render mode and the given overrides."""
     import gymnasium
 
     import lcvg_env  # noqa: F401  (registers the ids)
 
-    kwargs: dict[str, Any] = {"render_mode": "rgb_array"}
+    kwargs: dict[str, Any] = {"render_mode": "rgb_array", "threads": threads}
     if checkpoint is not None:
         kwargs["checkpoint"] = str(checkpoint)
     if task is not None:
         kwargs["task"] = task
     return gymnasium.make(env_id, **kwargs)
+
+
+def check_video_path(path: Path, option: str) -> Path:
+    """A video file that can be written (checked before the env is built): an mp4/mkv/mov path in a
+    folder that exists or can be made, not a folder itself."""
+    from lcvg_env.outputs import OutputError, check_output_file
+
+    check_output_file(path, option, example="session.mp4" if option == "--record" else "rollout.mp4")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(f"{option} {path}: give a video file ending in {', '.join(VIDEO_SUFFIXES)}.")
+    return path
+
+
+def fail(error: BaseException) -> NoReturn:
+    """One line on stderr and exit code 1: what was wrong and what to do, no traceback."""
+    import gymnasium
+
+    from lcvg_env.env.registration import ENV_IDS
+
+    hint = ""
+    if isinstance(error, gymnasium.error.Error):  # an unknown or misspelt id
+        hint = f" The lcvg ids: {', '.join(e.id for e in ENV_IDS)}."
+    typer.echo(f"Error: {error}{hint}", err=True)
+    raise typer.Exit(1) from error
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user's input causes: bad ids, checkpoints, options, paths (reported by :func:`fail`)."""
+    import gymnasium
+
+    from lcvg_env.checkpoint import CheckpointError
+
+    return (ValueError, ImportError, OSError, CheckpointError, gymnasium.error.Error)
 
 
 def parse_policy(spec: str, dims: int) -> np.ndarray | None:
@@ -52,6 +90,8 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
         ) from None
     if len(values) not in (2, dims):
         raise typer.BadParameter(f"--policy {spec!r}: give 2 values (DX,DY) or {dims} (the full action).")
+    if not all(np.isfinite(values)):
+        raise typer.BadParameter(f"--policy {spec!r}: the values must be finite numbers in [-1, 1].")
     return np.asarray(values, dtype=np.float32)
 
 
@@ -77,13 +117,34 @@ def rollout(
     ] = None,
     scale: ScaleOpt = None,
     task: TaskOpt = None,
+    threads: ThreadsOpt = 1,
 ) -> None:
     """Run a policy in an env for N steps and write the observations to an mp4 (moviepy)."""
     from lcvg_env.env.render import auto_scale, write_video
+    from lcvg_env.runtime import check_threads
 
-    env = make_env(env_id, checkpoint, task)
-    fixed = parse_policy(policy, env.action_space.shape[0])
-    action = None if fixed is None else _constant_action(env, fixed)
+    try:
+        check_threads(threads)
+        check_video_path(out, "--out")
+        _check_rates(fps, scale)
+        env = make_env(env_id, checkpoint, task, threads)
+        fixed = parse_policy(policy, env.action_space.shape[0])
+        frames, total, episodes = _record(
+            env, steps, seed, None if fixed is None else _constant_action(env, fixed)
+        )
+        env.close()
+        size = frames[-1].shape[:2]
+        path = write_video(frames, out, fps or env.metadata.get("render_fps", 15), scale or auto_scale(size))
+    except user_errors() as e:
+        fail(e)
+    typer.echo(f"{path}: {len(frames)} frames, {steps} steps, {episodes} episode(s), return {total:.3f}")
+
+
+def _record(
+    env: Any, steps: int, seed: int, action: np.ndarray | None
+) -> tuple[list[np.ndarray], float, int]:
+    """Observations of ``steps`` steps from a seeded reset (resetting at episode ends), the summed reward
+    and the number of episodes begun."""
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     frames, total, episodes = [obs], 0.0, 1
@@ -97,10 +158,14 @@ def rollout(
             obs, _ = env.reset()
             frames.append(obs)
             episodes += 1
-    env.close()
-    size = obs.shape[:2]
-    path = write_video(frames, out, fps or env.metadata.get("render_fps", 15), scale or auto_scale(size))
-    typer.echo(f"{path}: {len(frames)} frames, {steps} steps, {episodes} episode(s), return {total:.3f}")
+    return frames, total, episodes
+
+
+def _check_rates(fps: float | None, scale: int | None) -> None:
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"--fps must be a number > 0, got {fps}.")
+    if scale is not None and scale < 1:
+        raise ValueError(f"--scale must be an integer >= 1, got {scale}.")
 
 
 def keys_to_action(left: bool, right: bool, up: bool, down: bool, controls: Any) -> np.ndarray:
@@ -120,11 +185,21 @@ def play(
     record: Annotated[Path | None, typer.Option(help="Save the session to this mp4 on exit.")] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: until q/Esc).")] = 0,
     task: TaskOpt = None,
+    threads: ThreadsOpt = 1,
 ) -> None:
     """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits."""
-    from lcvg_env.env.render import HumanWindow, write_video
+    from lcvg_env.env.render import HumanWindow, import_pygame, write_video
+    from lcvg_env.runtime import check_threads
 
-    env = make_env(env_id, checkpoint, task)
+    try:
+        check_threads(threads)
+        if record is not None:
+            check_video_path(record, "--record")
+        _check_rates(fps, scale)
+        import_pygame()  # before the model loads: a missing extra fails at once
+        env = make_env(env_id, checkpoint, task, threads)
+    except user_errors() as e:
+        fail(e)
     rate = fps or env.metadata.get("render_fps", 15)
     obs, _ = env.reset(seed=seed)
     window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} (arrows, r: reset, q: quit)", rate)
@@ -152,7 +227,10 @@ def play(
         window.close()
         env.close()
     if record is not None:
-        typer.echo(f"saved {write_video(frames, record, rate, window.scale)} ({len(frames)} frames)")
+        try:
+            typer.echo(f"saved {write_video(frames, record, rate, window.scale)} ({len(frames)} frames)")
+        except user_errors() as e:
+            fail(e)
 
 
 def _poll(pygame: Any) -> str | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lcvg_env.control.warp import CONTROL_DIMS
+from lcvg_env.runtime import check_threads, resolve_device
 
 if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
@@ -63,6 +64,13 @@ class EnvConfig:
     ``{"image", "achieved_goal", "desired_goal"}`` with the foreground centroid and the goal as (x, y)
     fractions of the frame size in [0, 1] ((-1, -1) when the frame has no foreground), for
     ``MultiInputPolicy`` and hindsight relabelling (``compute_reward``)."""
+    threads: int | None = None
+    """torch CPU threads of the env's own compute (resets and steps), set around each call and the
+    caller's setting restored after it (:func:`lcvg_env.runtime.torch_threads`); None: the caller's
+    setting. :class:`~lcvg_env.env.core.LCVGEnv` defaults to 1: a batch-1 step gains little from more
+    threads, and on a CPU shared with other jobs torch's spinning threads slow it many times
+    (docs/faults.md). A vector env steps a large batch in slices, one per thread: it keeps the caller's
+    setting unless told otherwise."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:
@@ -94,6 +102,8 @@ class EnvConfig:
             raise ValueError(f"compile must be True or False, got {self.compile!r}.")
         if self.render_scale is not None and self.render_scale < 1:
             raise ValueError(f"render_scale must be >= 1 or None, got {self.render_scale!r}.")
+        check_threads(self.threads, "threads")
+        self.device = resolve_device(self.device, "device")
 
 
 def load_env_checkpoint(

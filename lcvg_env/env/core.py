@@ -46,8 +46,9 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Starting State
     A real frame from the checkpoint's bank (drawn with ``np_random``), or
-    ``options={"frame": uint8 (H, W, 3)}`` (any picture; other sizes are resized), or
-    ``options={"start_index": i}``. The reach goal is drawn from ``np_random`` after the frame.
+    ``options={"frame": uint8 (H, W, 3)}`` (any non-empty picture; other sizes are resized), or
+    ``options={"start_index": i}``; other frames or indices raise ``ValueError`` naming the expected
+    size or range. The reach goal is drawn from ``np_random`` after the frame.
 
     ## Episode End
     Terminated when the reach task succeeds (if ``terminate_on_success``); truncated by the
@@ -61,7 +62,9 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Arguments
     ``checkpoint`` (path or :class:`~lcvg_env.checkpoint.Checkpoint`; None resolves ``name``, see
     :func:`~lcvg_env.env.resolve.resolve_checkpoint`), ``render_mode`` (``rgb_array``, ``human``)
-    and the fields of :class:`~lcvg_env.env.config.EnvConfig`.
+    and the fields of :class:`~lcvg_env.env.config.EnvConfig` (here ``threads`` defaults to 1: the env
+    resets and steps on one torch thread, which holds up on a CPU shared with other jobs; the caller's
+    setting is restored after each call; ``threads=None`` keeps the caller's).
 
     >>> import gymnasium, lcvg_env
     >>> env = gymnasium.make("LCVG-Pusher-v0", checkpoint="runs/pusher/model.safetensors")  # doctest: +SKIP
@@ -91,6 +94,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         reward_fn: RewardFn | None = None,
         observation: str = "pixels",
         compile: bool = False,
+        threads: int | None = 1,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -111,6 +115,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             render_scale=render_scale,
             observation=observation,
             compile=compile,
+            threads=threads,
         )
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
         self.observation_space = self.core.observation_space

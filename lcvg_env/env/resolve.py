@@ -13,6 +13,7 @@ Nothing here imports torch: it runs at ``gymnasium.make`` time before the model 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,24 @@ class CheckpointNotFoundError(FileNotFoundError):
     """No checkpoint for an environment; the message says which command creates one."""
 
 
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""A model name: letters, digits, ``_`` and ``-``, at most 64, never a path (no ``/``, ``.``, space)."""
+
+
+def check_model_name(name: str, option: str = "--install-as") -> str:
+    """``name`` when it is a plain model name (:data:`MODEL_NAME_RE`); else a ``ValueError``.
+
+    Names become file names under ``$LCVG_HOME/checkpoints``: a name such as ``../../x`` would write
+    outside that folder, so only letters, digits, ``_`` and ``-`` are allowed.
+    """
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+        raise ValueError(
+            f"{option} {name!r} is not a model name: use letters, digits, '_' and '-' (at most 64, "
+            "starting with a letter or digit), e.g. pusher_v2; a name is never a path."
+        )
+    return name
+
+
 def lcvg_home() -> Path:
     """``$LCVG_HOME``, default ``~/.cache/lcvg``."""
     return Path(os.environ.get("LCVG_HOME") or "~/.cache/lcvg").expanduser()
@@ -80,9 +99,10 @@ def lcvg_home() -> Path:
 def installed_checkpoint_path(name: str) -> Path:
     """Where the user's checkpoint ``name`` lives: ``$LCVG_HOME/checkpoints/<name>.safetensors``.
 
-    ``lcvg train --install-as NAME`` copies its final model here.
+    ``lcvg train --install-as NAME`` copies its final model here. ``name`` must pass
+    :func:`check_model_name` (``ValueError`` otherwise), so the path is always inside that folder.
     """
-    return lcvg_home() / "checkpoints" / f"{name}.safetensors"
+    return lcvg_home() / "checkpoints" / f"{check_model_name(name, 'model name')}.safetensors"
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
@@ -94,11 +114,21 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     path = Path(text).expanduser()
     if path.is_file():
         return path
-    looks_like_path = path.suffix == ".safetensors" or os.sep in text or "/" in text
-    if looks_like_path:
+    if path.is_dir():
+        inside = path / "model.safetensors"
+        hint = f"; this looks like a run folder: pass {inside}" if inside.is_file() else ""
         raise CheckpointNotFoundError(
-            f"Checkpoint file {path} does not exist. Pass the path of an existing .safetensors file "
-            f"or a model name ({', '.join(MODELS)})."
+            f"Checkpoint {path} is a folder, not a checkpoint file{hint}. Pass the path of a .safetensors "
+            f"file or a model name ({', '.join(MODELS)})."
+        )
+    looks_like_path = path.suffix == ".safetensors" or os.sep in text or "/" in text
+    if looks_like_path or not MODEL_NAME_RE.match(text):
+        what = (
+            "does not exist" if looks_like_path or path.is_symlink() else "is neither a file nor a model name"
+        )
+        raise CheckpointNotFoundError(
+            f"Checkpoint {text!r} {what}. Pass the path of an existing .safetensors file "
+            f"or a model name ({', '.join(MODELS)}; names are letters, digits, '_' and '-')."
         )
     candidates = [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"]
     for candidate in candidates:

@@ -29,6 +29,9 @@ class LCVGVectorEnv(VectorEnv):
     Args:
         num_envs: number of sub-environments N, stepped in one batch.
         max_episode_steps: truncate episodes after this many steps (None: never).
+        threads: torch CPU threads of the steps (``EnvConfig.threads``); None here by default: the
+            caller's setting, over which a batch of 32 or more envs is stepped in slices. On a CPU shared
+            with other jobs pass ``threads=1``.
     """
 
     metadata = {  # noqa: RUF012

@@ -40,6 +40,7 @@ def train(
 ) -> None:
     """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives)."""
     from lcvg_env.metrics.detector_train import TrainArgs, main
+    from lcvg_env.outputs import check_output_file
 
     try:
         args = TrainArgs(
@@ -47,6 +48,8 @@ def train(
             eval_every=eval_every, episodes=episodes, report=tuple(report or ()), seed=seed,
             threads=threads, bf16=bf16,
         )  # fmt: skip
+        # the output is checked before hours of training, not at the save
+        check_output_file(out, "--out", example="tip_detector.safetensors")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     main(args, log=typer.echo)
@@ -73,13 +76,12 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Measure a tip detector against ground truth: error (px), missed rate, false-found rate."""
-    import torch
-
     from lcvg_env.metrics.detector import load_detector
     from lcvg_env.metrics.detector_eval import evaluate_detector, rollout_found_rate
+    from lcvg_env.runtime import set_threads
 
-    torch.set_num_threads(threads)
     try:
+        set_threads(threads)
         det = load_detector(detector)
         result: dict[str, Any] = evaluate_detector(det, data_dir, split, episodes=episodes, arm_free=arm_free)
         if checkpoint is not None:

@@ -1,0 +1,527 @@
+"""Fault catalogue, models, environment and commands (issue 19; docs/faults.md): each test feeds one bad
+input and checks the message, that the command stops before its long work, and that nothing was lost.
+
+Sections: checkpoints, model names and installs, the env (reset frames, actions, threads, devices),
+output paths, and the commands (rollout, evaluate, the measurement commands, train, agent, detector).
+Heavy work is replaced by a function that fails the test if it runs: the checks must come first.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata
+from lcvg_env.cli import app
+from lcvg_env.env.resolve import CheckpointNotFoundError, check_model_name, resolve_checkpoint
+from lcvg_env.outputs import OutputError, check_output_dir, check_output_file, write_text
+from lcvg_env.runtime import resolve_device, set_threads, torch_threads
+from tests.env.conftest import make_checkpoint
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread) -> None:
+    """One torch thread (tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """A 32x32 random-weight checkpoint (tests/env/conftest.py)."""
+    return make_checkpoint(tmp_path_factory.mktemp("faults") / "tiny.safetensors", 32)
+
+
+def resave(src: Path, dst: Path, tensors=None, meta=None) -> Path:
+    """A copy of ``src`` with its tensors (``tensors(dict)``) or its metadata text (``meta(dict) -> str``)
+    edited."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(src), framework="pt") as f:
+        text = f.metadata()["lcvg"]
+    state = load_file(str(src))
+    if tensors is not None:
+        tensors(state)
+    if meta is not None:
+        text = meta(json.loads(text))
+    save_file(state, str(dst), metadata={"lcvg": text})
+    return dst
+
+
+def must_not_run(*args, **kwargs):
+    raise AssertionError("the long work started before the bad input was reported")
+
+
+def clean_exit(result, code: int = 1) -> str:
+    """The output of a command that stopped with ``code`` and no traceback."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    text = result.output.translate({ord(c): " " for c in "│╭╮╰╯─"})  # rich's error box
+    return " ".join(text.split())  # and the lines it wraps
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def _fill(value: float, only_first: bool = False):
+    def edit(state: dict) -> None:
+        keys = [k for k, v in state.items() if k.startswith("generator.") and v.is_floating_point()]
+        for k in keys[:1] if only_first else keys:
+            state[k] = torch.full_like(state[k], value)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_fill(float("nan")), r"weight tensors hold NaN or inf.*earlier checkpoint"),
+        (_fill(float("inf"), only_first=True), r"1 of \d+ weight tensors hold NaN or inf"),
+        (lambda s: s.pop("start_frames"), r"start frames are missing.*uint8 \(N, 32, 32, 3\)"),
+        (lambda s: s.update(start_frames=s["start_frames"].float()), r"start frames are float32"),
+        (lambda s: s.update(start_frames=s["start_frames"][:0]), r"start frames are uint8 \(0, 32, 32, 3\)"),
+        (
+            lambda s: s.update({k: v.int() for k, v in s.items() if k.endswith("conv_in.weight")}),
+            r"dtype mismatches.*int32",
+        ),
+    ],
+    ids=["nan-weights", "inf-weight", "no-start-frames", "float-start-frames", "empty-bank", "int-weight"],
+)
+def test_bad_tensors_are_refused(ckpt, tmp_path, edit, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(resave(ckpt, tmp_path / "bad.safetensors", tensors=edit))
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        (lambda m: json.dumps([m]), r"metadata is a JSON array, expected an object"),
+        (
+            lambda m: json.dumps({**m, "height": "32"}),
+            r"'height' is '32' \(a JSON string\), expected a JSON num",
+        ),
+        (lambda m: json.dumps({**m, "height": 64}), r"height 64 .* agrees with its config"),
+        (lambda m: json.dumps({**m, "config": "tiny"}), r"'config' is 'tiny'.*expected a JSON object"),
+        (lambda m: json.dumps({**m, "control_mode": ["translation"]}), r"'control_mode' is \['transl"),
+        (lambda m: json.dumps({k: v for k, v in m.items() if k != "width"}), r"lacks 'width'"),
+        (lambda m: json.dumps({**m, "step": True}), r"'step' is True"),
+        (
+            lambda m: json.dumps({**m, "config": {**m["config"], "quantizer": {"num_codes": "16"}}}),
+            r"stored model config is invalid \(TypeError",
+        ),
+    ],
+    ids=[
+        "list",
+        "height-string",
+        "height-mismatch",
+        "config-string",
+        "mode-list",
+        "no-width",
+        "step-bool",
+        "nested-type",
+    ],
+)
+def test_bad_metadata_is_refused(ckpt, tmp_path, meta, message):
+    bad = resave(ckpt, tmp_path / "meta.safetensors", meta=meta)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(bad)
+
+
+def test_truncated_mid_tensor_is_reported(ckpt, tmp_path):
+    raw = ckpt.read_bytes()
+    header = 8 + int.from_bytes(raw[:8], "little")
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(raw[: header + (len(raw) - header) // 2])  # the header intact, the data cut
+    for read in (read_metadata, load_checkpoint):  # safetensors checks that the data covers the header
+        with pytest.raises(CheckpointError, match=r"cut\.safetensors: not a readable .*truncated"):
+            read(bad)
+
+
+def test_empty_file_is_reported(tmp_path):
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.safetensors: not a readable lcvg checkpoint"):
+        load_checkpoint(tmp_path / "empty.safetensors")
+
+
+def test_folder_is_not_reported_as_missing(ckpt, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(CheckpointError, match=r"is a folder, not a checkpoint file.*holds none"):
+        load_checkpoint(run)
+    (run / "model.safetensors").write_bytes(ckpt.read_bytes())
+    with pytest.raises(CheckpointError, match=r"holds model\.safetensors"):
+        load_checkpoint(run)
+    with pytest.raises(CheckpointNotFoundError, match=r"is a folder.*pass .*run/model\.safetensors"):
+        resolve_checkpoint(run)
+
+
+def test_broken_link_and_unreadable_file_are_named_as_such(ckpt, tmp_path, monkeypatch):
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(tmp_path / "gone.safetensors")
+    with pytest.raises(CheckpointError, match="is a broken link"):
+        load_checkpoint(link)
+    original = Path.open
+
+    def denied(self, *args, **kwargs):  # the test runs as root, where chmod does not deny reads
+        if self == ckpt:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(CheckpointError, match=r"cannot be read \(Permission denied\).*permissions"):
+        load_checkpoint(ckpt)
+
+
+# ------------------------------------------------------------------------------ model names and installs
+@pytest.mark.parametrize("name", ["../../evil", "a/b", "my model", ".hidden", "", "x" * 65, "név", "a.b"])
+def test_model_names_are_never_paths(name):
+    with pytest.raises(ValueError, match="is not a model name"):
+        check_model_name(name)
+
+
+def test_name_with_spaces_is_neither_file_nor_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path))
+    with pytest.raises(CheckpointNotFoundError, match="is neither a file nor a model name"):
+        resolve_checkpoint("my model")
+
+
+def test_install_refuses_paths_and_replacing_without_overwrite(ckpt, tmp_path, monkeypatch):
+    from training.cli import install_checkpoint
+
+    home = tmp_path / "home" / "lcvg"
+    monkeypatch.setenv("LCVG_HOME", str(home))
+    with pytest.raises(ValueError, match="is not a model name"):
+        install_checkpoint(ckpt, "../../evil")
+    assert not list(tmp_path.rglob("evil*"))
+    first = install_checkpoint(ckpt, "mine")
+    before = first.read_bytes()
+    other = resave(ckpt, tmp_path / "other.safetensors", meta=lambda m: json.dumps({**m, "step": 99}))
+    with pytest.raises(FileExistsError, match=r"already installed.*--overwrite"):
+        install_checkpoint(other, "mine")
+    assert first.read_bytes() == before
+    assert install_checkpoint(other, "mine", overwrite=True) == first
+    assert load_checkpoint(first).step == 99
+    assert [p.name for p in first.parent.iterdir()] == ["mine.safetensors"]  # no temp file left
+
+
+# -------------------------------------------------------------------------------------------------- env
+@pytest.fixture
+def env(ckpt):
+    from lcvg_env.env import LCVGEnv
+
+    return LCVGEnv(ckpt)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"frame": np.zeros((0, 0, 3), np.uint8)},
+            r"non-empty uint8 .* uint8 \(0, 0, 3\).*\(32, 32, 3\)",
+        ),
+        ({"frame": np.zeros((32, 0, 3), np.uint8)}, r"\(32, 0, 3\)"),
+        ({"frame": np.zeros((32, 32), np.uint8)}, r"got uint8 \(32, 32\).*convert\('RGB'\)"),
+        ({"frame": np.zeros((32, 32, 4), np.uint8)}, r"\(32, 32, 4\)"),
+        ({"frame": np.zeros((32, 32, 3), np.float32)}, r"got float32"),
+        ({"start_index": True}, r"start_index'\] must be an int"),
+        ({"start_index": 6}, r"must be an int in \[0, 6\)"),
+        ({"frames": np.zeros((32, 32, 3), np.uint8)}, r"Unknown reset options \['frames'\]"),
+    ],
+    ids=["0x0", "zero-width", "gray", "rgba", "float", "bool-index", "index-range", "typo"],
+)
+def test_bad_reset_options_are_refused(env, options, message):
+    with pytest.raises(ValueError, match=message):
+        env.reset(seed=0, options=options)
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.zeros(3, np.float32), r"shape \(3,\), expected \(2,\)"),
+        (np.array([np.nan, 0.0]), "NaN or inf"),
+        (np.array([np.inf, 0.0]), "NaN or inf"),
+        ("left", "not numeric"),
+    ],
+    ids=["shape", "nan", "inf", "string"],
+)
+def test_bad_actions_are_refused(env, action, message):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+def test_vector_env_refuses_nan_actions(ckpt):
+    from lcvg_env.env import LCVGVectorEnv
+
+    venv = LCVGVectorEnv(2, ckpt)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        venv.step(np.array([[0.0, 0.0], [np.nan, 0.0]], np.float32))
+
+
+def test_env_steps_on_one_thread_and_gives_the_caller_back_its_own(env):
+    seen = []
+    step = env.core.sim.step
+    env.core.sim.step = lambda controls: (seen.append(torch.get_num_threads()), step(controls))
+    torch.set_num_threads(2)
+    env.reset(seed=0)
+    env.step(np.zeros(2, np.float32))
+    assert seen == [1] and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threads": 0}, r"threads must be an integer >= 1"),
+        ({"threads": -2}, r"got -2"),
+        ({"device": "tpu"}, r"device 'tpu' is not a device"),
+    ],
+)
+def test_bad_env_settings_fail_before_the_model_loads(kwargs, message, monkeypatch):
+    from lcvg_env.env import LCVGEnv, config
+
+    monkeypatch.setattr(config, "load_env_checkpoint", must_not_run)
+    with pytest.raises(ValueError, match=message):
+        LCVGEnv(**kwargs)
+
+
+def test_devices_are_checked_in_one_place():
+    for text in ("tpu", "cuda:x", "gpu", ""):
+        with pytest.raises(ValueError, match="use cpu, cuda, cuda:N, mps or auto"):
+            resolve_device(text)
+    assert resolve_device("CPU") == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") in ("cpu", "mps")
+        with pytest.raises(ValueError, match="CUDA is not available on this machine"):
+            resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="--threads must be an integer >= 1"):
+        set_threads(0)
+    with torch_threads(None):
+        assert torch.get_num_threads() == 1  # None leaves the caller's setting
+
+
+# ----------------------------------------------------------------------------------------- output paths
+def test_output_checks_create_nothing_and_say_what_is_wrong(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep")
+    with pytest.raises(OutputError, match=r"is a directory; pass a file path, e.g\. .*result\.json"):
+        check_output_file(tmp_path)
+    with pytest.raises(OutputError, match=r"file\.txt is a file, so no directory can be made there"):
+        check_output_file(a_file / "sub" / "x.json")
+    with pytest.raises(OutputError, match=r"--out-dir .*file\.txt is a file, not a directory"):
+        check_output_dir(a_file)
+    with pytest.raises(OutputError, match="already exists; pass --overwrite"):
+        check_output_file(a_file, "--out", overwrite=False)
+    assert check_output_dir(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing made, no probe left
+
+
+def test_unwritable_folder_is_reported(tmp_path, monkeypatch):
+    import lcvg_env.outputs as outputs
+
+    def denied(*args, **kwargs):  # the test runs as root, where chmod does not deny writes
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", denied)
+    with pytest.raises(OutputError, match=r"cannot write in .*permission denied: pick a folder"):
+        check_output_file(tmp_path / "x.json")
+
+
+def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    import lcvg_env.outputs as outputs
+
+    target = tmp_path / "scores.json"
+    target.write_text("old")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    with pytest.raises(OutputError, match=r"scores\.json: could not write it \(the disk is full"):
+        write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["scores.json"]
+
+
+# ------------------------------------------------------------------------------------------------ rollout
+def test_rollout_errors_are_one_line(ckpt, tmp_path):
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a checkpoint" * 8)
+    out = tmp_path / "r.mp4"
+    cases = [
+        (["LCVG-Pusher-v0", "-c", str(garbage)], "not a readable lcvg checkpoint", 1),
+        (["LCVG-Nope-v0", "-c", str(ckpt)], "The lcvg ids: LCVG-Pusher-v0", 1),
+        (["LCVG-Pusher-v0", "-c", str(ckpt), "--policy", "constant:1,nan"], "must be finite numbers", 2),
+        (["LCVG-Pusher-v0", "-c", str(ckpt), "--threads", "0"], "--threads must be an integer >= 1", 1),
+        (["LCVG-Pusher-v0", "-c", str(ckpt), "--fps", "0"], "--fps must be a number > 0", 1),
+    ]
+    for args, message, code in cases:
+        text = clean_exit(runner.invoke(app, ["rollout", *args, "--steps", "2", "-o", str(out)]), code)
+        assert message in text and len(text) < 400
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        (".", "is a directory; pass a file path"),
+        ("ckpt/x.mp4", "is a file, so no directory can be made there"),
+        ("video.avi", "give a video file ending in .mp4"),
+    ],
+    ids=["folder", "under-a-file", "suffix"],
+)
+def test_rollout_checks_its_output_before_the_env_is_built(ckpt, tmp_path, monkeypatch, out, message):
+    import lcvg_env.env.cli as env_cli
+
+    monkeypatch.setattr(env_cli, "make_env", must_not_run)
+    path = str(ckpt) + out[4:] if out.startswith("ckpt") else str(tmp_path / out)
+    result = runner.invoke(app, ["rollout", "LCVG-Pusher-v0", "-c", str(ckpt), "-o", path])
+    assert message in clean_exit(result)
+
+
+def test_play_checks_record_before_the_window_opens(ckpt, tmp_path, monkeypatch):
+    import lcvg_env.env.cli as env_cli
+
+    monkeypatch.setattr(env_cli, "make_env", must_not_run)
+    result = runner.invoke(app, ["play", "LCVG-Pusher-v0", "-c", str(ckpt), "--record", str(tmp_path)])
+    assert "--record" in clean_exit(result) and "is a directory" in result.output
+
+
+# ------------------------------------------------------------- measurement commands: output and options
+MEASURES = {
+    "evaluate": ("lcvg_env.evaluate", "evaluate", ["DATA"]),
+    "budget": ("lcvg_env.fidelity_budget", "measure", ["DATA"]),
+    "control-gain": ("lcvg_env.control_gain", "measure", ["DATA"]),
+    "env-realism": ("lcvg_env.env_realism", "measure", ["DATA"]),
+    "reach-check": ("lcvg_env.reach_check", "measure", []),
+}
+
+
+@pytest.mark.parametrize("command", sorted(MEASURES))
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--json", "{tmp}"], "--json {tmp} is a directory"),
+        (["--device", "tpu"], "--device 'tpu' is not a device"),
+        (["--threads", "-1"], "--threads must be an integer >= 1"),
+    ],
+    ids=["json-folder", "device", "threads"],
+)
+def test_measurements_check_everything_before_they_start(
+    ckpt, tmp_path, monkeypatch, command, extra, message
+):
+    import importlib
+
+    module, attr, args = MEASURES[command]
+    monkeypatch.setattr(importlib.import_module(module), attr, must_not_run)
+    monkeypatch.setattr("lcvg_env.control_gain.make_batch", must_not_run)
+    argv = [command, str(ckpt), *(str(tmp_path) for _ in args), *(e.format(tmp=tmp_path) for e in extra)]
+    assert message.format(tmp=tmp_path) in clean_exit(runner.invoke(app, argv))
+
+
+def test_evaluate_out_dir_that_is_a_file(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.evaluate.evaluate", must_not_run)
+    (tmp_path / "strip").write_text("keep")
+    result = runner.invoke(app, ["evaluate", str(ckpt), str(tmp_path), "--out-dir", str(tmp_path / "strip")])
+    assert "is a file, not a directory" in clean_exit(result)
+    assert (tmp_path / "strip").read_text() == "keep"
+
+
+def test_demo_checks_its_folder_first(tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.env.resolve.resolve_checkpoint", must_not_run)
+    (tmp_path / "demo").write_text("keep")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert "is a file, not a directory" in clean_exit(result)
+
+
+def test_detector_train_checks_its_file_first(tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", must_not_run)
+    result = runner.invoke(app, ["detector", "train", str(tmp_path), "--out", str(tmp_path)])
+    assert "is a directory" in clean_exit(result, 2)
+
+
+# ---------------------------------------------------------------------------------------------- training
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "tpu"], "--device 'tpu' is not a device"),
+        (["--threads", "0"], "--threads must be"),
+        (["--install-as", "../../evil"], "--install-as '../../evil' is not a model name"),
+        (["--install-as", "taken"], "already installed as"),
+        (["--out", "{file}"], "is a file, not a directory"),
+        (["--resume", "--out", "{tmp}/none"], "--resume: "),
+    ],
+    ids=["device", "threads", "install-path", "install-taken", "out-file", "resume-nothing"],
+)
+def test_train_checks_everything_before_the_first_step(ckpt, tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr("training.trainer.Trainer", must_not_run)
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "home" / "checkpoints" / "taken.safetensors").write_bytes(b"installed")
+    (tmp_path / "file").write_text("keep")
+    extra = [e.format(file=tmp_path / "file", tmp=tmp_path) for e in extra]
+    out = [] if "--out" in extra else ["--out", str(tmp_path / "run")]
+    result = runner.invoke(app, ["train", str(tmp_path), *out, *extra])
+    assert message in clean_exit(result)
+    assert (tmp_path / "file").read_text() == "keep" and not (tmp_path / "run").exists()
+    assert (tmp_path / "home" / "checkpoints" / "taken.safetensors").read_bytes() == b"installed"
+    assert not list(tmp_path.rglob("evil*"))
+
+
+# ----------------------------------------------------------------------------------------------- agents
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--episodes", "0"], "--episodes must be >= 1"),
+        (["--episodes", "-3"], "--episodes must be >= 1"),
+        (["--n-envs", "0"], "--n-envs must be >= 1"),
+        (["--threads", "0"], "--threads must be"),
+        (["--json", "{tmp}"], "--json {tmp} is a directory"),
+    ],
+    ids=["episodes-0", "episodes-negative", "n-envs", "threads", "json-folder"],
+)
+def test_agent_eval_checks_before_the_envs_are_built(tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr("agents.envs.make_vector_env", must_not_run)
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    result = runner.invoke(app, ["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", *extra])
+    assert message.format(tmp=tmp_path) in clean_exit(result)
+
+
+def test_agent_eval_of_a_damaged_world_model_is_one_line(tmp_path):
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a checkpoint" * 8)
+    argv = ["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", f"--env-kwargs=checkpoint={garbage}"]
+    assert "not a readable lcvg checkpoint" in clean_exit(runner.invoke(app, argv))
+
+
+def test_agent_train_out_that_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("agents.train.train", must_not_run)
+    (tmp_path / "run").write_text("keep")
+    result = runner.invoke(app, ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "run")])
+    assert "is a file, not a directory" in clean_exit(result)
+
+
+def test_agent_train_says_when_its_time_limit_stopped_it(tmp_path, monkeypatch):
+    evaluation = SimpleNamespace(to_json=lambda: {"extra": {"timesteps": 512, "train_seconds": 60.0}})
+    result = SimpleNamespace(
+        run_dir=tmp_path, model_path=tmp_path / "model.json", evaluation=evaluation, seconds=61.0
+    )
+    monkeypatch.setattr("agents.train.train", lambda args: result)
+    argv = ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path), "--timesteps", "10000"]
+    stopped = runner.invoke(app, [*argv, "--time-limit-min", "1"])
+    assert stopped.exit_code == 0, stopped.output
+    assert "Stopped by --time-limit-min 1 after 512 of 10000 timesteps" in stopped.output
+    assert json.loads(stopped.output[stopped.output.index("{") :])["stopped_by_time_limit"] is True
+    assert "Stopped" not in runner.invoke(app, argv).output  # no limit given: nothing to say
+
+
+def test_catalogue_leaves_no_stray_files(tmp_path):
+    """The output checks probe with a temporary file: none may remain in the working folder."""
+    assert not [p for p in Path(os.getcwd()).iterdir() if p.name.startswith(".lcvg-write-check-")]
