@@ -5,7 +5,9 @@ Mounted by ``lcvg_env/cli.py``. Heavy imports (mujoco, ale-py, torch) happen ins
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,18 @@ app = typer.Typer(
 OutDir = Annotated[Path, typer.Argument(help="Dataset root; episodes go to OUT_DIR/<split>/<episode>/.")]
 Split = Annotated[str, typer.Option(help="Split folder to write: train, val or test.")]
 Seed = Annotated[int, typer.Option(help="Random seed (same seed + split = same episodes).")]
+
+
+@contextlib.contextmanager
+def _disk_full_exits() -> Iterator[None]:
+    """A full disk ends the command with its message and exit code 1 (no traceback)."""
+    from lcvg_env.data.atomic import DiskFullError
+
+    try:
+        yield
+    except DiskFullError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def _print_summary(summary: dict, keys: tuple[str, ...]) -> None:
@@ -39,12 +53,13 @@ def pusher(
     """Render a BAIR-like robot-pushing dataset with MuJoCo (frames + ground truth per episode)."""
     from lcvg_env.data.pusher import generate_pusher
 
-    try:
-        summary = generate_pusher(
-            out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _disk_full_exits():
+        try:
+            summary = generate_pusher(
+                out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     _print_summary(
         summary, ("out_dir", "split", "episodes", "frames", "size", "moved_share", "mean_arm_area", "fps")
     )
@@ -66,12 +81,13 @@ def breakout(
     if (height == 0) != (width == 0):
         raise typer.BadParameter("Give both --height and --width, or neither.")
     size = (height, width) if height else None
-    try:
-        summary = generate_breakout(
-            out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _disk_full_exits():
+        try:
+            summary = generate_breakout(
+                out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     _print_summary(summary, ("out_dir", "split", "episodes", "frames_written", "ball_visible_share", "fps"))
 
 
@@ -82,30 +98,29 @@ def info(
     ],
     split: Annotated[str, typer.Option(help="Split to inspect.")] = "train",
     strict: Annotated[bool, typer.Option(help="Fail on the first broken episode.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Read frame headers only (default: decode every frame).")
+    ] = False,
 ) -> None:
-    """Count the episodes and frames of a dataset and report broken files."""
-    from lcvg_env.data.discover import open_episodes
+    """Count the episodes and frames of a dataset and report broken files (exit code 1 if any).
+
+    Every frame is decoded and the annotations are checked against the frames, as training does before
+    its first step, so a file that would be left out of training is reported here.
+    """
+    import warnings
+
+    from lcvg_env.data.discover import DataWarning
     from lcvg_env.data.episodes import DataError
+    from lcvg_env.data.validate import validate_split
 
     try:
-        episodes = open_episodes(root, split=split, strict=strict)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # the report below lists every problem
+            report = validate_split(root, split=split, decode=not quick, strict=strict, warn=False)
     except DataError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    frames = [ep.num_frames for ep in episodes]
-    typer.echo(
-        json.dumps(
-            {
-                "root": str(root),
-                "split": split,
-                "episodes": len(episodes),
-                "frames": int(sum(frames)),
-                "min_frames": min(frames),
-                "max_frames": max(frames),
-                "kinds": sorted({type(ep).__name__ for ep in episodes}),
-                "skipped": episodes.skipped,
-                "problems": episodes.problems[:10],
-            },
-            indent=2,
-        )
-    )
+    typer.echo(json.dumps(report.as_dict(), indent=2))
+    if report.problems:
+        typer.echo(report.summary(), err=True)
+        raise typer.Exit(code=1)

@@ -6,7 +6,9 @@ resized and centre-cropped to ``size`` (:mod:`lcvg_env.data.transforms`) and sca
 
 Decoded episodes (uint8, already at ``size``) are kept in an in-memory LRU cache of ``cache_bytes``;
 when the whole dataset fits (the default for datasets of tens to thousands of 64x64 episodes), it is
-decoded once up front, so training is not IO-bound and broken files are found before training starts.
+decoded once up front, so training is not IO-bound. Either way every episode is checked when the
+dataset is built (:func:`~lcvg_env.data.validate.check_episode`: every frame decoded, annotations
+against the frames), so broken files are left out before training starts, never in the middle of it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch.utils.data import Dataset
 from lcvg_env.data.discover import DataWarning, open_episodes
 from lcvg_env.data.episodes import DataError, Episode
 from lcvg_env.data.transforms import Size, rescale_annotations
+from lcvg_env.data.validate import DataReport, check_episode, fix_hint
 
 
 def to_tensor(frame: np.ndarray) -> torch.Tensor:
@@ -47,7 +50,10 @@ class VideoDataset(Dataset):
         frame_skip: k, the distance in frames between the two frames of a pair.
         strict: raise on the first broken episode instead of skipping it with a warning.
         cache_bytes: budget of the in-memory cache of decoded episodes.
-        preload: decode everything up front; default: when the estimated size fits ``cache_bytes``.
+        preload: keep everything decoded from the start; default: when the estimated size fits
+            ``cache_bytes``.
+        validate: check every episode when the dataset is built (decoded once, annotations read) and
+            leave the broken ones out with one warning; False finds them only when they are read.
 
     Attributes: ``episodes`` (the usable ones), ``skipped`` (count of broken or too-short episodes),
     ``problems`` (their messages).
@@ -68,13 +74,16 @@ class VideoDataset(Dataset):
         strict: bool = False,
         cache_bytes: int = 1 << 30,
         preload: bool | None = None,
+        validate: bool = True,
     ) -> None:
         self.size = _as_size(size)
         if not isinstance(frame_skip, int) or frame_skip < 1:
             raise ValueError(f"frame_skip must be an int >= 1, got {frame_skip!r}.")
         self.root, self.split, self.frame_skip, self.strict = Path(root), split, frame_skip, strict
         self.cache_bytes = cache_bytes
-        found = open_episodes(root, split=split, strict=strict)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # one warning below lists every left-out episode
+            found = open_episodes(root, split=split, strict=strict)
         self.problems: list[str] = list(found.problems)
         self.episodes: list[Episode] = [ep for ep in found if self._long_enough(ep)]
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -83,8 +92,11 @@ class VideoDataset(Dataset):
         frame_bytes = 3 * self.size[0] * self.size[1]
         if preload is None:
             preload = sum(ep.num_frames for ep in self.episodes) * frame_bytes <= cache_bytes
-        if preload:
-            self._preload()
+        if preload or validate:
+            self._check_all(keep=bool(preload))
+        if self.problems:
+            report = DataReport(self.root, self.split, list(self.episodes), list(self.problems))
+            warnings.warn(report.summary(), DataWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ bookkeeping
     def _long_enough(self, ep: Episode) -> bool:
@@ -96,38 +108,41 @@ class VideoDataset(Dataset):
         )
         if self.strict:
             raise DataError(msg + " Lower frame_skip or remove the episode.")
-        warnings.warn(f"Skipping episode: {msg}", DataWarning, stacklevel=3)
         self.problems.append(msg)
         return False
 
     def _build_index(self) -> None:
         if not self.episodes:
             raise DataError(
-                f"No usable episode in {self.root} (split {self.split!r}): "
-                f"{len(self.problems)} skipped, e.g. {self.problems[:1]}. Check the path and frame_skip."
+                f"No usable episode in {self.root} (split {self.split!r}): {len(self.problems)} left out, "
+                f"e.g. {self.problems[0] if self.problems else 'none'} Check the path and frame_skip."
             )
         counts = [ep.num_frames - self.frame_skip for ep in self.episodes]
         self._starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
 
-    def _drop(self, index: int, exc: DataError) -> None:
+    def _drop(self, index: int, exc: DataError, warn: bool = True) -> None:
         """Forget a broken episode (non-strict mode) and re-index; cached episodes are re-keyed."""
-        warnings.warn(f"Skipping broken episode: {exc}", DataWarning, stacklevel=3)
+        if warn:  # found late (validate=False): the pair index changes under the sampler
+            warnings.warn(f"Skipping broken episode: {exc} {fix_hint(self.root, self.split)}", DataWarning, 3)
         self.problems.append(str(exc))
         self.episodes.pop(index)
         self._cache = OrderedDict((k - (k > index), v) for k, v in self._cache.items() if k != index)
         self._cached_bytes = sum(v.nbytes for v in self._cache.values())
         self._build_index()
 
-    def _preload(self) -> None:
+    def _check_all(self, keep: bool) -> None:
+        """Decode and check every episode (kept in the cache if ``keep``), leaving the broken ones out."""
         i = 0
         while i < len(self.episodes):
             try:
-                self.episode_frames(i)
+                if keep:
+                    self.episode_frames(i)
+                check_episode(self.episodes[i], decode=not keep)
                 i += 1
             except DataError as exc:
                 if self.strict:
                     raise
-                self._drop(i, exc)
+                self._drop(i, exc, warn=False)
 
     @property
     def skipped(self) -> int:

@@ -10,9 +10,13 @@ Problems with the data raise :class:`DataError`, whose message names the offendi
 
 from __future__ import annotations
 
+import itertools
 import re
+import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -53,7 +57,18 @@ class Episode(ABC):
         return resize_frames(frames, size)
 
     def annotations(self) -> dict[str, np.ndarray] | None:
-        """Ground truth stored with the episode (arrays, stored frame size), or None if there is none."""
+        """Ground truth stored with the episode (arrays, stored frame size), or None if there is none.
+
+        Checked against the frames (:func:`check_annotations`): annotations that no longer match them
+        raise :class:`DataError` here rather than an IndexError, or wrong pixels, where they are used.
+        """
+        ann = self._read_annotations()
+        if ann is not None:
+            check_annotations(ann, self.num_frames, self.stored_size, self.source)
+        return ann
+
+    def _read_annotations(self) -> dict[str, np.ndarray] | None:
+        """The stored annotations as they are, or None; formats that store some override this."""
         return None
 
     def stored_size(self) -> Size:
@@ -66,20 +81,95 @@ class Episode(ABC):
         )
 
 
-def _natural_key(path: Path) -> tuple[int, str]:
+def check_annotations(
+    ann: dict[str, np.ndarray], num_frames: int, stored_size: Callable[[], Size], where: Path
+) -> None:
+    """Raise :class:`DataError` if annotations contradict the frames they describe (the layout's rules,
+    :mod:`lcvg_env.data.layout`): ``*_mask`` arrays are (T, H, W) at the stored frame size, ``*_px``
+    arrays end in an (x, y) axis and, with a time axis, have one row per frame."""
+    size: Size | None = None
+    for key, value in ann.items():
+        shape = tuple(np.shape(value))
+        if key.endswith("_mask"):
+            size = size or tuple(stored_size())
+            if shape != (num_frames, *size):
+                problem = f"{key} is {shape} but the episode has {num_frames} frames of {size[0]}x{size[1]}"
+                break
+        elif key.endswith("_px") and (shape[-1:] != (2,) or (len(shape) > 1 and shape[0] != num_frames)):
+            problem = f"{key} is {shape}, expected ({num_frames}, ..., 2): one (x, y) per frame"
+            break
+    else:
+        return
+    raise DataError(
+        f"{where}: {ANNOTATIONS_FILE} does not match the frames ({problem}); the frames or the annotations "
+        "changed since they were written. Re-generate the episode or delete it."
+    )
+
+
+def _frame_number(path: Path) -> int | None:
     digits = re.findall(r"\d+", path.stem)
-    return (int(digits[-1]) if digits else -1, path.name)
+    return int(digits[-1]) if digits else None
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Decode one image file to uint8 (H, W, 3); grey or RGBA images are converted to RGB."""
+def _natural_key(path: Path) -> tuple[int, str]:
+    number = _frame_number(path)
+    return (-1 if number is None else number, path.name)
+
+
+def _check_numbering(files: list[Path]) -> None:
+    """Frames are ordered by the number in their name: raise :class:`DataError` where that order is
+    ambiguous (a frame without a number among numbered ones, two frames with one number) or a frame is
+    missing (the numbers do not go up by one step). Folders with no numbered frame keep name order."""
+    numbers = [_frame_number(f) for f in files]
+    if all(n is None for n in numbers):
+        return
+    fix = "Rename or remove it: frames are 00000.png, 00001.png, ... in the order they were recorded."
+    for f, n in zip(files, numbers, strict=True):
+        if n is None:
+            raise DataError(f"Frame {f} has no number in its name while the others do. {fix}")
+    for (a, m), (b, n) in itertools.pairwise(zip(files, numbers, strict=True)):
+        if m == n:
+            raise DataError(
+                f"Frames {a} and {b.name} have the same number {n}: their order is unknown. {fix}"
+            )
+    steps = np.diff(numbers)
+    if len(steps) and np.any(steps != steps[0]):
+        k = int(np.argmax(steps != steps[0]))
+        raise DataError(
+            f"Episode {files[0].parent}: frame numbers go from {numbers[k]} to {numbers[k + 1]} "
+            f"({files[k].name} -> {files[k + 1].name}) where the others step by {steps[0]}: a frame is "
+            "missing. Re-export the episode, or remove it."
+        )
+
+
+def to_rgb(img: Any) -> np.ndarray:
+    """A Pillow image of any mode as uint8 (H, W, 3): the one conversion every frame reader uses.
+
+    16-bit grey (``I;16``, and ``I`` as PNG stores it) is scaled from 0..65535 to 0..255, where Pillow's
+    own ``convert("RGB")`` clips it to solid white; grey, bilevel and palette images are expanded; an
+    alpha channel (RGBA, LA, palette transparency) is composited over black, so fully transparent
+    pixels are black whatever colour they store.
+    """
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        wide = np.asarray(img, dtype=np.float64)  # (H, W), 0..65535
+        grey = np.clip(np.rint(wide * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint16)  # (H, W, 4)
+        rgb = (rgba[..., :3] * rgba[..., 3:] + 127) // 255  # composite over black
+        return rgb.astype(np.uint8)
+    return np.asarray(img.convert("RGB"))
+
+
+def load_image(source: Path | BinaryIO, where: str | Path | None = None) -> np.ndarray:
+    """Decode one image (a file, or an open binary stream) to uint8 (H, W, 3) with :func:`to_rgb`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DataError(f"Cannot decode frame {path}: {exc}. Replace or delete the file.") from exc
+        with Image.open(source) as img:
+            return to_rgb(img)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise DataError(f"Cannot decode frame {where or source}: {exc}. Replace or delete the file.") from exc
 
 
 class FolderEpisode(Episode):
@@ -101,6 +191,7 @@ class FolderEpisode(Episode):
         if not files:
             raise DataError(f"Episode folder {path} holds no frames (expected 00000.png, 00001.png, ...).")
         self.files = sorted(files, key=_natural_key)
+        _check_numbering(self.files)
         self.frame_size = self._check_headers()
 
     def _check_headers(self) -> Size:
@@ -132,14 +223,14 @@ class FolderEpisode(Episode):
     def _decode(self) -> np.ndarray:
         return np.stack([load_image(f) for f in self.files])
 
-    def annotations(self) -> dict[str, np.ndarray] | None:
+    def _read_annotations(self) -> dict[str, np.ndarray] | None:
         path = self.source / ANNOTATIONS_FILE
         if not path.exists():
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
                 return {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"Cannot read annotations {path}: {exc}. Re-generate the episode.") from exc
 
 
@@ -187,7 +278,7 @@ class VideoFileEpisode(Episode):
                 from PIL import Image, ImageSequence
 
                 with Image.open(self.source) as img:
-                    return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(img)])
+                    return np.stack([to_rgb(f) for f in ImageSequence.Iterator(img)])
             import imageio.v2 as iio
 
             with iio.get_reader(self.source, format="FFMPEG") as reader:

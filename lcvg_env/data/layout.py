@@ -13,8 +13,9 @@ The layout is the one Playable Video Generation (PVG) and the released LCVG code
       test/ ...
 
 Annotations are numpy arrays in one ``.npz`` (no pickles); arrays whose name ends in ``_px`` are (x, y)
-pixel coordinates and arrays ending in ``_mask`` are (T, H, W) booleans, both in the stored frame size
-(see :mod:`lcvg_env.data.transforms` to follow a resize).
+pixel coordinates, (T, ..., 2) with one row per frame, and arrays ending in ``_mask`` are (T, H, W)
+booleans, both in the stored frame size (see :mod:`lcvg_env.data.transforms` to follow a resize;
+:func:`lcvg_env.data.episodes.check_annotations` enforces these shapes when annotations are read).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lcvg_env.data.atomic import atomic_write_json, disk_full, is_disk_full, replace_dir
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 ANNOTATIONS_FILE = "annotations.npz"
@@ -72,27 +75,45 @@ def write_episode(
 ) -> Path:
     """Write one episode folder ``split_dir/name`` (frames as PNG, ground truth as ``annotations.npz``).
 
-    The folder is written under a temporary name and renamed at the end, so an interrupted run never
-    leaves a half-written episode that looks complete. An existing episode of the same name is replaced.
+    The folder is written under a temporary name and swapped in at the end
+    (:func:`~lcvg_env.data.atomic.replace_dir`), so an interrupted run never leaves a half-written episode
+    that looks complete, and an existing episode of the same name is replaced only by a complete one. A
+    full disk raises :class:`~lcvg_env.data.atomic.DiskFullError` (the message says what is kept).
     Annotation arrays with a leading time axis should have ``len(frames)`` (or ``len(frames) - 1`` for
     actions between frames) rows.
     """
     arr = _check_frames(frames)
-    from PIL import Image
-
     final = Path(split_dir) / name
     tmp = Path(split_dir) / f".{name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for t, frame in enumerate(arr):
-        Image.fromarray(frame).save(tmp / frame_filename(t), compress_level=compress_level)
-    if annotations:
-        np.savez_compressed(tmp / ANNOTATIONS_FILE, **{k: np.asarray(v) for k, v in annotations.items()})
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    try:
+        _write_frames(tmp, arr, annotations, compress_level)
+        replace_dir(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not is_disk_full(exc):
+            raise
+        needed = arr.nbytes + sum(np.asarray(v).nbytes for v in (annotations or {}).values())
+        kept = (
+            f"Episode {final} was not written"
+            + (" (its previous version is kept)." if final.exists() else ".")
+            + " The episodes written before it are complete."
+        )
+        raise disk_full(exc, Path(split_dir), f"episode {name}", needed, kept) from exc
     return final
+
+
+def _write_frames(
+    folder: Path, frames: np.ndarray, annotations: Mapping[str, np.ndarray] | None, compress_level: int
+) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / frame_filename(t), compress_level=compress_level)
+    if annotations:
+        np.savez_compressed(folder / ANNOTATIONS_FILE, **{k: np.asarray(v) for k, v in annotations.items()})
 
 
 def update_dataset_info(root: str | Path, split: str, info: Mapping[str, Any]) -> Path:
@@ -106,7 +127,12 @@ def update_dataset_info(root: str | Path, split: str, info: Mapping[str, Any]) -
             data = {}  # a corrupt info file only loses the description, never the data
     data.setdefault("layout", "ROOT/{split}/<episode>/00000.png + annotations.npz")
     data.setdefault("splits", {})[split] = dict(info)
-    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    try:
+        atomic_write_json(path, data, default=_json_default)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise disk_full(exc, path.parent, path.name, 1 << 16, "The episodes are complete.") from exc
     return path
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcvg_env.data.episodes import DataError, Episode
+from lcvg_env.data.episodes import DataError, Episode, load_image
 
 TFRECORD_SUFFIXES: tuple[str, ...] = (".tfrecord", ".tfrecords")
 Feature = list[bytes] | np.ndarray
@@ -216,9 +216,7 @@ def serialize_example(features: Mapping[str, bytes | list[bytes] | np.ndarray]) 
 def decode_image(data: bytes, where: str) -> np.ndarray:
     """PNG/JPEG bytes, or raw RGB bytes of a square frame, to uint8 (H, W, 3)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:2] == b"\xff\xd8":
-        from PIL import Image
-
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        return load_image(io.BytesIO(data), where)
     side = round((len(data) / 3) ** 0.5)
     if side * side * 3 != len(data):
         raise DataError(f"{where}: {len(data)} bytes is neither PNG/JPEG nor a raw square RGB frame.")
@@ -265,7 +263,7 @@ class TFRecordEpisode(Episode):
             ]
         )
 
-    def annotations(self) -> dict[str, np.ndarray] | None:
+    def _read_annotations(self) -> dict[str, np.ndarray] | None:
         """BAIR's ``{t}/action`` as ``commands`` (T, 4) and ``{t}/endeffector_pos`` (T, 3), when present."""
         ex, out = self._example(), {}
         for key, name in (("action", "commands"), ("endeffector_pos", "endeffector_pos")):
