@@ -8,14 +8,33 @@ one (expected IoU = p q / (p + q - p q) for independent pixels with shares p and
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lcvg_env.data import DataError, open_episodes, rescale_annotations
+from lcvg_env.data import DataError, DataWarning, open_episodes, rescale_annotations
 from lcvg_env.data.dataset import to_tensor
+from lcvg_env.data.validate import validate_split
 from lcvg_env.models.generator import LayeredGenerator
+
+
+def mask_split(data_dir: str | Path) -> str:
+    """The split the stage-1 mask check reads: ``val`` where the dataset has one, else ``train``."""
+    return "val" if (Path(data_dir) / "val").is_dir() else "train"
+
+
+def check_mask_split(data_dir: str | Path) -> None:
+    """Decode and check, before the first step, the episodes the stage-1 mask check will read (the
+    training split is checked by ``VideoDataset``): one warning names the broken ones, which
+    :func:`mask_iou` then leaves out, so the check at the end of stage 1 cannot stop the run."""
+    if mask_split(data_dir) != "val":
+        return
+    try:
+        validate_split(data_dir, "val")
+    except DataError as exc:  # no episode at all: the check is skipped, as mask_iou does
+        warnings.warn(f"The stage-1 mask check will be skipped: {exc}", DataWarning, stacklevel=2)
 
 
 @torch.no_grad()
@@ -33,18 +52,26 @@ def mask_iou(
     """
     size = (generator.cfg.height, generator.cfg.width)
     try:
-        episodes = open_episodes(root, split=split)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # reported before the first step
+            episodes = open_episodes(root, split=split)
     except (DataError, FileNotFoundError, ValueError):
         return None
     inter = union = pred_area = true_area = 0.0
     frames_done = 0
     device = next(generator.parameters()).device
     for ep in episodes:
-        ann = ep.annotations()
+        try:
+            ann = ep.annotations()  # checked against the frames: a mismatch is a DataError
+        except DataError:
+            continue
         if ann is None or key not in ann or frames_done >= max_frames:
             continue
         n = min(ep.num_frames, max_frames - frames_done)
-        frames = ep.frames(size)[:n]
+        try:
+            frames = ep.frames(size)[:n]
+        except DataError:
+            continue  # broken: left out here as everywhere (check_mask_split warned before step 1)
         truth = rescale_annotations({key: ann[key]}, ep.stored_size(), size)[key][:n].astype(bool)
         x = torch.stack([to_tensor(f) for f in frames]).to(device)  # (n, 3, H, W)
         pred = (generator.mask(x)[:, 0] > 0.5).cpu().numpy()  # (n, H, W)

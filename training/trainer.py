@@ -35,6 +35,7 @@ from training import distributed as ddp
 from training import state as st
 from training.config import TrainConfig
 from training.data import PairBatches, sample_start_frames
+from training.evaluate import check_mask_split, mask_split
 from training.losses import LCVGLoss
 from training.monitor import Monitor
 from training.stage2_controls import rollout_inputs, stage2_masks
@@ -108,6 +109,7 @@ class Trainer:
         self.dataset = VideoDataset(
             data_dir, "train", size=(gcfg.height, gcfg.width), frame_skip=cfg.frame_skip
         )
+        check_mask_split(self.data_dir)  # every split the run reads is checked before its first step
         self.batches = PairBatches(
             self.dataset, cfg.batch_size, cfg.seed, self.env.rank, self.env.world, history=cfg.rollout_steps
         )
@@ -305,7 +307,7 @@ class Trainer:
             return
         from training.evaluate import mask_iou
 
-        split = "val" if (self.data_dir / "val").is_dir() else "train"
+        split = mask_split(self.data_dir)
         self.mask_iou = mask_iou(self.generator, self.data_dir, split=split)
         if self.mask_iou is not None:
             monitor.scalars(self.step, {f"mask/{k}": v for k, v in self.mask_iou.items()})

@@ -99,10 +99,10 @@ def control_range_of_split(
     ckpt: Checkpoint, data_dir: str | Path, split: str = "train", episodes: int | None = None
 ) -> ControlRange:
     """:func:`measure_control_range` over the episodes of ``data_dir``'s ``split`` at the model's size."""
-    from lcvg_env.data import open_episodes
+    from lcvg_env.data.validate import validate_split
 
     size = (ckpt.config.height, ckpt.config.width)
-    eps = open_episodes(data_dir, split=split)[:episodes]
+    eps = validate_split(data_dir, split, limit=episodes).episodes  # broken ones left out, with a warning
     clips = [ep.frames(size=size) for ep in eps]
     source = f"{data_dir} ({split}, {len(clips)} episodes, model step {ckpt.step})"
     return measure_control_range(ckpt.generator, clips, ckpt.control_mode, source=source)
