@@ -107,7 +107,7 @@ def export_labels(
     from gymnasium import spaces
 
     from lcvg_env.checkpoint import load_checkpoint
-    from lcvg_env.data import open_episodes
+    from lcvg_env.data.validate import validate_split
     from lcvg_env.env.resolve import resolve_checkpoint
     from lcvg_env.export.minari_io import default_dataset_id
 
@@ -115,12 +115,15 @@ def export_labels(
     ckpt = load_checkpoint(checkpoint, device=device)
     mode = control or ckpt.control_mode
     dims, size = CONTROL_DIMS[mode], (ckpt.config.height, ckpt.config.width)
-    episodes = open_episodes(data_dir, split=split)
-    if max_episodes is not None:
-        episodes = episodes[:max_episodes]
+    # Every episode checked before the first is labelled: a broken or 1-frame episode is left out with
+    # a warning that names it (as training does), never found half-way through the export.
+    report = validate_split(data_dir, split, min_frames=2, limit=max_episodes)
+    episodes = report.episodes
     if not episodes:
         raise ValueError(
-            f"No episodes found in {data_dir} (split {split!r}); check the path with `lcvg data info`."
+            f"No usable episodes in {data_dir} (split {split!r}, {report.broken} left out"
+            + (f", e.g. {report.problems[0]}" if report.problems else "")
+            + "); check the path with `lcvg data info`."
         )
     dataset_id = dataset_id or default_dataset_id(Path(checkpoint).stem, "labels")
     fingerprint = {
@@ -168,7 +171,8 @@ def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: s
     annotations or the labels are affine (no displacement to compare)."""
     import json
 
-    from lcvg_env.data import open_episodes, rescale_annotations
+    from lcvg_env.data import rescale_annotations
+    from lcvg_env.data.validate import validate_split
     from lcvg_env.export.store import MANIFEST, load_episode
 
     manifest = json.loads((Path(out) / MANIFEST).read_text())
@@ -176,7 +180,7 @@ def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: s
     if info.get("mode") not in ("translation", "rotation"):
         return None
     size = tuple(info["size"])
-    sources = {ep.name: ep for ep in open_episodes(data_dir, split=split)}
+    sources = {ep.name: ep for ep in validate_split(data_dir, split, decode=False, warn=False).episodes}
     fitted, true = [], []
     for entry in manifest["episodes"].values():
         ep = sources.get(entry.get("source"))

@@ -43,14 +43,16 @@ def load_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     """An RGB image file as uint8 (H, W, 3) resized to ``size`` (height, width)."""
     from PIL import Image
 
+    from lcvg_env.data.episodes import to_rgb
+
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.LANCZOS)
-            return np.asarray(img, dtype=np.uint8)
+            frame = Image.fromarray(to_rgb(img))  # any mode, 16-bit grey included (the data's own rule)
     except (OSError, ValueError) as e:
         raise ValueError(f"Cannot read the start frame {path}: {e}. Pass a PNG or JPEG image.") from e
+    if frame.size != (size[1], size[0]):
+        frame = frame.resize((size[1], size[0]), Image.Resampling.LANCZOS)
+    return np.asarray(frame, dtype=np.uint8)
 
 
 def replay(generator: Any, start: np.ndarray, controls_norm: np.ndarray, mode: str) -> np.ndarray:

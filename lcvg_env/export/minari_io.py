@@ -4,7 +4,8 @@ The dataset lives in the export folder, which is a Minari datasets root: ``OUT/<
 Open it with ``MINARI_DATASETS_PATH=OUT`` and ``minari.load_dataset(dataset_id)``, or with
 :func:`load_minari` (which does exactly that). It is assembled after the episodes are written,
 episode by episode (memory stays at one episode), into a folder that is rebuilt from scratch if an
-earlier assembly was interrupted; the manifest records a finished assembly.
+earlier assembly was interrupted, and swapped in when complete; the manifest records a finished
+assembly.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import os
 import re
 import shutil
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lcvg_env.export.store import EpisodeStore, load_episode
+from lcvg_env.data.atomic import disk_full, is_disk_full, replace_dir, restore_dir
+from lcvg_env.export.folder import BUILD_DIR, NAMESPACE_FILE, dataset_ids
+from lcvg_env.export.store import EpisodeStore, ExportError, load_episode
 
 INSTALL_HINT = (
     'Minari export needs minari with h5py: pip install "lcvg-env[export]" (or pip install minari h5py).'
@@ -77,18 +81,55 @@ def assemble_minari(
     description: str,
     author: str = "lcvg-env",
 ) -> Path:
-    """Build ``store.root/<dataset_id>`` from the store's finished episodes, in index order."""
-    minari = import_minari()
+    """Build ``store.root/<dataset_id>`` from the store's finished episodes, in index order.
+
+    The dataset is built in ``.minari-build/`` and swapped in only when complete
+    (:func:`~lcvg_env.data.atomic.replace_dir`): a kill or a full disk during the build leaves the
+    previous dataset (e.g. the first 120 episodes of an export being extended to 150) whole and loadable.
+    """
+    import_minari()
     indices = sorted(store.done())
     if not indices:
         raise ValueError(f"No finished episodes in {store.root} to build a Minari dataset from.")
-    target = store.root / dataset_id
-    if target.exists():
-        shutil.rmtree(target)  # ours: an interrupted or outdated assembly (the manifest says so)
+    build, target = store.root / BUILD_DIR, store.root / dataset_id
+    if build.exists():
+        shutil.rmtree(build)  # ours: a build that was interrupted
+    try:
+        _build(store, indices, build, dataset_id, observation_space, action_space, description, author)
+        replace_dir(build / dataset_id, target)
+        _copy_namespace_files(build, store.root, dataset_id)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        needed = sum(_unpacked_bytes(store.episode_path(i)) for i in indices)
+        kept = "The episode files and the previous Minari dataset (if any) are kept."
+        raise ExportError(
+            str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept))
+        ) from exc
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    store.manifest["assembled"] = {"dataset_id": dataset_id, "episodes": len(indices)}
+    store.save()
+    return target
+
+
+def _build(
+    store: EpisodeStore,
+    indices: list[int],
+    build: Path,
+    dataset_id: str,
+    observation_space: Any,
+    action_space: Any,
+    description: str,
+    author: str,
+) -> None:
+    """Write the Minari dataset of episodes ``indices`` under the datasets root ``build``."""
+    minari = import_minari()
     kwargs: dict[str, Any] = {}
     if "jpeg_encoding" in inspect.signature(minari.create_dataset_from_buffers).parameters:
         kwargs["jpeg_encoding"] = False  # frames exactly as generated: lossless
-    with datasets_root(store.root), warnings.catch_warnings():
+    build.mkdir(parents=True)
+    with datasets_root(build), warnings.catch_warnings():
         # Minari nags about unset metadata (code link, e-mail, eval env) that an export does not have.
         warnings.filterwarnings("ignore", category=UserWarning, module="minari")
         first = _buffer(load_episode(store.episode_path(indices[0])))
@@ -105,9 +146,20 @@ def assemble_minari(
         )
         for index in indices[1:]:
             dataset.update_dataset_from_buffer([_buffer(load_episode(store.episode_path(index)))])
-    store.manifest["assembled"] = {"dataset_id": dataset_id, "episodes": len(indices)}
-    store.save()
-    return target
+
+
+def _copy_namespace_files(build: Path, root: Path, dataset_id: str) -> None:
+    """Minari's ``namespace_metadata.json`` of each namespace folder, where the export lacks it."""
+    for rel in Path(dataset_id).parents:
+        source = build / rel / NAMESPACE_FILE
+        if rel != Path(".") and source.is_file() and not (root / rel / NAMESPACE_FILE).exists():
+            shutil.copyfile(source, root / rel / NAMESPACE_FILE)
+
+
+def _unpacked_bytes(path: Path) -> int:
+    """Size of an episode file's arrays unpacked (about what Minari's HDF5 file takes for them)."""
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
 
 
 def is_assembled(store: EpisodeStore, dataset_id: str) -> bool:
@@ -125,6 +177,8 @@ def load_minari(out: str | os.PathLike, dataset_id: str | None = None) -> Any:
     """Open the Minari dataset of export folder ``out`` with ``minari.load_dataset``."""
     minari = import_minari()
     root = Path(out)
+    for parked in dataset_ids(EpisodeStore._read_manifest(root)):
+        restore_dir(root / parked)  # after a swap killed half-way (where renameat2 is missing)
     if dataset_id is None:
         manifest = EpisodeStore._read_manifest(root) or {}
         dataset_id = (manifest.get("assembled") or {}).get("dataset_id")

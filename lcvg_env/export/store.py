@@ -7,6 +7,7 @@ Layout of an export folder ``OUT``::
       episodes/               (npz format)  episode_00000.npz ...   one file per finished episode
       .episodes/              (minari format) the same files, staged; the Minari dataset is built from them
       <dataset_id>/data/      (minari format) the Minari dataset: ``MINARI_DATASETS_PATH=OUT``
+      .minari-build/          (minari format) a new version of it being built, swapped in when complete
       previews/               (--preview) episode_00000.mp4 ...
 
 Guarantees (issue 7, item 5):
@@ -15,8 +16,11 @@ Guarantees (issue 7, item 5):
   the manifest (also replaced atomically) lists it only after the rename;
 * a re-run with the same fingerprint skips the finished episodes (names are deterministic, so
   nothing is duplicated) and removes stale temporary files;
-* a folder holding anything else (another export, a different fingerprint, foreign files) is never
-  touched without ``overwrite=True``.
+* a folder holding anything else (another export, a different fingerprint) is never touched without
+  ``overwrite=True``, and ``overwrite`` removes only the files the export wrote: a folder that also holds
+  foreign files is refused (:mod:`lcvg_env.export.folder`);
+* a full disk stops the export with :class:`ExportError` naming the folder and the space needed; the
+  finished episodes are kept and a re-run resumes from them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ from typing import Any
 
 import numpy as np
 
-MANIFEST = "lcvg_export.json"
+from lcvg_env.data.atomic import atomic_write_json, disk_full, is_disk_full, restore_dir
+from lcvg_env.export.folder import (
+    BUILD_DIR,
+    MANIFEST,
+    dataset_ids,
+    foreign_entries,
+    refusal,
+    remove_own_files,
+)
+
 FORMAT_NAME = "lcvg-export"
 FORMAT_VERSION = 1
 OUTPUT_FORMATS = ("minari", "npz")
@@ -108,23 +121,6 @@ def load_episode(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def atomic_write_json(path: Path, doc: dict[str, Any]) -> None:
-    """Write JSON to ``path`` via a temporary file and a rename: readers see the old or the new file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is for everyone who reads the export
-    os.replace(tmp, path)
-
-
-def _unsafe_to_delete(path: Path) -> bool:
-    resolved = path.resolve()
-    protected = {Path("/").resolve(), Path.home().resolve()}
-    return (
-        resolved in protected or resolved in Path.cwd().resolve().parents or resolved == Path.cwd().resolve()
-    )
-
-
 class EpisodeStore:
     """The episodes of one export in folder ``root`` (see the module docstring)."""
 
@@ -143,18 +139,26 @@ class EpisodeStore:
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"Unknown export format {output_format!r}; choose one of {OUTPUT_FORMATS}.")
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise ExportError(f"{root} is a file; the export needs a folder. Choose another OUT.")
         fingerprint = json.loads(json.dumps(fingerprint))  # the JSON form, as stored
-        existing = cls._read_manifest(root)
+        try:
+            existing = cls._read_manifest(root)
+        except ExportError:
+            if not overwrite:
+                raise
+            existing = None  # replaced anyway; without it only the fixed names count as the export's
         if existing is not None and existing.get("fingerprint") == fingerprint and not overwrite:
             store = cls(root, existing)
-            store._clean_temporaries()
+            store._recover()
             return store
         if root.exists() and any(root.iterdir()):
             if not overwrite:
                 raise ExportError(cls._refusal(root, existing, fingerprint))
-            if _unsafe_to_delete(root):
-                raise ExportError(f"Refusing to overwrite {root}: it is the home, root or current folder.")
-            shutil.rmtree(root)
+            foreign = foreign_entries(root, existing)
+            if foreign:
+                raise ExportError(refusal(root, foreign))
+            remove_own_files(root, existing)
         root.mkdir(parents=True, exist_ok=True)
         manifest = {
             "format": FORMAT_NAME,
@@ -184,8 +188,8 @@ class EpisodeStore:
     def _refusal(root: Path, existing: dict[str, Any] | None, fingerprint: dict[str, Any]) -> str:
         if existing is None:
             return (
-                f"{root} is not empty and holds no lcvg export; choose another OUT or pass --overwrite "
-                "to replace it."
+                f"{root} is not empty and holds no lcvg export; choose another (empty or new) OUT. "
+                "(--overwrite replaces only an lcvg export's own files, never other files.)"
             )
         old = existing.get("fingerprint", {})
         diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
@@ -211,32 +215,52 @@ class EpisodeStore:
         """Write episode ``index`` atomically, then record it in the manifest."""
         path = self.episode_path(index)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
+        arrays = record.arrays()
         try:
-            np.savez_compressed(tmp, **record.arrays())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
+            os.close(fd)
+            try:
+                np.savez_compressed(tmp, **arrays)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as exc:
+            self._raise_if_full(exc, f"episode {index}", sum(a.nbytes for a in arrays.values()))
+            raise
         self.manifest["episodes"][f"{index:05d}"] = {
             "file": str(path.relative_to(self.root)),
             "steps": record.num_steps,
             **record.meta,
         }
-        self.manifest["assembled"] = None  # the Minari dataset (if any) no longer has every episode
-        self.save()
+        self.save()  # "assembled" still describes the Minari dataset on disk, now one episode behind
         return path
 
     def save(self) -> None:
-        atomic_write_json(self.root / MANIFEST, self.manifest)
+        try:
+            atomic_write_json(self.root / MANIFEST, self.manifest, sort_keys=True)
+        except OSError as exc:
+            self._raise_if_full(exc, MANIFEST, len(json.dumps(self.manifest)))
+            raise
 
-    def _clean_temporaries(self) -> None:
+    def _raise_if_full(self, exc: OSError, what: str, needed: int) -> None:
+        """Turn a full disk into an :class:`ExportError` that says what is kept and how to go on."""
+        if is_disk_full(exc):
+            kept = f"The {len(self.done())} finished episode(s) are kept; the export resumes from them."
+            raise ExportError(str(disk_full(exc, self.root, what, needed, kept))) from exc
+
+    def _recover(self) -> None:
+        """Clean up after a killed run: half-written files, an unfinished Minari build; and put back a
+        Minari dataset that a killed swap had parked aside."""
         for folder in (self.episodes_dir, self.root):
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp*"):
                     tmp.unlink(missing_ok=True)
+        if (self.root / BUILD_DIR).exists():
+            shutil.rmtree(self.root / BUILD_DIR)
+        for dataset_id in dataset_ids(self.manifest):
+            restore_dir(self.root / dataset_id)
 
     def set_info(self, **info: Any) -> None:
         """Record JSON-able facts about the whole export (spaces, dataset id, units) in the manifest."""

@@ -120,16 +120,17 @@ def test_an_existing_different_dataset_is_never_overwritten(
     with pytest.raises(ExportError, match="holds no lcvg export"):
         export_labels(tiny_checkpoint, video_dir, foreign, output_format="npz", progress=False)
     assert (foreign / "precious.txt").read_text() == "keep me"
+    with pytest.raises(ExportError, match=r"Refusing to overwrite .*precious\.txt"):
+        export_labels(
+            tiny_checkpoint, video_dir, foreign, output_format="npz", overwrite=True, progress=False
+        )
+    assert (foreign / "precious.txt").read_text() == "keep me"  # --overwrite replaces only exports
     summary = export_labels(
-        tiny_checkpoint,
-        video_dir,
-        foreign,
-        output_format="npz",
-        overwrite=True,
-        max_episodes=1,
-        progress=False,
+        tiny_checkpoint, video_dir, out, output_format="npz", overwrite=True, max_episodes=1, progress=False
     )
-    assert summary.episodes == 1 and not (foreign / "precious.txt").exists()
+    assert summary.episodes == 1 and sorted(p.name for p in (out / "episodes").iterdir()) == [
+        "episode_00000.npz"
+    ]
 
 
 def test_cli_labels_refuses_then_overwrites(tiny_checkpoint: Path, video_dir: Path, tmp_path: Path) -> None:
