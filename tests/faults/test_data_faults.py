@@ -1,0 +1,468 @@
+"""Catalogue of bad data and export faults (issue 19): each test feeds one bad input or fault and checks
+the message (it names the file or folder and says what to do) and that nothing was lost.
+
+Cases: broken frames and annotations in training data, frame formats, dataset layouts, Minari and npz
+exports (kills, full disks, --overwrite), data writes that replace something.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from lcvg_env.checkpoint import load_checkpoint
+from lcvg_env.data import DataError, DataWarning, VideoDataset, open_episodes, write_episode
+from lcvg_env.data import atomic as atomic_module
+from lcvg_env.data import layout as layout_module
+from lcvg_env.data.atomic import DiskFullError
+from lcvg_env.data.episodes import load_image
+from lcvg_env.data.validate import validate_split
+from lcvg_env.export import minari_io
+from lcvg_env.export import store as store_module
+from lcvg_env.export.labels import export_labels
+from lcvg_env.export.minari_io import load_minari
+from lcvg_env.export.store import MANIFEST, ExportError, load_episode
+from tests.conftest import write_square_dataset
+from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
+from training.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:60])  # the header survives: only decoding fails
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _cli(*args: str):
+    from lcvg_env.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _squares(root: Path) -> Path:
+    write_squares(root, "train", 5, seed=0)
+    write_squares(root, "val", 2, seed=1)
+    return root
+
+
+# ---------------------------------------------------------------- training data
+def test_truncated_png_is_left_out_before_the_first_step_and_the_run_and_its_resume_finish(tmp_path):
+    data = _squares(tmp_path / "data")
+    _truncate(data / "train" / "00001" / "00003.png")
+    _truncate(data / "val" / "00000" / "00002.png")  # read only by the stage-1 check
+    cfg = tiny_config(stage1_steps=2, stage2_steps=2, checkpoint_every=3, disc_start=1)
+    with pytest.warns(DataWarning) as caught:
+        straight = Trainer(cfg, data, tmp_path / "straight", preset=tiny_preset_object(), progress=False)
+    text = "\n".join(str(w.message) for w in caught)
+    assert (
+        "train/00001/00003.png" in text and "val/00000/00002.png" in text and "Delete or re-generate" in text
+    )
+    with pytest.warns(DataWarning, match="train/00001/00003.png"):  # so does the action range at the end
+        result = straight.train()
+    assert result.step == 4 and result.mask_iou is not None and result.mask_iou["frames"] == 8  # 1 of 2 val
+    assert "env_defaults" in json.dumps(load_checkpoint(result.checkpoint).extra)  # the range was measured
+
+    def stop(trainer):
+        if trainer.step == 3:
+            raise RuntimeError("killed")  # after the stage-1 check, after the checkpoint at step 3
+
+    with pytest.warns(DataWarning), pytest.raises(RuntimeError, match="killed"):
+        Trainer(cfg, data, tmp_path / "resumed", preset=tiny_preset_object(), progress=False).train(stop)
+    with pytest.warns(DataWarning) as caught:
+        resumed = Trainer(
+            cfg, data, tmp_path / "resumed", preset=tiny_preset_object(), resume=True, progress=False
+        )
+        assert resumed.step == 3 and resumed.train().step == 4
+    assert "train/00001/00003.png" in "\n".join(str(w.message) for w in caught)
+    a, b = straight.generator.state_dict(), resumed.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same episodes were left out both times
+
+
+def test_annotations_of_another_frame_size_are_named_not_an_index_error(tmp_path):
+    data = _squares(tmp_path / "data")
+    bad = data / "val" / "00001" / "annotations.npz"
+    np.savez_compressed(bad, arm_mask=np.zeros((8, 16, 16), bool))  # the frames are 32x32
+    ep = next(e for e in open_episodes(data, split="val") if e.name == "00001")
+    with pytest.raises(
+        DataError, match=r"val/00001: annotations\.npz does not match.*arm_mask is \(8, 16, 16\)"
+    ):
+        ep.annotations()
+    cfg = tiny_config(stage1_steps=1, stage2_steps=0)
+    with pytest.warns(DataWarning, match=r"val/00001.*arm_mask"):
+        trainer = Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), progress=False)
+    assert trainer.train().mask_iou["frames"] == 8  # the stage-1 check used the sound val episode
+
+
+def test_annotations_with_a_frame_count_that_no_longer_matches(tmp_path):
+    data = _squares(tmp_path / "data")
+    (data / "train" / "00002" / "00007.png").unlink()  # a frame deleted: 7 frames, 8 rows of annotations
+    with pytest.warns(DataWarning, match=r"train/00002: annotations\.npz does not match.*8 frames|7 frames"):
+        ds = VideoDataset(data, size=32)
+    assert len(ds.episodes) == 4 and ds.skipped == 1
+
+
+def test_data_info_reports_what_training_would_leave_out(tmp_path):
+    data = _squares(tmp_path / "data")
+    _truncate(data / "train" / "00004" / "00000.png")
+    result = _cli("data", "info", data)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    assert report["episodes"] == 4 and report["broken"] == 1 and "00004/00000.png" in report["problems"][0]
+    assert "Delete or re-generate" in result.output
+    quick = _cli("data", "info", data, "--quick")  # headers only: the truncated data is not seen
+    assert quick.exit_code == 0 and '"broken": 0' in quick.stdout
+
+
+def test_empty_split_is_named_with_what_is_expected(tmp_path):
+    data = _squares(tmp_path / "data")
+    (data / "test").mkdir()
+    result = _cli("data", "info", data, "--split", "test")
+    assert result.exit_code == 1 and "No episodes found in" in result.output and "test" in result.output
+    with pytest.raises(DataError, match="No episodes found"):
+        VideoDataset(data, split="test", size=32)
+
+
+def test_empty_val_split_skips_the_stage1_check_with_a_warning_not_an_error(tmp_path):
+    data = tmp_path / "data"
+    write_squares(data, "train", 4)
+    (data / "val").mkdir()
+    with pytest.warns(DataWarning, match="stage-1 mask check will be skipped"):
+        trainer = Trainer(
+            tiny_config(stage1_steps=1, stage2_steps=0), data, tmp_path / "r", preset=tiny_preset_object()
+        )
+    assert trainer.train().mask_iou is None
+
+
+# ---------------------------------------------------------------- frame formats
+def _save(tmp_path: Path, array: np.ndarray, mode: str | None = None, **kwargs) -> Path:
+    path = tmp_path / f"frame_{mode or 'x'}.png"
+    img = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
+    img.save(path, **kwargs)
+    return path
+
+
+def test_16bit_grey_png_is_scaled_not_white(tmp_path):
+    grey16 = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 256  # 0 .. 65280
+    path = _save(tmp_path, grey16)
+    assert Image.open(path).mode == "I;16"
+    rgb = load_image(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (16, 16, 3)
+    np.testing.assert_array_equal(rgb[..., 0], np.rint(grey16 / 257.0).astype(np.uint8))
+    assert rgb.mean() < 200 and (rgb[..., 0] == rgb[..., 2]).all()  # was solid 255 before the fix
+    folder = tmp_path / "ep"
+    folder.mkdir()
+    for t in range(3):
+        Image.fromarray(grey16 // (t + 1)).save(folder / f"{t:05d}.png")
+    frames = open_episodes(folder)[0].frames()
+    assert frames.shape == (3, 16, 16, 3) and len(np.unique(frames[0])) > 200  # a ramp, not white
+
+
+def test_palette_grey_rgba_and_bilevel_frames_become_rgb(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    grey = load_image(_save(tmp_path, rgb, "L"))
+    assert grey.shape == (8, 8, 3) and (grey[..., 0] == grey[..., 1]).all()
+    palette = load_image(_save(tmp_path, rgb, "P"))
+    assert palette.shape == (8, 8, 3) and np.abs(palette.astype(int) - rgb).mean() < 40
+    rgba = np.concatenate([rgb, np.full((8, 8, 1), 255, np.uint8)], axis=-1)
+    rgba[0, 0, 3] = 0  # one transparent pixel
+    out = load_image(_save(tmp_path, rgba))
+    np.testing.assert_array_equal(out[1:], rgb[1:])  # opaque pixels exactly
+    np.testing.assert_array_equal(out[0, 0], [0, 0, 0])  # transparent: composited over black
+    bilevel = load_image(_save(tmp_path, rgb, "1"))
+    assert set(np.unique(bilevel)) <= {0, 255}
+
+
+# ---------------------------------------------------------------- episode folders
+def _episode(tmp_path: Path, names: list[str], sizes: list[int] | None = None) -> Path:
+    folder = tmp_path / "ep"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(names):
+        side = sizes[i] if sizes else 8
+        Image.fromarray(np.full((side, side, 3), 10 * i, np.uint8)).save(folder / name)
+    return folder
+
+
+def test_a_non_image_file_with_a_frame_suffix_is_named(tmp_path):
+    folder = _episode(tmp_path, ["00000.png", "00001.png"])
+    (folder / "00002.png").write_text("not an image")
+    (folder / "notes.txt").write_text("not a frame suffix: ignored")
+    with pytest.raises(DataError, match=r"ep/00002\.png is not an image"):
+        open_episodes(folder, strict=True)
+
+
+def test_frames_of_different_sizes_in_one_episode_are_named(tmp_path):
+    _episode(tmp_path, ["00000.png", "00001.png", "00002.png"], sizes=[8, 8, 12])
+    with pytest.raises(DataError, match=r"00002\.png is 12x12 but 00000\.png is 8x8"):
+        open_episodes(tmp_path / "ep", strict=True)
+
+
+def test_an_unnumbered_image_among_numbered_frames_is_named(tmp_path):
+    _episode(tmp_path, ["00000.png", "00001.png", "thumbnail.png"])
+    with pytest.raises(DataError, match=r"thumbnail\.png has no number"):
+        open_episodes(tmp_path / "ep", strict=True)
+
+
+def test_a_missing_frame_and_duplicate_numbers_are_named(tmp_path):
+    _episode(tmp_path / "a", ["00000.png", "00001.png", "00003.png"])
+    with pytest.raises(DataError, match=r"frame numbers go from 1 to 3 .*a frame is missing"):
+        open_episodes(tmp_path / "a" / "ep", strict=True)
+    _episode(tmp_path / "b", ["frame_1.png", "img_1.png"])
+    with pytest.raises(DataError, match="have the same number 1"):
+        open_episodes(tmp_path / "b" / "ep", strict=True)
+    only_names = _episode(tmp_path / "c", ["a.png", "b.png"])  # no numbers at all: name order, accepted
+    assert open_episodes(only_names)[0].num_frames == 2
+
+
+def test_a_damaged_annotations_file_is_named(tmp_path):
+    data = _squares(tmp_path / "data")
+    path = data / "train" / "00000" / "annotations.npz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match=r"Cannot read annotations .*00000/annotations\.npz"):
+        open_episodes(data)[0].annotations()
+
+
+# ---------------------------------------------------------------- exports
+@pytest.fixture
+def videos(tmp_path: Path) -> Path:
+    """5 episodes of 6 frames, 32x32 (the tiny checkpoint's size), in the test split."""
+    return write_square_dataset(tmp_path / "videos", episodes=5, frames=6, size=32)
+
+
+def _labels(ckpt: Path, data: Path, out: Path, **kwargs):
+    kwargs.setdefault("split", "test")
+    return export_labels(ckpt, data, out, progress=False, **kwargs)
+
+
+def test_a_one_frame_episode_is_left_out_of_label_export_by_name(tiny_checkpoint, videos, tmp_path):
+    short = videos / "test" / "episode_00002"
+    for extra in sorted(short.glob("0000[1-5].png")):
+        extra.unlink()
+    (short / "annotations.npz").unlink()
+    with pytest.warns(DataWarning, match=r"episode_00002: 1 frame\(s\), fewer than the 2 needed"):
+        summary = _labels(tiny_checkpoint, videos, tmp_path / "out", output_format="npz")
+    assert summary.episodes == 4
+    sources = [
+        e["source"] for e in json.loads((tmp_path / "out" / MANIFEST).read_text())["episodes"].values()
+    ]
+    assert "episode_00002" not in sources
+
+
+def test_killed_minari_rebuild_keeps_the_old_dataset_loadable(tiny_checkpoint, videos, tmp_path, monkeypatch):
+    minari = pytest.importorskip("minari")
+    out = tmp_path / "out"
+    first = _labels(tiny_checkpoint, videos, out, max_episodes=3)
+    assert first.episodes == 3
+    calls = {"n": 0}
+    original = minari_io._buffer
+
+    def dies_mid_build(episode):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # killed while Minari writes the 5-episode dataset
+        return original(episode)
+
+    monkeypatch.setattr(minari_io, "_buffer", dies_mid_build)
+    with pytest.raises(KeyboardInterrupt):
+        _labels(tiny_checkpoint, videos, out, max_episodes=5)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(out))
+    assert minari.load_dataset(first.dataset_id).total_episodes == 3  # the line the CLI prints
+    assert load_minari(out).total_episodes == 3
+    monkeypatch.setattr(minari_io, "_buffer", original)
+    done = _labels(tiny_checkpoint, videos, out, max_episodes=5)
+    assert (done.episodes, done.written) == (5, 0) and load_minari(out).total_episodes == 5
+    assert not (out / ".minari-build").exists()
+
+
+def test_swap_killed_between_its_renames_is_undone(tiny_checkpoint, videos, tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    out = tmp_path / "out"
+    first = _labels(tiny_checkpoint, videos, out, max_episodes=2)
+    monkeypatch.setattr(atomic_module, "_exchange", lambda a, b: False)  # no renameat2 here
+    real_rename, calls = atomic_module.os.rename, {"n": 0}
+
+    def rename(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed after parking the old dataset, before moving the new one in
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic_module.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        _labels(tiny_checkpoint, videos, out, max_episodes=4)
+    monkeypatch.setattr(atomic_module.os, "rename", real_rename)
+    assert not (out / first.dataset_id).exists()  # parked as .<name>.old
+    assert load_minari(out).total_episodes == 2  # put back on the next load
+
+
+def test_overwrite_refuses_a_folder_with_user_files_and_deletes_nothing(tiny_checkpoint, videos, tmp_path):
+    out = tmp_path / "out"
+    _labels(tiny_checkpoint, videos, out, max_episodes=2)
+    (out / "my_notes.txt").write_text("keep me")
+    (out / "lcvg" / "someone-elses-v0").mkdir()
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    with pytest.raises(ExportError, match=r"Refusing to overwrite .*lcvg/someone-elses-v0, my_notes\.txt"):
+        _labels(tiny_checkpoint, videos, out, max_episodes=2, overwrite=True, solver="reference")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    (out / "my_notes.txt").unlink()
+    (out / "lcvg" / "someone-elses-v0").rmdir()
+    summary = _labels(tiny_checkpoint, videos, out, max_episodes=1, overwrite=True, output_format="npz")
+    assert summary.episodes == 1 and sorted(p.name for p in out.iterdir()) == ["episodes", MANIFEST]
+
+
+def test_export_into_a_file_is_refused(tiny_checkpoint, videos, tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("data")
+    with pytest.raises(ExportError, match="is a file"):
+        _labels(tiny_checkpoint, videos, target, output_format="npz", overwrite=True)
+    assert target.read_text() == "data"
+
+
+def test_full_disk_during_npz_export_names_the_folder_and_keeps_the_episodes(
+    tiny_checkpoint, videos, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    real, calls = np.savez_compressed, {"n": 0}
+
+    def fills_up(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            _enospc()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module.np, "savez_compressed", fills_up)
+    args = ["export", "labels", tiny_checkpoint, videos, out, "--split", "test", "--format", "npz", "--quiet"]
+    result = _cli(*args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"No space left on the disk of {out}" in result.output and "episode 2" in result.output
+    assert "2 finished episode(s) are kept" in result.output and "run the same command again" in result.output
+    assert sorted(p.name for p in (out / "episodes").iterdir()) == ["episode_00000.npz", "episode_00001.npz"]
+    kept = load_episode(out / "episodes" / "episode_00001.npz")
+    monkeypatch.setattr(store_module.np, "savez_compressed", real)
+    assert _cli(*args).exit_code == 0
+    again = load_episode(out / "episodes" / "episode_00001.npz")
+    np.testing.assert_array_equal(kept["observations"], again["observations"])
+    assert len(list((out / "episodes").iterdir())) == 5
+
+
+def test_full_disk_while_saving_the_manifest_is_a_message(tiny_checkpoint, videos, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=1)
+    before = (out / MANIFEST).read_text()
+    real, calls = store_module.atomic_write_json, {"n": 0}
+
+    def fills_up(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the manifest save after episode 1
+            _enospc()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "atomic_write_json", fills_up)
+    with pytest.raises(
+        ExportError, match=r"while writing lcvg_export\.json .*finished episode\(s\) are kept"
+    ):
+        _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=3)
+    assert (
+        json.loads((out / MANIFEST).read_text())["episodes"].keys() == json.loads(before)["episodes"].keys()
+    )
+    monkeypatch.undo()
+    assert _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=3).episodes == 3
+
+
+def test_full_disk_during_the_minari_build_keeps_the_old_dataset(
+    tiny_checkpoint, videos, tmp_path, monkeypatch
+):
+    pytest.importorskip("minari")
+    out = tmp_path / "out"
+    _labels(tiny_checkpoint, videos, out, max_episodes=2)
+    original, calls = minari_io._buffer, {"n": 0}
+
+    def fills_up(episode):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            _enospc()  # the disk fills while Minari writes the new 3-episode dataset
+        return original(episode)
+
+    monkeypatch.setattr(minari_io, "_buffer", fills_up)
+    with pytest.raises(
+        ExportError, match=r"No space left .* while writing Minari dataset lcvg/tiny-labels-v0"
+    ):
+        _labels(tiny_checkpoint, videos, out, max_episodes=3)
+    assert load_minari(out).total_episodes == 2 and not (out / ".minari-build").exists()
+    monkeypatch.undo()
+    assert _labels(tiny_checkpoint, videos, out, max_episodes=3).episodes == 3
+
+
+def test_full_disk_while_generating_data_keeps_the_episode_it_was_replacing(tmp_path, monkeypatch):
+    split = tmp_path / "data" / "train"
+    old = np.full((3, 8, 8, 3), 7, np.uint8)
+    write_episode(split, "00000", old, {"tip_px": np.zeros((3, 2), np.float32)})
+    monkeypatch.setattr(layout_module.np, "savez_compressed", _enospc)
+    with pytest.raises(
+        DiskFullError, match=r"No space left on the disk of .*train while writing episode 00000"
+    ):
+        write_episode(split, "00000", np.zeros((3, 8, 8, 3), np.uint8), {"tip_px": np.ones((3, 2))})
+    assert sorted(p.name for p in split.iterdir()) == ["00000"]  # no half-written folder left
+    np.testing.assert_array_equal(open_episodes(split.parent)[0].frames(), old)
+
+
+def test_full_disk_in_data_generation_cli_is_a_message(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    monkeypatch.setattr(layout_module.np, "savez_compressed", _enospc)
+    result = _cli("data", "breakout", tmp_path / "bk", "--episodes", "1", "--frames", "3")
+    assert result.exit_code == 1 and "No space left on the disk of" in result.output
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- writes that replace something
+def test_killed_episode_rewrite_leaves_the_old_episode(tmp_path, monkeypatch):
+    split = tmp_path / "data" / "train"
+    old = np.full((2, 8, 8, 3), 9, np.uint8)
+    write_episode(split, "00000", old)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(layout_module.np, "savez_compressed", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_episode(split, "00000", np.zeros((2, 8, 8, 3), np.uint8), {"x": np.zeros(2)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the leftover temporary folder is hidden, not a broken episode
+        episodes = open_episodes(split.parent)
+    assert len(episodes) == 1
+    np.testing.assert_array_equal(episodes[0].frames(), old)
+
+
+def test_killed_dataset_info_update_keeps_the_old_file(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    layout_module.update_dataset_info(root.mkdir() or root, "train", {"episodes": 3})
+    before = (root / "dataset.json").read_text()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_module.json, "dump", killed)
+    with pytest.raises(KeyboardInterrupt):
+        layout_module.update_dataset_info(root, "val", {"episodes": 1})
+    assert (root / "dataset.json").read_text() == before
+    assert [p.name for p in root.iterdir()] == ["dataset.json"]  # no temporary left
+
+
+def test_validate_split_limit_and_strict(tmp_path):
+    data = _squares(tmp_path / "data")
+    _truncate(data / "train" / "00000" / "00001.png")
+    report = validate_split(data, "train", limit=2, warn=False)
+    assert [ep.name for ep in report.episodes] == ["00001", "00002"] and report.broken == 1
+    with pytest.raises(DataError, match=r"00000/00001\.png"):
+        validate_split(data, "train", strict=True)
