@@ -3,8 +3,9 @@
 ``info`` says which file a name or path resolves to (the lookup order of
 :func:`lcvg_env.env.resolve.resolve_checkpoint`) and what is in it, without loading the weights.
 ``bundle`` writes a copy for the package or for sharing: fp16 weights (half the size, widened to fp32 on
-load), a chosen generation-time composite (``GeneratorConfig.composite_margin``, docs/fidelity.md) and
-where it came from. Heavy imports stay inside the commands: the CLI imports this module at start-up.
+load), the generation-time options (``GeneratorConfig.composite_margin`` and ``correction_passes``,
+docs/fidelity.md), the env's default action range (:mod:`lcvg_env.control.control_range`) and where
+it came from. Heavy imports stay inside the commands: the CLI imports this module at start-up.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def info(
         ("frame (HxW)", f"{meta['height']}x{meta['width']}"),
         ("control mode", meta["control_mode"]),
         ("composite margin", cfg.get("composite_margin")),
+        ("correction passes", cfg.get("correction_passes", 0)),
         ("max_displacement", f"{default_max_displacement(meta.get('extra')):g} px (env default)"),
         ("created", meta.get("created")),
     ]
@@ -84,6 +86,10 @@ def bundle(
             help="Generation-time composite: 'none' (off) or a margin in pixels; default: keep the source's."
         ),
     ] = None,
+    correction_passes: Annotated[
+        int | None,
+        typer.Option(help="Lag-correction passes per step (0: off); default: keep the source's.", min=0),
+    ] = None,
     max_displacement: Annotated[
         str | None,
         typer.Option(
@@ -97,8 +103,8 @@ def bundle(
     ] = "train",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite and action range,
-    and where it came from."""
+    """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite, lag correction and
+    action range, and where it came from."""
     import dataclasses
     import hashlib
 
@@ -123,7 +129,9 @@ def bundle(
     cfg = ckpt.config
     if composite_margin is not None:
         cfg = dataclasses.replace(cfg, composite_margin=margin)
-        ckpt.generator.cfg = cfg
+    if correction_passes is not None:
+        cfg = dataclasses.replace(cfg, correction_passes=correction_passes)
+    ckpt.generator.cfg = cfg
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
     if range_px == "auto":
@@ -158,7 +166,8 @@ def bundle(
     )
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
-        f"composite margin {cfg.composite_margin}, max_displacement {default_max_displacement(extra):g} px) "
+        f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes, "
+        f"max_displacement {default_max_displacement(extra):g} px) "
         f"from {path} (step {ckpt.step})"
     )
 

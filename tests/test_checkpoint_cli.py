@@ -28,11 +28,21 @@ def test_info_of_a_missing_model_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_bundle_halves_the_weights_sets_the_composite_and_records_its_source(tiny_checkpoint, tmp_path):
     out = tmp_path / "bundled.safetensors"
-    args = ["checkpoint", "bundle", str(tiny_checkpoint), str(out), "--composite-margin", "1"]
+    args = [
+        "checkpoint",
+        "bundle",
+        str(tiny_checkpoint),
+        str(out),
+        "--composite-margin",
+        "1",
+        "--correction-passes",
+        "2",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     src, dst = load_checkpoint(tiny_checkpoint), load_checkpoint(out)
     assert dst.config.composite_margin == 1 and src.config.composite_margin is None
+    assert dst.config.correction_passes == 2 and src.config.correction_passes == 0
     assert out.stat().st_size < tiny_checkpoint.stat().st_size
     for (name, a), b in zip(
         src.generator.state_dict().items(), dst.generator.state_dict().values(), strict=True

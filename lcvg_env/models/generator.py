@@ -38,6 +38,12 @@ class GeneratorConfig:
     D, as in the paper; k >= 0 keeps x^t's own pixels outside the union of the current and the moved
     binarized masks, dilated by k pixels, and D's pixels inside it (:meth:`LayeredGenerator.render`).
     Checkpoints written before this field existed load with None."""
+    correction_passes: int = 0
+    """Lag correction at generation time (docs/fidelity.md): after rendering, the translation that maps
+    M's binarized mask of the rendered frame onto the commanded mask is fitted (Eq. 5) and the frame is
+    rendered again from x^t with the commanded mask moved on by that lag, ``correction_passes`` times.
+    Each pass costs one more generation and one mask pass. 0 (default, and for old checkpoints): the
+    paper's single pass."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mask, dict):
@@ -46,6 +52,12 @@ class GeneratorConfig:
             self.autoencoder = AutoencoderConfig(**self.autoencoder)
         if isinstance(self.quantizer, dict):
             self.quantizer = QuantizerConfig(**self.quantizer)
+        if (
+            isinstance(self.correction_passes, bool)
+            or not isinstance(self.correction_passes, int)
+            or self.correction_passes < 0
+        ):
+            raise ValueError(f"correction_passes must be an integer >= 0, got {self.correction_passes!r}.")
         margin = self.composite_margin
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int) or margin < 0):
             raise ValueError(f"composite_margin must be None or an integer >= 0 (pixels), got {margin!r}.")
@@ -162,18 +174,33 @@ class LayeredGenerator(nn.Module):
         return (warp(mask.float(), control.float(), mode, pivot=pivot) > 0.5).float()
 
     def render(self, frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor) -> GeneratorOutput:
-        """One controlled step: generate from ``frame`` (B, 3, H, W) cut by the ``moved`` mask, then apply
-        the configured composite (``cfg.composite_margin``) with the ``current`` mask (both (B, 1, H, W)).
+        """One controlled step: generate from ``frame`` (B, 3, H, W) cut by the ``moved`` mask, correct the
+        lag ``cfg.correction_passes`` times, then apply the configured composite (``cfg.composite_margin``)
+        with the ``current`` mask (masks (B, 1, H, W) in {0, 1}).
 
-        With a margin k the output is ``u * D(...) + (1 - u) * frame``, u = dilate_k(current | moved): the
-        scene outside the foreground's old and new place is the input's, exactly, so that the background
-        and the objects cannot drift over a rollout; stage 1's L_bg asks the same of the decoder.
+        Lag correction: the generator under-follows a moved mask (it draws the foreground part of the way;
+        docs/fidelity.md). Each pass fits the translation ``lag`` with T(lag) M(x_hat) ~ ``moved`` (Eq. 5)
+        and generates again from ``frame`` with the mask moved on by it, so that M of the result lands
+        where it was sent.
+
+        Composite with a margin k: ``u * D(...) + (1 - u) * frame``, u = dilate_k(current | moved | the
+        corrected mask): the scene outside the foreground's old and new place is the input's, exactly, so
+        that the background and the objects cannot drift over a rollout; stage 1's L_bg asks the same.
         """
         out = self.generate(frame, moved)
+        union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
+        sent = moved
+        for _ in range(self.cfg.correction_passes):
+            from lcvg_env.control.fit import fit_controls
+
+            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))[:, 0].cpu()  # (B, H, W)
+            lag = fit_controls(achieved, sent[:, 0].float().cpu(), "translation").params_norm
+            moved = self.warp_mask(moved, lag.to(moved.device), "translation")
+            out = self.generate(frame, moved)
+            union = torch.maximum(union, moved.float())
         margin = self.cfg.composite_margin
         if margin is None:
             return out
-        union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
         if margin > 0:
             union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
         out.frame = union * out.frame + (1.0 - union) * frame.float()

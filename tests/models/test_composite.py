@@ -84,3 +84,47 @@ def test_the_margin_round_trips_through_a_checkpoint_and_old_ones_load_without(t
     del meta["config"]["composite_margin"]
     save_file(tensors, tmp_path / "old.safetensors", metadata={METADATA_KEY: json.dumps(meta)})
     assert load_checkpoint(tmp_path / "old.safetensors").config.composite_margin is None
+
+
+def _lagging_generator(passes: int, monkeypatch) -> LayeredGenerator:
+    """M finds the red pixels; "generation" draws the red square half of the way from where it is in the
+    frame to where the mask sends it: a renderer with gain 0.5, whose lag the correction must remove."""
+    from tests.conftest import is_red
+
+    gen = LayeredGenerator(dataclasses.replace(tiny_generator_config(), correction_passes=passes)).eval()
+    monkeypatch.setattr(LayeredGenerator, "mask", lambda self, frame: is_red(frame)[:, None].float())
+
+    def generate(self, frame, mask):
+        from lcvg_env.control.warp import mask_centroid
+
+        red = is_red(frame)[:, None].float()
+        shift = 0.5 * (mask_centroid(mask) - mask_centroid(red))  # (B, 2) px, half of the commanded
+        out = torch.full_like(frame, -1.0)
+        for i, (dx, dy) in enumerate(shift.round().long().tolist()):
+            moved = torch.roll(red[i, 0], shifts=(dy, dx), dims=(0, 1)).bool()
+            out[i, 0][moved], out[i, 1][moved], out[i, 2][moved] = 0.8, -0.84, -0.84
+        return GeneratorOutput(frame=out, vq_loss=torch.zeros(len(frame)), mask=mask, indices=None)
+
+    from lcvg_env.models.generator import GeneratorOutput
+
+    monkeypatch.setattr(LayeredGenerator, "generate", generate)
+    return gen
+
+
+@pytest.mark.parametrize(("passes", "expected"), [(0, 4.0), (1, 6.0), (2, 7.0)])
+def test_lag_correction_brings_the_foreground_where_it_was_sent(monkeypatch, passes, expected):
+    from lcvg_env.control.warp import mask_centroid, pixels_to_normalized
+
+    gen = _lagging_generator(passes, monkeypatch)
+    frame = torch.full((1, 3, 32, 32), -1.0)
+    frame[0, 0, 8:16, 4:12], frame[0, 1, 8:16, 4:12], frame[0, 2, 8:16, 4:12] = 0.8, -0.84, -0.84
+    control = pixels_to_normalized(torch.tensor([[8.0, 0.0]]), "translation", (32, 32))
+    out = gen.step(frame, control, "translation").frame
+    moved = mask_centroid(gen.mask(out)) - mask_centroid(gen.mask(frame))  # (1, 2) px
+    # gain 0.5 per pass: 8 px sent -> 4 px; one correction sends 8 + 4 -> 6 px; two: 8 + 4 + 2 -> 7 px
+    assert moved[0].tolist() == pytest.approx([expected, 0.0], abs=0.01)
+
+
+def test_bad_correction_passes_are_refused():
+    with pytest.raises(ValueError, match="correction_passes"):
+        dataclasses.replace(tiny_generator_config(), correction_passes=-1)
