@@ -475,6 +475,18 @@ def test_train_checks_everything_before_the_first_step(ckpt, tmp_path, monkeypat
     assert not list(tmp_path.rglob("evil*"))
 
 
+def test_train_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "state"))
+
+    monkeypatch.setattr("training.trainer.Trainer", FullDisk)
+    result = runner.invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
+    text = clean_exit(result)
+    assert "run/state: the disk is full: free some space or write elsewhere" in text
+    assert "continue with --resume" in text
+
+
 # ----------------------------------------------------------------------------------------------- agents
 @pytest.mark.parametrize(
     ("extra", "message"),
