@@ -7,6 +7,7 @@ so the vector env gives the same results as N single envs seeded alike.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.control.control_range import default_max_displacement
 from lcvg_env.env.config import EnvConfig, load_env_checkpoint
 from lcvg_env.env.controls import ControlMap
 from lcvg_env.env.sim import LayeredSimulator
@@ -50,6 +52,8 @@ class LCVGBatch:
         self, checkpoint: str | os.PathLike | Checkpoint | None, num_envs: int, cfg: EnvConfig
     ) -> None:
         ckpt = load_env_checkpoint(checkpoint, cfg.name, cfg.device)
+        if cfg.max_displacement is None:  # the checkpoint's data-derived action range
+            cfg = dataclasses.replace(cfg, max_displacement=default_max_displacement(ckpt.extra))
         self.cfg = cfg
         self.num_envs = num_envs
         self.checkpoint_path = ckpt.path

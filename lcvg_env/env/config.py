@@ -35,8 +35,11 @@ class EnvConfig:
     """``translation`` (2 dims), ``rotation`` (3) or ``affine`` (6); None: the checkpoint's mode."""
     task: str = "reach"
     """``reach``: bring the foreground centroid to a goal point; ``none``: reward 0 (data generation)."""
-    max_displacement: float = 4.0
-    """Pixels the mask moves per step at action +-1 (translation components)."""
+    max_displacement: float | None = None
+    """Pixels the mask moves per step at action +-1 (translation components). None: the checkpoint's
+    data-derived default (the 99th percentile of the per-axis controls it was trained on,
+    :mod:`lcvg_env.control.control_range`; ``lcvg checkpoint info`` prints it), 4 px for checkpoints
+    that record none."""
     max_rotation: float = 0.2
     """Radians turned per step at action +-1 (rotation); for ``affine``, the largest offset of each
     entry of the linear part from the identity."""
@@ -79,7 +82,9 @@ class EnvConfig:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}.")
         for key in ("max_displacement", "max_rotation"):
             value = getattr(self, key)
-            if not (math.isfinite(value) and value >= 0):
+            if key == "max_displacement" and value is None:
+                continue
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{key} must be a finite number >= 0, got {value!r}.")
         if self.success_radius is not None and not self.success_radius > 0:
             raise ValueError(f"success_radius must be > 0 or None, got {self.success_radius!r}.")

@@ -28,6 +28,8 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ``Box(-1, 1, (dims,), float32)``: ``translation`` (dx, dy), ``rotation`` (dx, dy, phi) or
     ``affine`` (6, an offset from the identity), scaled by ``max_displacement`` pixels and
     ``max_rotation`` radians (table in :mod:`lcvg_env.env.controls`). x is right, y is down.
+    ``max_displacement`` defaults to the range of the controls the model was trained on, recorded in
+    its checkpoint (:mod:`lcvg_env.control.control_range`), or 4 px.
     Out-of-range values are clipped; NaN, inf or a wrong shape raise ``ValueError``.
     :class:`~lcvg_env.env.wrappers.DiscreteControl` gives no-op/up/down/left/right.
 
@@ -82,7 +84,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         name: str = "pusher",
         control: str | None = None,
         task: str = "reach",
-        max_displacement: float = 4.0,
+        max_displacement: float | None = None,
         max_rotation: float = 0.2,
         success_radius: float | None = None,
         terminate_on_success: bool = True,
@@ -118,6 +120,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             threads=threads,
         )
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
+        self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self.render_mode = render_mode

@@ -55,6 +55,7 @@ class LCVGVectorEnv(VectorEnv):
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps!r}.")
         self.cfg = EnvConfig(**kwargs)
         self.core = LCVGBatch(checkpoint, num_envs, self.cfg)
+        self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
