@@ -103,7 +103,7 @@ def bench_single(ckpt: Path, steps: int, compile: bool = False) -> tuple[float, 
     goal drawing, numpy <-> torch; the world model's forward pass left out)."""
     if compile:
         torch._dynamo.reset()  # a fresh compilation per row, and no recompile limit reached over many rows
-    env = LCVGEnv(ckpt, compile=compile)
+    env = LCVGEnv(ckpt, compile=compile, threads=None)  # the thread count of this row, set by the caller
     env.reset(seed=0)
     env.action_space.seed(0)
     per_step = time_steps(lambda: env.step(env.action_space.sample()), steps, 20)
