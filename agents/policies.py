@@ -6,6 +6,7 @@ batch of actions: ``policy(obs (B, ...), info {key: (B, ...)}) -> actions (B, ..
 - :class:`RandomPolicy`: uniform samples of the action space, the floor of the reference rows.
 - :class:`ScriptedReacher`: moves the foreground centroid straight to the goal, reading both from
   ``info`` (``centroid_px``, ``goal_px``): the ceiling an agent that sees only pixels should approach.
+  ``point="tip_px"`` steers the true tip instead, in the MuJoCo env (:mod:`lcvg_env.env.mujoco_env`).
 - :class:`SB3Policy`: ``model.predict`` of a stable-baselines3 model.
 """
 
@@ -51,14 +52,19 @@ class ScriptedReacher:
     Continuous actions: the translation entries get the displacement in the env's action units,
     clipped to [-1, 1]; rotation and linear entries stay at the identity (0). Discrete actions
     (``Discrete(5)``): the move whose direction best reduces the distance, the no-op once within
-    half a step. With no foreground (NaN centroid) it does nothing.
+    half a step. With no foreground (NaN centroid) it does nothing. ``point`` names the info key of
+    the point steered: ``centroid_px`` (the learned env's mask centroid) or ``tip_px`` (the MuJoCo
+    env's true tip).
     """
 
-    def __init__(self, action_space: gym.Space, max_displacement: float = 4.0) -> None:
+    def __init__(
+        self, action_space: gym.Space, max_displacement: float = 4.0, point: str = "centroid_px"
+    ) -> None:
         if not max_displacement > 0:
             raise ValueError(f"ScriptedReacher needs max_displacement > 0, got {max_displacement!r}.")
         self.action_space = action_space
         self.max_displacement = float(max_displacement)
+        self.point = point  # the info key of the point steered to the goal
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         if not self.discrete:
             dims = int(np.prod(action_space.shape))
@@ -72,12 +78,12 @@ class ScriptedReacher:
             self.index = TRANSLATION_INDEX[modes[0]]
 
     def __call__(self, obs: Any, info: dict[str, np.ndarray]) -> np.ndarray:
-        if "goal_px" not in info or "centroid_px" not in info:
+        if "goal_px" not in info or self.point not in info:
             raise ValueError(
-                f"ScriptedReacher needs info['centroid_px'] and info['goal_px'] (the reach task); got keys "
+                f"ScriptedReacher needs info[{self.point!r}] and info['goal_px'] (the reach task); got keys "
                 f"{sorted(info)}. Create the env with task='reach'."
             )
-        goal, centroid = np.asarray(info["goal_px"], np.float32), np.asarray(info["centroid_px"], np.float32)
+        goal, centroid = np.asarray(info["goal_px"], np.float32), np.asarray(info[self.point], np.float32)
         delta = goal - centroid  # (B, 2) pixels
         delta = np.nan_to_num(delta, nan=0.0) / self.max_displacement  # displacement in action units
         if self.discrete:

@@ -114,10 +114,19 @@ CLEARANCE = 0.2
 but cannot be pressed into the table, so a gripper lowered onto one would sink into it."""
 
 
+WORKSPACE_RADIUS = (0.4, 0.66)
+"""The gripper's reach, metres from the shoulder."""
+WORKSPACE_HALF_WIDTH = 0.27
+"""Largest |x| of the gripper: beyond it the arm leaves the camera's view."""
+WORKSPACE_Y_MIN = -0.15
+"""Smallest y of the gripper (the side of the camera)."""
+
+
 def in_workspace(xy: np.ndarray) -> bool:
     """True if the gripper can reach ``xy`` and stays in the camera's view there."""
     r = float(np.linalg.norm(xy - SHOULDER_XY))
-    return 0.4 <= r <= 0.66 and abs(xy[0]) <= 0.27 and xy[1] >= -0.15
+    low, high = WORKSPACE_RADIUS
+    return low <= r <= high and abs(xy[0]) <= WORKSPACE_HALF_WIDTH and xy[1] >= WORKSPACE_Y_MIN
 
 
 def is_clear(xy: np.ndarray, objects_xy: np.ndarray) -> bool:
@@ -196,12 +205,17 @@ def check_not_black(frame: np.ndarray, where: str) -> None:
         )
 
 
+def draw_objects(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """An episode's objects: which shapes of the pool are on the table (K,), sorted, and where (K, 2)."""
+    active = np.sort(rng.choice(NUM_OBJECTS, size=OBJECTS_PER_EPISODE, replace=False))
+    return active, place_objects(rng)
+
+
 def rollout(
     sim: Any, cfg: PusherConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One episode: frames (T, S, S, 3) uint8 and its annotations (see the module docstring)."""
-    active = np.sort(rng.choice(NUM_OBJECTS, size=OBJECTS_PER_EPISODE, replace=False))
-    objects_xy = place_objects(rng)
+    active, objects_xy = draw_objects(rng)
     planner = PushPlanner(rng, cfg, objects_xy)
     sim.reset(rng, planner.target, objects_xy, active)
     states, tips, objects, commands = [], [], [], []

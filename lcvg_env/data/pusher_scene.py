@@ -104,6 +104,21 @@ def project(points: np.ndarray, camera: CameraPose, height: int, width: int) -> 
     return np.stack([x, y], axis=-1)
 
 
+def unproject(pixels: np.ndarray, camera: CameraPose, height: int, width: int, z: float) -> np.ndarray:
+    """Pixels (..., 2) (x, y) to the world points (..., 3) on the horizontal plane at height ``z`` that
+    :func:`project` maps to them: the inverse of the projection restricted to that plane."""
+    pos, rot = camera.frame()
+    focal = 0.5 * height / np.tan(np.deg2rad(camera.fovy) / 2.0)
+    px = np.asarray(pixels, dtype=np.float64)
+    ray_cam = np.stack(  # (..., 3): the viewing ray in camera axes at depth 1 (the camera looks along -z)
+        [(px[..., 0] - 0.5 * width) / focal, (0.5 * height - px[..., 1]) / focal, -np.ones(px.shape[:-1])],
+        axis=-1,
+    )
+    ray = ray_cam @ rot.T  # (..., 3) in world axes
+    scale = (z - pos[2]) / ray[..., 2]
+    return pos + scale[..., None] * ray
+
+
 def _camera_xml(camera: CameraPose) -> str:
     pos, rot = camera.frame()
     axes = " ".join(f"{v:.6f}" for v in np.concatenate([rot[:, 0], rot[:, 1]]))

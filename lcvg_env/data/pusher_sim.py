@@ -172,13 +172,30 @@ class PusherSim:
         two modes at every frame costs more than both renders together (measured with llvmpipe).
         The simulation's own state is left untouched (a separate MjData is posed).
         """
+        rgb, seg = self._render_passes(states, hide_arm, segmentation=True)
+        ids, types = seg[..., 0], seg[..., 1]  # (N, big, big): object id and object type per pixel
+        is_geom = (types == int(self.mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)  # int(): numpy compares enums
+        arm = np.zeros(ids.shape, dtype=bool)
+        arm[is_geom] = self.arm_geom[ids[is_geom]]
+        return self._downsample(rgb).round().astype(np.uint8), self._downsample(arm) >= 0.5
+
+    def render_rgb(self, states: list[np.ndarray]) -> np.ndarray:
+        """Frames (N, S, S, 3) uint8 of saved ``qpos`` states, as :meth:`render` gives them, without the
+        arm masks: one render pass instead of two (the real env, :mod:`lcvg_env.env.mujoco_env`)."""
+        rgb, _ = self._render_passes(states, hide_arm=False, segmentation=False)
+        return self._downsample(rgb).round().astype(np.uint8)
+
+    def _render_passes(
+        self, states: list[np.ndarray], hide_arm: bool, segmentation: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Supersampled RGB (N, big, big, 3) and, if asked, segmentation (N, big, big, 2) of the states."""
         r, mj, d = self.renderer, self.mujoco, self._render_data
         n, big = len(states), self.size * self.supersample
         rgb = np.empty((n, big, big, 3), dtype=np.uint8)
-        seg = np.empty((n, big, big, 2), dtype=np.int32)
+        seg = np.empty((n, big, big, 2) if segmentation else (0, big, big, 2), dtype=np.int32)
         option = mj.MjvOption()
         option.geomgroup[ARM_GROUP] = option.sitegroup[ARM_GROUP] = not hide_arm
-        for out in (rgb, seg):
+        for out in (rgb, seg) if segmentation else (rgb,):
             if out is seg:
                 r.enable_segmentation_rendering()
             try:
@@ -189,11 +206,7 @@ class PusherSim:
                     r.render(out=out[i])
             finally:
                 r.disable_segmentation_rendering()
-        ids, types = seg[..., 0], seg[..., 1]  # (N, big, big): object id and object type per pixel
-        is_geom = (types == int(mj.mjtObj.mjOBJ_GEOM)) & (ids >= 0)  # int(): numpy would compare enum objects
-        arm = np.zeros(ids.shape, dtype=bool)
-        arm[is_geom] = self.arm_geom[ids[is_geom]]
-        return self._downsample(rgb).round().astype(np.uint8), self._downsample(arm) >= 0.5
+        return rgb, seg
 
     def _downsample(self, images: np.ndarray) -> np.ndarray:
         """Average ``supersample`` x ``supersample`` blocks: (N, big, big, ...) -> (N, S, S, ...) float32."""

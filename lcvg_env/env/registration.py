@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 ENTRY_POINT = "lcvg_env.env.core:LCVGEnv"
 VECTOR_ENTRY_POINT = "lcvg_env.env.vector:LCVGVectorEnv"
+MUJOCO_ENTRY_POINT = "lcvg_env.env.mujoco_env:PusherMuJoCoEnv"
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,13 @@ ENV_IDS: tuple[EnvId, ...] = (
     EnvId("LCVG-Breakout-v0", "breakout", 200),
 )
 
+MUJOCO_ENV_ID = EnvId("LCVG-PusherMuJoCo-v0", "pusher", 100)
+"""The real system behind ``LCVG-Pusher-v0`` (MuJoCo, :mod:`lcvg_env.env.mujoco_env`); its model is the one
+whose mask gives the learned criterion in ``info``."""
+
 
 def register_envs() -> None:
-    """Register every id in :data:`ENV_IDS` (idempotent)."""
+    """Register every id in :data:`ENV_IDS` and :data:`MUJOCO_ENV_ID` (idempotent)."""
     from gymnasium.envs.registration import register, registry
 
     for spec in ENV_IDS:
@@ -50,4 +55,11 @@ def register_envs() -> None:
             vector_entry_point=VECTOR_ENTRY_POINT,
             max_episode_steps=spec.max_episode_steps,
             kwargs={"name": spec.model},
+        )
+    if MUJOCO_ENV_ID.id not in registry:
+        register(
+            id=MUJOCO_ENV_ID.id,
+            entry_point=MUJOCO_ENTRY_POINT,
+            max_episode_steps=MUJOCO_ENV_ID.max_episode_steps,
+            kwargs={"name": MUJOCO_ENV_ID.model},
         )
