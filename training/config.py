@@ -14,8 +14,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lcvg_env.control.warp import CONTROL_DIMS
-
 PRECISIONS = ("fp32", "bf16", "bf16-channels-last")
 MASK_SOURCES = ("binarized", "warped")
 
@@ -100,6 +98,10 @@ class TrainConfig:
     """Real frames from the training data stored in the checkpoint for the environment to reset from."""
 
     def __post_init__(self) -> None:
+        # Imported here, not at the top: the warp imports torch, and the ``lcvg`` command line imports this
+        # module to build its help (which must not wait for torch).
+        from lcvg_env.control.warp import CONTROL_DIMS
+
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         _check(self.control in CONTROL_DIMS, "control", self.control, f"one of {sorted(CONTROL_DIMS)}")
         _check(self.precision in (*PRECISIONS, "auto"), "precision", self.precision, f"auto or {PRECISIONS}")

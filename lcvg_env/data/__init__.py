@@ -6,32 +6,43 @@ datasets with ``lcvg data pusher OUT`` / ``lcvg data breakout OUT`` or
 :func:`lcvg_env.data.pusher.generate_pusher` / :func:`lcvg_env.data.breakout.generate_breakout`
 (imported from their modules: they need the ``data`` extra, MuJoCo and ale-py, which this package does
 not import). The on-disk layout is described in :mod:`lcvg_env.data.layout` and ``docs/data.md``.
+
+Attributes load lazily (PEP 562): importing this package (as the ``lcvg`` command line does to build
+its help) does not import torch; ``VideoDataset`` and ``to_tensor`` load it when first used.
 """
 
 from __future__ import annotations
 
-from lcvg_env.data.dataset import VideoDataset, to_tensor
-from lcvg_env.data.discover import DataWarning, EpisodeList, open_episodes
-from lcvg_env.data.episodes import DataError, Episode, FolderEpisode, VideoFileEpisode
-from lcvg_env.data.layout import ANNOTATIONS_FILE, SPLITS, write_episode
-from lcvg_env.data.tfrecord import TFRecordEpisode
-from lcvg_env.data.transforms import ResizeCrop, rescale_annotations, resize_frames
+import importlib
+from typing import Any
 
-__all__ = [
-    "ANNOTATIONS_FILE",
-    "SPLITS",
-    "DataError",
-    "DataWarning",
-    "Episode",
-    "EpisodeList",
-    "FolderEpisode",
-    "ResizeCrop",
-    "TFRecordEpisode",
-    "VideoDataset",
-    "VideoFileEpisode",
-    "open_episodes",
-    "rescale_annotations",
-    "resize_frames",
-    "to_tensor",
-    "write_episode",
-]
+_EXPORTS = {
+    "VideoDataset": "lcvg_env.data.dataset",
+    "to_tensor": "lcvg_env.data.dataset",
+    "DataWarning": "lcvg_env.data.discover",
+    "EpisodeList": "lcvg_env.data.discover",
+    "open_episodes": "lcvg_env.data.discover",
+    "DataError": "lcvg_env.data.episodes",
+    "Episode": "lcvg_env.data.episodes",
+    "FolderEpisode": "lcvg_env.data.episodes",
+    "VideoFileEpisode": "lcvg_env.data.episodes",
+    "ANNOTATIONS_FILE": "lcvg_env.data.layout",
+    "SPLITS": "lcvg_env.data.layout",
+    "write_episode": "lcvg_env.data.layout",
+    "TFRecordEpisode": "lcvg_env.data.tfrecord",
+    "ResizeCrop": "lcvg_env.data.transforms",
+    "rescale_annotations": "lcvg_env.data.transforms",
+    "resize_frames": "lcvg_env.data.transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lcvg_env.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
