@@ -27,6 +27,8 @@ ThreadsOpt = Annotated[
 ]
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 """Containers of the H.264 video ``write_video`` writes."""
+PLAY_KEYS = "arrows: move   r: reset   q/Esc: quit"
+"""The keys of ``lcvg play``: printed at start, drawn under the frame and in the window title."""
 
 
 def make_env(env_id: str, checkpoint: Path | None, task: str | None, threads: int | None = 1) -> Any:
@@ -72,8 +74,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     import gymnasium
 
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.env.render import NoDisplayError
 
-    return (ValueError, ImportError, OSError, CheckpointError, gymnasium.error.Error)
+    return (ValueError, ImportError, OSError, CheckpointError, NoDisplayError, gymnasium.error.Error)
 
 
 def parse_policy(spec: str, dims: int) -> np.ndarray | None:
@@ -187,8 +190,11 @@ def play(
     task: TaskOpt = None,
     threads: ThreadsOpt = 1,
 ) -> None:
-    """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits."""
-    from lcvg_env.env.render import HumanWindow, import_pygame, write_video
+    """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits.
+
+    Needs a display; on a machine without one it stops at once and says to use ``lcvg rollout``.
+    """
+    from lcvg_env.env.render import HumanWindow, check_display, import_pygame, write_video
     from lcvg_env.runtime import check_threads
 
     try:
@@ -196,13 +202,19 @@ def play(
         if record is not None:
             check_video_path(record, "--record")
         _check_rates(fps, scale)
-        import_pygame()  # before the model loads: a missing extra fails at once
+        import_pygame()  # before the model loads: a missing extra or a missing display fails at once
+        check_display()
         env = make_env(env_id, checkpoint, task, threads)
     except user_errors() as e:
         fail(e)
     rate = fps or env.metadata.get("render_fps", 15)
     obs, _ = env.reset(seed=seed)
-    window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} (arrows, r: reset, q: quit)", rate)
+    try:
+        window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} ({PLAY_KEYS})", rate, PLAY_KEYS)
+    except user_errors() as e:
+        env.close()
+        fail(e)
+    typer.echo(f"lcvg play {env_id}: {PLAY_KEYS}")
     controls, frames, step = env.unwrapped.core.controls, [obs], 0
     try:
         while max_steps <= 0 or step < max_steps:

@@ -1,8 +1,14 @@
-"""Showing and recording frames: a pygame window (``render_mode="human"``) and mp4 files (moviepy)."""
+"""Showing and recording frames: a pygame window (``render_mode="human"``) and mp4 files (moviepy).
+
+The window initialises pygame's display (and its font, for a caption) only: never the mixer, whose
+audio initialisation prints ALSA errors on machines without sound. Without a display it fails at once
+with :class:`NoDisplayError`, instead of SDL's silent fallback to an invisible ``offscreen`` window.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +16,32 @@ from typing import Any
 import numpy as np
 
 PLAY_HINT = 'pip install "lcvg-env[play]"'
+HEADLESS_DRIVERS = ("offscreen", "dummy")
+"""SDL video drivers that show nothing: accepted only when asked for by ``SDL_VIDEODRIVER`` (tests)."""
+CAPTION_COLOURS = ((32, 32, 32), (230, 230, 230))
+"""Background and text of the caption strip under the frame."""
+
+
+class NoDisplayError(RuntimeError):
+    """No screen to open a window on; the message says what to do instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"No display to open a window on ({reason}). On a machine without a screen, record a video "
+            "instead: `lcvg rollout ENV_ID --out rollout.mp4` (or render_mode='rgb_array' in Python); "
+            "log in with a desktop session or `ssh -X` to play live."
+        )
+
+
+def check_display() -> None:
+    """Raise :class:`NoDisplayError` at once on Linux without ``DISPLAY`` or ``WAYLAND_DISPLAY``
+    (unless ``SDL_VIDEODRIVER`` names a driver): cheap, so commands call it before loading a model."""
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise NoDisplayError("DISPLAY and WAYLAND_DISPLAY are not set")
 
 
 def import_pygame() -> Any:
@@ -35,24 +67,58 @@ def upscale(frame: np.ndarray, scale: int) -> np.ndarray:
 
 
 class HumanWindow:
-    """A pygame window showing (H, W, 3) frames scaled up, paced at ``fps``."""
+    """A pygame window showing (H, W, 3) frames scaled up, paced at ``fps``, with an optional
+    ``caption`` (e.g. the keys) drawn in a strip under the frame."""
 
-    def __init__(self, size: tuple[int, int], scale: int | None, title: str, fps: float) -> None:
-        self.pygame = import_pygame()
+    def __init__(
+        self, size: tuple[int, int], scale: int | None, title: str, fps: float, caption: str | None = None
+    ) -> None:
+        check_display()
+        self.pygame = pg = import_pygame()
         self.scale = scale or auto_scale(size)
         h, w = size
-        self.pygame.init()
-        self.pygame.display.init()
-        self.screen = self.pygame.display.set_mode((w * self.scale, h * self.scale))
-        self.pygame.display.set_caption(title)
-        self.clock = self.pygame.time.Clock()
+        self.frame_px = (w * self.scale, h * self.scale)
+        try:
+            pg.display.init()  # the display only: pygame.init() would also start the mixer (audio)
+            driver = pg.display.get_driver()
+            if driver in HEADLESS_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+                raise NoDisplayError(f"SDL found no video device and fell back to its {driver!r} driver")
+            self.caption = self._render_caption(caption) if caption else None
+            strip = self.caption.get_height() + 8 if self.caption is not None else 0
+            self.screen = pg.display.set_mode((self.frame_px[0], self.frame_px[1] + strip))
+        except pg.error as e:
+            pg.display.quit()
+            raise NoDisplayError(f"pygame: {e}") from e
+        except NoDisplayError:
+            pg.display.quit()
+            raise
+        pg.display.set_caption(title)
+        self.clock = pg.time.Clock()
         self.fps = fps
 
+    def _render_caption(self, text: str) -> Any:
+        """``text`` as a surface at most the frame's width (shrunk to fit), or None without pygame.font."""
+        pg = self.pygame
+        try:
+            pg.font.init()
+            surface = pg.font.Font(None, 22).render(text, True, CAPTION_COLOURS[1])  # 32-bit, alpha
+        except (pg.error, NotImplementedError, ImportError):  # a pygame built without SDL_ttf
+            return None
+        width = self.frame_px[0] - 8
+        if surface.get_width() > width:
+            height = max(1, round(surface.get_height() * width / surface.get_width()))
+            surface = pg.transform.smoothscale(surface, (width, height))
+        return surface
+
     def show(self, frame: np.ndarray) -> None:
-        """Draw ``frame`` and wait for the next tick of the clock."""
+        """Draw ``frame`` (and the caption) and wait for the next tick of the clock."""
         pg = self.pygame
         surface = pg.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))  # (W, H, 3)
-        self.screen.blit(pg.transform.scale(surface, self.screen.get_size()), (0, 0))
+        self.screen.blit(pg.transform.scale(surface, self.frame_px), (0, 0))
+        if self.caption is not None:
+            strip = (0, self.frame_px[1], self.frame_px[0], self.screen.get_height() - self.frame_px[1])
+            self.screen.fill(CAPTION_COLOURS[0], strip)
+            self.screen.blit(self.caption, (4, self.frame_px[1] + 4))
         pg.event.pump()
         pg.display.flip()
         self.clock.tick(self.fps)

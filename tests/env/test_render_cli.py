@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from lcvg_env.env import LCVGEnv
-from lcvg_env.env.cli import keys_to_action, parse_policy
+from lcvg_env.env import cli as env_cli
+from lcvg_env.env.cli import PLAY_KEYS, keys_to_action, parse_policy
+from lcvg_env.env.render import HumanWindow, NoDisplayError
 
 
 @pytest.fixture
@@ -87,7 +89,62 @@ def test_play_command_runs_headless_and_records(tiny_ckpt: Path, tmp_path: Path,
     args = ["play", "LCVG-Pusher-v0", "-c", str(tiny_ckpt), "--max-steps", "3", "--fps", "200"]
     result = CliRunner().invoke(app, [*args, "--record", str(out)])
     assert result.exit_code == 0, result.output
+    assert PLAY_KEYS in result.output  # the keys are printed at start
     assert out.is_file() and _frames(out) == 4
+
+
+@pytest.fixture
+def no_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Linux session without X11 or Wayland, and no SDL driver asked for."""
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+
+
+def test_play_without_display_fails_at_once_and_says_to_use_rollout(
+    tiny_ckpt: Path, no_display: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(env_cli, "make_env", lambda *a, **k: pytest.fail("loaded the model first"))
+    result = CliRunner().invoke(app, ["play", "LCVG-Pusher-v0", "-c", str(tiny_ckpt)])
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message and message.startswith("Error: No display")
+    assert "DISPLAY" in message and "lcvg rollout" in message
+
+
+def test_window_refuses_sdl_invisible_fallback(no_display: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DISPLAY names no X server: SDL cannot connect and would fall back to its invisible offscreen driver
+    monkeypatch.setenv("DISPLAY", ":4093")
+    with pytest.raises(NoDisplayError, match="lcvg rollout"):
+        HumanWindow((8, 8), 1, "test", 100.0)
+
+
+def test_window_reports_a_failing_display_as_no_display(
+    headless: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pygame
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise pygame.error("No available video device")
+
+    monkeypatch.setattr(pygame.display, "set_mode", refuse)
+    with pytest.raises(NoDisplayError, match="No available video device"):
+        HumanWindow((8, 8), 1, "test", 100.0)
+
+
+def test_window_draws_the_keys_under_the_frame_without_audio(headless: None) -> None:
+    import pygame
+
+    window = HumanWindow((16, 16), 4, "test", 1000.0, PLAY_KEYS)
+    try:
+        width, height = window.screen.get_size()
+        assert width == 64 and height > 64  # a caption strip under the 64x64 frame
+        window.show(np.zeros((16, 16, 3), np.uint8))
+        strip = pygame.surfarray.array3d(window.screen)[:, 64:]  # (W, strip, 3)
+        assert strip.max() > 150 and strip.min() < 50  # light text on the dark strip
+        assert pygame.mixer.get_init() is None  # the mixer (audio) was never started
+    finally:
+        window.close()
 
 
 def test_keys_and_policies_map_to_actions(tiny_ckpt: Path) -> None:
