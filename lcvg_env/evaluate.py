@@ -1,4 +1,4 @@
-"""The evaluation protocol of METHOD.md section 6, on a dataset's test split.
+"""The evaluation protocol of docs/method.md section 6, on a dataset's test split.
 
 For every test episode (its first ``frames`` frames, resized to the checkpoint's size):
 

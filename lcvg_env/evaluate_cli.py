@@ -1,4 +1,4 @@
-"""``lcvg evaluate CHECKPOINT DATA_DIR``: the METHOD.md section 6 protocol, printed as a table.
+"""``lcvg evaluate CHECKPOINT DATA_DIR``: the docs/method.md section 6 protocol, printed as a table.
 
 Writes the scores as JSON with ``--json OUT`` and a real-vs-generated strip (PNG + mp4) of the first
 test episode with ``--out-dir DIR``. Heavy imports stay inside the command (the CLI imports this
@@ -162,7 +162,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
 ) -> None:
-    """Score a checkpoint on a test split against the real video (METHOD.md section 6).
+    """Score a checkpoint on a test split against the real video (docs/method.md section 6).
 
     Generates each episode from its first real frame, driven by the controls fitted between consecutive
     real masks; reports PSNR, SSIM, LPIPS, FID, KID, FVD, the detection distance of an independent

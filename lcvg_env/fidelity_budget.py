@@ -2,7 +2,7 @@
 one loses how much, measured against real frames, an independent tip detector and ground truth.
 
 On the first ``frames`` frames x^0..x^T of every test episode (at the model's size), the generator's
-own rendering path, ``LayeredGenerator.generate(frame, mask)`` (METHOD.md section 3:
+own rendering path, ``LayeredGenerator.generate(frame, mask)`` (docs/method.md section 3:
 D(q(E(frame * m)) + q(E(frame * (1 - m))))), predicts each x^{t+1}, t = 0..T-1, from less and less::
 
     1 autoencode       generate(x^{t+1}, M(x^{t+1}))          the reconstruction ceiling (appearance)

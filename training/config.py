@@ -1,6 +1,6 @@
 """Training configuration: one typed dataclass, and per-preset defaults keyed by the model preset names.
 
-The paper presets (``bair-256``, ``tennis-96x256``) carry the paper's settings (METHOD.md section 4):
+The paper presets (``bair-256``, ``tennis-96x256``) carry the paper's settings (docs/method.md section 4):
 Adam at lr 4.5e-6 with betas (0.5, 0.9), batch 8 (BAIR) / 10 (Tennis), 10,000 stage-1 iterations,
 the seed's lambda_bg : lambda_fg schedule (BAIR 80:1 halved every 1,000 iterations down to 5:1; Tennis
 10:1 halved once after 5,000) and stage-2 lambda_bg = 5 (BAIR) / 0.5 (Tennis). ``tiny-64`` holds the
@@ -25,7 +25,7 @@ class TrainConfig:
     preset: str = "tiny-64"
     """Model preset name (``lcvg presets``); also picks the defaults of :func:`preset_config`."""
     stage1_steps: int = 10_000
-    """Iterations of stage 1, mask-based generation (METHOD.md section 3)."""
+    """Iterations of stage 1, mask-based generation (docs/method.md section 4)."""
     stage2_steps: int = 10_000
     """Iterations of stage 2, fine-tuning for control with M frozen."""
     batch_size: int = 8
@@ -84,7 +84,7 @@ class TrainConfig:
     rollout_steps: int = 0
     """Stage 2 against drift: the input x^t of each pair is replaced by the generator's own rollout of
     k steps (k uniform in 0..rollout_steps per pair, no gradient) from the real frame x^{t-k}, driven by
-    the controls fitted between consecutive real masks (the evaluation protocol, METHOD.md section 6);
+    the controls fitted between consecutive real masks (the evaluation protocol, docs/method.md section 6);
     the target stays the real x^{t+1}. 0: the paper's teacher forcing (every input is a real frame)."""
     fit_solver: str = "fast"
     """Solver of the Eq. 5 fit for ``stage2_mask_source='warped'``: 'fast' or 'reference' (the paper's)."""

@@ -1,4 +1,4 @@
-"""The losses of both training stages (METHOD.md section 4); the loss module owns the PatchGAN.
+"""The losses of both training stages (docs/method.md section 4); the loss module owns the PatchGAN.
 
 x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask, means over pixels:
 

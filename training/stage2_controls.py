@@ -1,6 +1,6 @@
 """Stage-2 masks: what cuts the layers while the generator is fine-tuned for control (M frozen).
 
-METHOD.md section 3 allows two sources of the stage-2 mask m:
+docs/method.md section 3 allows two sources of the stage-2 mask m:
 
 * ``binarized``: 1[M(x^{t+1}) > 0.5], the binarized mask of the *next* frame. This is what the
   paper's released code does, and the default here.

@@ -1,4 +1,4 @@
-"""The training loop of both stages (METHOD.md sections 3-5), on one CPU or many GPUs.
+"""The training loop of both stages (docs/method.md sections 3-5), on one CPU or many GPUs.
 
 Read it top to bottom: :class:`Trainer` builds the data stream, the generator (M + E + Z + D) and the
 loss module (which owns the PatchGAN C), then :meth:`Trainer.train` runs ``stage1_steps`` iterations of

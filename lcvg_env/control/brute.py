@@ -1,6 +1,6 @@
 """Exhaustive (brute-force) search for Eq. 5: the yardstick the solvers of lcvg-env are tested against.
 
-theta* = argmin_theta mean( (T(theta)(m^t) - m^{t+1})^2 )            (METHOD.md section 5, Eq. 5)
+theta* = argmin_theta mean( (T(theta)(m^t) - m^{t+1})^2 )            (docs/method.md section 5, Eq. 5)
 
 Slow on purpose and independent of the solvers' starts; every loss is the project's ``warp`` (and
 :func:`~lcvg_env.control.fit.fit_loss` for the reported one):

@@ -1,6 +1,6 @@
 """The fast solver of Eq. 5: a global search over shifts (x angles, x scalings), then Levenberg-Marquardt.
 
-Eq. 5 (METHOD.md section 5) asks for the control theta whose warp T(theta) carries the mask m^t
+Eq. 5 (docs/method.md section 5) asks for the control theta whose warp T(theta) carries the mask m^t
 onto m^{t+1}. The paper runs 1,000 Adam steps per pair from the identity. With binary masks the
 loss is rugged: its local minima are a fraction of a pixel apart, so a local solver alone (or a
 start from mask moments) often stops above the optimum. Here, for a whole batch of pairs at once:

@@ -1,6 +1,6 @@
 """Control fitting (Eq. 5): the control that maps one frame's foreground mask onto the next.
 
-theta^t = argmin_theta mean( (T(theta)(m^t) - m^{t+1})^2 )            (METHOD.md section 5, Eq. 5)
+theta^t = argmin_theta mean( (T(theta)(m^t) - m^{t+1})^2 )            (docs/method.md section 5, Eq. 5)
 
 These theta are LCVG's action labels: fitted between the masks of consecutive real frames, they
 annotate a raw video with the actions that drive the environment. :func:`fit_controls` solves a

@@ -1,4 +1,4 @@
-"""The differentiable mask warp T(theta) of METHOD.md section 5 (Eq. 5).
+"""The differentiable mask warp T(theta) of docs/method.md section 5 (Eq. 5).
 
 Conventions (used everywhere in lcvg-env):
 

@@ -21,7 +21,7 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Description
     A world model learned from raw video splits the frame into a foreground (what moves: a robot
     arm, a player) and a background. The action moves the foreground's mask; the model renders the
-    next frame that matches the moved mask (METHOD.md section 3). Each step: binarized mask of the
+    next frame that matches the moved mask (docs/method.md sections 3 and 8). Each step: binarized mask of the
     current frame -> warp by the action T(theta) (Eq. 5) -> generate the next frame.
 
     ## Action Space

@@ -1,6 +1,6 @@
 """The world model as a batched simulator: B current frames stepped in one forward pass.
 
-One step follows the generation row of METHOD.md section 3::
+One step follows docs/method.md section 8 (the generation row of section 3)::
 
     m^t        = 1[M(x^t) > 0.5]                 binarized foreground mask (cached from the last step)
     m'         = T(theta)(m^t)                   the mask moved by the control (Eq. 5)

@@ -1,6 +1,6 @@
 """Action labels for raw video: LCVG's mask network + Eq. 5 between consecutive frames.
 
-LCVG learns from unlabelled video, yet it can label video (METHOD.md section 5): the control that
+LCVG learns from unlabelled video, yet it can label video (docs/method.md section 5): the control that
 carries one frame's foreground mask onto the next is an action annotation. For every episode of a
 dataset this module computes the binarized masks 1[M(x^t) > 0.5] with a checkpoint's mask network
 (the masks the environment moves), fits the controls theta^t between consecutive masks with

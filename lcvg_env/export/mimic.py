@@ -1,4 +1,4 @@
-"""Action mimicking (METHOD.md section 7): the motion of a driving video replayed from another frame.
+"""Action mimicking (docs/method.md section 7): the motion of a driving video replayed from another frame.
 
 1. masks of the driving video with the checkpoint's mask network (binarized, as the env uses them);
 2. the controls between consecutive masks, Eq. 5 (:func:`~lcvg_env.control.fit_controls`);

@@ -4,7 +4,7 @@ Each episode starts from a start frame of the checkpoint's bank (chosen by the e
 is driven for T steps by a sampled policy through :class:`~lcvg_env.env.LCVGVectorEnv` with
 ``task="none"``, many episodes per forward pass. Actions are the env's, in [-1, 1]^dims; the
 applied controls in pixels (``control_px``), normalized units (``control_norm``), the masks and the
-mask centroids go along as infos (METHOD.md section 7: "generated frames come with their action
+mask centroids go along as infos (docs/method.md section 7: "generated frames come with their action
 annotations").
 
 Episode i uses seed ``seed + i`` for its start frame and its actions, so an interrupted export

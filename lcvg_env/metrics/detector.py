@@ -1,6 +1,6 @@
 """The independent gripper-tip detector: the paper's *detection distance* instrument for the pusher data.
 
-Playable Video Generation and LCVG (METHOD.md section 6) score control with a detector trained with
+Playable Video Generation and LCVG (docs/method.md section 6) score control with a detector trained with
 supervision on real frames, not part of the model: it locates the controlled object in the generated
 frame and in the real one (:mod:`lcvg_env.metrics.tips`). This module is that detector for the built-in
 robot-pushing data: a small fully convolutional network trained on real frames against the ground-truth

@@ -1,7 +1,7 @@
 """Control and mask metrics: where the foreground is, whether it is there, how well the mask fits.
 
 * control error: the distance in pixels between the foreground centroid of a generated frame and
-  that of the real frame (PVG's "detection distance", METHOD.md section 6), over the frames where both
+  that of the real frame (PVG's "detection distance", docs/method.md section 6), over the frames where both
   have a foreground;
 * missing rate: the share of frames whose real frame has a foreground but the generated one has none;
 * mask IoU: intersection over union of a binarized mask with a ground-truth mask, and its precision

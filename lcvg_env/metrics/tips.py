@@ -1,6 +1,6 @@
 """Where the foreground is, measured by an independent detector and by ground truth.
 
-The paper's line of work (Playable Video Generation; METHOD.md section 6) scores control by the
+The paper's line of work (Playable Video Generation; docs/method.md section 6) scores control by the
 *detection distance*: a detector trained with supervision on real frames locates the controlled
 object in the generated frame and in the real one, and the distance between the two is reported,
 with the share of frames where the generated object is not found (missing). The detector is not part
