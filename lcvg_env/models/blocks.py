@@ -1,4 +1,4 @@
-"""Building blocks shared by the VQGAN-style encoder and decoder (METHOD.md section 2).
+"""Building blocks shared by the VQGAN-style encoder and decoder (docs/method.md section 2).
 
 The design follows VQGAN (Esser et al., 2021): pre-activation residual blocks with GroupNorm and
 swish, single-head spatial self-attention, stride-2 convolutions down and nearest-neighbour

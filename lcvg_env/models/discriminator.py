@@ -1,4 +1,4 @@
-"""The discriminator C: a vanilla PatchGAN (METHOD.md section 2; pix2pix, Isola et al., 2017).
+"""The discriminator C: a vanilla PatchGAN (docs/method.md section 2; pix2pix, Isola et al., 2017).
 
 Three stride-2/1 convolution layers of 4x4 kernels over a 64-channel base, batch norm and leaky
 ReLU, ending in a one-channel map of per-patch real/fake logits. At 64 base channels it has 2.77M

@@ -1,5 +1,5 @@
 """The layered generator: mask network M, shared encoder E, codebook Z and decoder D, wired as in
-METHOD.md section 3::
+docs/method.md section 3::
 
     m = M(x^t)                                   (soft in stage 1, binarized and warped for control)
     fg = x^t * m,   bg = x^t * (1 - m)           the two layers
@@ -210,7 +210,7 @@ class LayeredGenerator(nn.Module):
     def step(self, frame: torch.Tensor, control: torch.Tensor, mode: str) -> GeneratorOutput:
         """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
 
-        Binarize M(x^t), warp it by T(theta), generate (METHOD.md section 3, last table row), composite
+        Binarize M(x^t), warp it by T(theta), generate (docs/method.md section 3, last table row), composite
         as configured (:meth:`render`).
         """
         if control.ndim != 2 or control.shape != (frame.shape[0], CONTROL_DIMS[mode]):

@@ -1,4 +1,4 @@
-"""The mask network M: frame -> soft foreground mask m = M(x) in [0, 1] (METHOD.md section 2).
+"""The mask network M: frame -> soft foreground mask m = M(x) in [0, 1] (docs/method.md section 2).
 
 Supplementary Table 3: Conv2D -> HxWx64; 2 x {residual blocks + downsample} -> (H/4)x(W/4)x256;
 9 residual blocks; 2 x {upsample + residual blocks} -> HxWx64; Conv2D + sigmoid -> HxWx1.

@@ -1,4 +1,4 @@
-"""The learnable codebook Z and vector quantization q(.) (METHOD.md sections 2 and 4).
+"""The learnable codebook Z and vector quantization q(.) (docs/method.md sections 2 and 4).
 
 q replaces every latent vector by its nearest codebook entry. Gradients pass straight through
 (z_q = z + sg[e - z]); the codebook and commitment terms use the correct form of the VQ-VAE loss

@@ -1,4 +1,4 @@
-"""VQGAN-style encoder E and decoder D (METHOD.md section 2; Esser et al., 2021).
+"""VQGAN-style encoder E and decoder D (docs/method.md section 2; Esser et al., 2021).
 
 E maps a layer (a masked frame) of shape (B, 3, H, W) to latents (B, z_channels, H/f, W/f) with
 f = 2 ** (len(channel_mult) - 1); D mirrors it. The released BAIR configuration is
