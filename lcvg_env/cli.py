@@ -42,6 +42,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("lcvg_env.env_realism", "env_realism", "env-realism"),
     ("lcvg_env.fidelity_budget_cli", "budget", "budget"),
     ("lcvg_env.reach_check_cli", "reach_check", "reach-check"),
+    ("lcvg_env.sim_to_real_cli", "sim_to_real", "sim-to-real"),
 ]
 
 

@@ -1,0 +1,60 @@
+"""``lcvg sim-to-real CHECKPOINT``: open-loop agreement of the learned simulator with the MuJoCo pusher
+(:mod:`lcvg_env.sim_to_real`), printed as a table. Heavy imports (torch, MuJoCo, the model) stay inside
+the command: the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def sim_to_real(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    starts: Annotated[int, typer.Option(help="Real start states (MuJoCo seeds seed, seed+1, ...).")] = 50,
+    steps: Annotated[int, typer.Option(help="Steps of every action sequence.")] = 30,
+    seed: Annotated[int, typer.Option(help="First start seed; also seeds the random walks.")] = 0,
+    walks: Annotated[int, typer.Option(help="Random-walk sequences per start (beside 8 pushes).")] = 8,
+    detector: Annotated[
+        str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")
+    ] = "pusher",
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
+    ] = 1,
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Drive the learned env and the MuJoCo env from the same real start frames with the same actions
+    (smooth random walks and constant pushes); the detected learned tip vs MuJoCo's true tip."""
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.control_gain import load_tip_detector
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import resolve_device, set_threads
+    from lcvg_env.sim_to_real import OpenLoopConfig, measure, render
+
+    try:  # options and the output path checked before the rollouts run
+        set_threads(threads)
+        if threads is not None:  # before MuJoCo's GL context exists (Mesa's CPU renderer spawns threads)
+            os.environ.setdefault("LP_NUM_THREADS", str(threads))
+        if json_out is not None:
+            check_output_file(json_out, "--json")
+        cfg = OpenLoopConfig(
+            starts, steps, seed, walks, detector=detector, device=resolve_device(device), threads=threads
+        )
+        result = measure(checkpoint, cfg, load_tip_detector(detector))
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    for line in render(result):
+        typer.echo(line)
+    if json_out is not None:
+        try:
+            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        except ValueError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        typer.echo(f"figures written to {json_out}")
