@@ -4,6 +4,8 @@
     lcvg agent eval runs/agents/ppo LCVG-Pusher-v0 --episodes 50 --json ppo.json
     lcvg agent eval scripted LCVG-Pusher-v0 --episodes 50 --json scripted.json
     lcvg agent eval random LCVG-Pusher-v0 --episodes 50 --json random.json
+    lcvg agent eval runs/agents/ppo LCVG-PusherMuJoCo-v0 --episodes 50      # the real pusher (MuJoCo)
+    lcvg agent eval scripted-detector LCVG-Pusher-v0 --real-starts           # from MuJoCo's start states
     lcvg agent convert old_run/model.zip old_run --trust-pickle     # an SB3 .zip -> model.json + .safetensors
 
 Heavy imports (torch, stable-baselines3) happen inside the commands: ``lcvg`` imports this module at start-up.
@@ -129,10 +131,12 @@ def eval_command(
         str,
         typer.Argument(
             help="A run folder, a saved agent (.json/.safetensors; an SB3 .zip with --trust-pickle), "
-            "'random' or 'scripted'."
+            "'random', 'scripted' (the point the env scores) or 'scripted-detector' (the detected tip)."
         ),
     ],
-    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
+    env_id: Annotated[
+        str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0 or LCVG-PusherMuJoCo-v0 (MuJoCo).")
+    ],
     episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 20,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results to this JSON file.")
@@ -151,6 +155,15 @@ def eval_command(
     best: Annotated[bool, typer.Option("--best", help="Evaluate a run folder's best_model.")] = False,
     stochastic: Annotated[bool, typer.Option("--stochastic", help="Sample the agent's actions.")] = False,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    real_starts: Annotated[
+        bool,
+        typer.Option(
+            "--real-starts",
+            help="Learned pusher envs only: start each episode from LCVG-PusherMuJoCo-v0's start state of "
+            "the same seed (its frame and goal), so both envs are evaluated from the same starts.",
+        ),
+    ] = False,
+    detector: Annotated[str, typer.Option(help="Tip detector of scripted-detector.")] = "pusher",
     trust_pickle: TrustPickle = False,
 ) -> None:
     """Evaluate an agent or a baseline: mean/std return, success rate (reach), a video and a JSON row.
@@ -186,8 +199,11 @@ def eval_command(
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
+        if real_starts:
+            venv = _with_real_starts(venv, env_id)
         if source is None:
-            policy, discrete = baseline_policy(model, venv, seed=EVAL_SEED if seed is None else seed), False
+            first_seed = EVAL_SEED if seed is None else seed
+            policy, discrete = baseline_policy(model, venv, seed=first_seed, detector=detector), False
         else:
             agent = load_model(source, trust_pickle=trust_pickle)
             check_compatible(agent, venv, source.path)
@@ -208,6 +224,8 @@ def eval_command(
         )
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
+    if real_starts:
+        result.extra["starts"] = "LCVG-PusherMuJoCo-v0 start states (frame and goal) of the same seeds"
     if json_out is not None:
         try:
             write_text(json_out, json.dumps(result.to_json(), indent=2))
@@ -233,6 +251,18 @@ def convert_command(
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
     typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))
+
+
+def _with_real_starts(venv: Any, env_id: str) -> Any:
+    """``venv`` reset from the MuJoCo env's start states (:class:`agents.real_envs.RealStarts`)."""
+    from agents.real_envs import RealStarts, is_mujoco
+
+    if is_mujoco(env_id) or not env_id.startswith("LCVG-Pusher"):
+        raise ValueError(
+            f"--real-starts starts a learned pusher env (e.g. LCVG-Pusher-v0) from the MuJoCo pusher's "
+            f"start states; {env_id} is not one. Drop --real-starts."
+        )
+    return RealStarts(venv)
 
 
 def _default_video(model: str, env_id: str, source: Any) -> Path:

@@ -1,8 +1,10 @@
 """Building the environments agents train and are evaluated in.
 
-Every agent runs on the natively batched :class:`~lcvg_env.env.vector.LCVGVectorEnv` (N envs, one
+Every agent trains on the natively batched :class:`~lcvg_env.env.vector.LCVGVectorEnv` (N envs, one
 forward pass of the world model per step), made from a registered id with ``gymnasium.make_vec`` so
-the id's model and episode length apply. For stable-baselines3 the stack is::
+the id's model and episode length apply. Evaluation also runs in the real pusher,
+``LCVG-PusherMuJoCo-v0`` (:mod:`agents.real_envs`); :func:`env_view` reads either alike. For
+stable-baselines3 the stack is::
 
     LCVGVectorEnv -> SB3VecEnv (the env's adapter) [-> DiscreteVecControl for DQN]
                   -> VecMonitor (episode returns, is_success) -> VecTransposeImage (HWC -> CHW)
@@ -10,7 +12,9 @@ the id's model and episode length apply. For stable-baselines3 the stack is::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,24 +24,70 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from lcvg_env.env.controls import DISCRETE_ACTIONS, ControlMap
 
+if TYPE_CHECKING:
+    from lcvg_env.env.task import ReachTask
+
 
 def env_ids() -> list[str]:
-    """The registered LCVG environment ids."""
+    """The registered LCVG environment ids: the learned simulators and the real pusher (MuJoCo)."""
     import lcvg_env  # noqa: F401  (registers the ids)
-    from lcvg_env.env.registration import ENV_IDS
+    from lcvg_env.env.registration import ENV_IDS, MUJOCO_ENV_ID
 
-    return [spec.id for spec in ENV_IDS]
+    return [spec.id for spec in (*ENV_IDS, MUJOCO_ENV_ID)]
 
 
 def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> Any:
-    """``num_envs`` batched envs of ``env_id`` (an :class:`LCVGVectorEnv`), with ``env_kwargs``."""
+    """``num_envs`` envs of ``env_id`` with ``env_kwargs``: an :class:`LCVGVectorEnv`, or for the real
+    pusher a ``SyncVectorEnv`` of MuJoCo envs (:func:`agents.real_envs.make_mujoco_vector_env`)."""
     import lcvg_env  # noqa: F401  (registers the ids)
+    from agents.real_envs import is_mujoco, make_mujoco_vector_env
 
-    if env_id not in gym.registry:
+    if env_id not in gym.registry or env_id not in env_ids():
         raise ValueError(f"Unknown environment id {env_id!r}; registered LCVG ids: {', '.join(env_ids())}.")
+    if is_mujoco(env_id):
+        return make_mujoco_vector_env(num_envs, env_kwargs)
     return gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **(env_kwargs or {})
     )
+
+
+@dataclass
+class EnvView:
+    """What evaluation and the reference controllers read of a vector env, learned or real."""
+
+    controls: ControlMap
+    """Action -> pixels map of the sub-envs (the discrete action table too)."""
+    task: ReachTask | None
+    """The reach task (goals, success radius), None without one."""
+    max_displacement: float
+    """Pixels per step at action +-1."""
+    point: str
+    """The ``info`` key of the point the task scores: ``centroid_px`` (the learned env's mask centroid)
+    or ``tip_px`` (the real env's true tip)."""
+    frames: Callable[[], np.ndarray]
+    """The sub-envs' current frames (N, H, W, 3) uint8 without the goal marker."""
+
+
+def env_view(venv: Any) -> EnvView:
+    """The :class:`EnvView` of an LCVG vector env (or a wrapper of one) or of a ``SyncVectorEnv`` of
+    MuJoCo envs (:func:`agents.real_envs.make_mujoco_vector_env`)."""
+    envs = _sync_envs(venv)
+    if envs is not None:
+        real = envs[0].unwrapped
+        frames = lambda: np.stack([env.unwrapped.frame for env in envs])  # noqa: E731  (N, H, W, 3)
+        return EnvView(real.controls, real.task, float(real.max_displacement), "tip_px", frames)
+    lcvg = lcvg_vector_env(venv)
+    md = float(lcvg.cfg.max_displacement)
+    return EnvView(lcvg.core.controls, lcvg.core.task, md, "centroid_px", lambda: lcvg.frames)
+
+
+def _sync_envs(venv: Any) -> list[gym.Env] | None:
+    """The sub-envs of a ``SyncVectorEnv`` under ``venv`` (through vector wrappers), else None."""
+    while venv is not None and not hasattr(venv, "core"):
+        if isinstance(venv, gym.vector.SyncVectorEnv):
+            return list(venv.envs)
+        venv = getattr(venv, "env", None)
+    return None
 
 
 def make_sb3_env(
@@ -79,7 +129,7 @@ def _has_hwc_image(space: gym.Space) -> bool:
 
 
 def _has_reach_task(venv: VecEnv) -> bool:
-    return lcvg_vector_env(venv).core.task is not None
+    return env_view(venv).task is not None
 
 
 def discrete_to_box(actions: np.ndarray, controls: ControlMap) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Evaluation of any policy (random, scripted, a trained SB3 model) by one loop over the batched env.
+"""Evaluation of any policy (random, scripted, a trained SB3 model) by one loop over the batched env:
+the learned simulator's :class:`~lcvg_env.env.vector.LCVGVectorEnv`, or the real pusher's vector env
+(:mod:`agents.real_envs`), both with ``SAME_STEP`` autoreset.
 
 Episodes run in lock-step batches of the vector env's N sub-envs: batch k resets with seed
 ``seed + k * N`` (sub-env i gets ``seed + k * N + i``), then steps until every sub-env has ended
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.envs import discrete_to_box, lcvg_vector_env
+from agents.envs import discrete_to_box, env_view
 from agents.policies import Policy
 from lcvg_env.env.batch import Observation, obs_images, obs_row
 
@@ -37,7 +39,8 @@ class EvalResult:
     successes: list[bool] | None
     """None when the env has no ``reach`` task."""
     final_distances: list[float] | None
-    """Pixels from the centroid to the goal at each episode's last step (reach only)."""
+    """Pixels from the scored point (the learned env's mask centroid, the real env's true tip) to the goal
+    at each episode's last step (reach only)."""
     seconds: float
     video: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +111,7 @@ def evaluate_policy(
         for k in range(math.ceil(episodes / n))
     ]
     take = lambda key: np.concatenate([getattr(b, key) for b in batches])[:episodes]  # noqa: E731
-    reach = lcvg_vector_env(venv).core.task is not None
+    reach = env_view(venv).task is not None
     result = EvalResult(
         policy=name,
         env_id=env_id,
@@ -127,7 +130,7 @@ def evaluate_policy(
 def _run_batch(policy: Policy, venv: Any, seed: int, discrete: bool, max_steps: int, record: bool) -> _Batch:
     """One lock-step batch: every sub-env plays one episode; returns its accumulators."""
     n = venv.num_envs
-    controls = lcvg_vector_env(venv).core.controls
+    controls = env_view(venv).controls
     obs, info = venv.reset(seed=seed)
     acc = _Batch(
         np.zeros(n),
@@ -167,7 +170,7 @@ def _record(
             acc.distance[i] = float(final["distance_px"][i])
     if record:
         for i in np.flatnonzero(active):
-            last = info["final_obs"][i] if finished[i] else obs_row(obs, i)
+            last = obs_row(info["final_obs"] if finished[i] else obs, i)
             acc.frames[i].append(obs_images(last))
 
 

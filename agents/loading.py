@@ -1,4 +1,5 @@
-"""What ``lcvg agent eval MODEL`` evaluates: ``random``, ``scripted``, a run folder or a saved agent.
+"""What ``lcvg agent eval MODEL`` evaluates: ``random``, ``scripted``, ``scripted-detector``, a run folder
+or a saved agent.
 
 A run folder (``lcvg agent train --out RUN_DIR``) gives its safe agent ``model.json`` +
 ``model.safetensors`` (:mod:`agents.safe_format`), which name the algorithm and the env keywords
@@ -20,11 +21,11 @@ from typing import Any
 import gymnasium as gym
 
 from agents.config import ALGOS
-from agents.envs import lcvg_vector_env
-from agents.policies import Policy, RandomPolicy, SB3Policy, ScriptedReacher
+from agents.envs import env_view
+from agents.policies import DetectorReacher, Policy, RandomPolicy, SB3Policy, ScriptedReacher
 from agents.safe_format import SUFFIXES, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
 
-BASELINES = ("random", "scripted")
+BASELINES = ("random", "scripted", "scripted-detector")
 TRUST_FLAG = "--trust-pickle"
 
 
@@ -152,19 +153,30 @@ def convert_model(
     return save_safe_agent(model, target, source.run_args.get("env_id", ""), source.env_kwargs)
 
 
-def baseline_policy(name: str, venv: Any, seed: int = 0) -> Policy:
-    """``random`` (uniform actions) or ``scripted`` (centroid straight to the goal) for ``venv``."""
-    lcvg = lcvg_vector_env(venv)
+def baseline_policy(name: str, venv: Any, seed: int = 0, detector: str = "pusher") -> Policy:
+    """A reference controller for ``venv`` (learned or real, :func:`agents.envs.env_view`):
+
+    - ``random``: uniform actions;
+    - ``scripted``: the point the env scores straight to the goal (:class:`ScriptedReacher`): the learned
+      env's mask centroid, the real env's true tip;
+    - ``scripted-detector``: the tip the ``detector`` finds in the frame straight to the goal
+      (:class:`DetectorReacher`), by pixels alone in either env.
+    """
+    view = env_view(venv)
     if name == "random":
-        return RandomPolicy(lcvg.single_action_space, seed=seed)
+        return RandomPolicy(venv.single_action_space, seed=seed)
     if name == "scripted":
-        return ScriptedReacher(lcvg.single_action_space, lcvg.cfg.max_displacement)
+        return ScriptedReacher(venv.single_action_space, view.max_displacement, point=view.point)
+    if name == "scripted-detector":
+        from lcvg_env.control_gain import load_tip_detector
+
+        return DetectorReacher(load_tip_detector(detector), view.frames, view.controls, view.max_displacement)
     raise ValueError(f"Unknown baseline {name!r}; choose one of {BASELINES}.")
 
 
 def check_compatible(model: Any, venv: Any, source: Path) -> None:
     """The model must see frames of the env's size (SB3 stores image spaces channel-first)."""
-    expected = lcvg_vector_env(venv).single_observation_space.shape  # (H, W, 3)
+    expected = venv.single_observation_space.shape  # (H, W, 3)
     got = getattr(model.observation_space, "shape", None)
     if got is not None and tuple(got) not in (tuple(expected), (expected[2], expected[0], expected[1])):
         raise ValueError(

@@ -7,18 +7,21 @@ batch of actions: ``policy(obs (B, ...), info {key: (B, ...)}) -> actions (B, ..
 - :class:`ScriptedReacher`: moves the foreground centroid straight to the goal, reading both from
   ``info`` (``centroid_px``, ``goal_px``): the ceiling an agent that sees only pixels should approach.
   ``point="tip_px"`` steers the true tip instead, in the MuJoCo env (:mod:`lcvg_env.env.mujoco_env`).
+- :class:`DetectorReacher`: moves the tip that the independent tip detector finds in the frame straight
+  to the goal: it steers by pixels alone, the same way in the learned simulator and in MuJoCo.
 - :class:`SB3Policy`: ``model.predict`` of a stable-baselines3 model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
 from lcvg_env.control.warp import CONTROL_DIMS
-from lcvg_env.env.controls import DISCRETE_ACTIONS
+from lcvg_env.env.controls import DISCRETE_ACTIONS, ControlMap
 
 # Which action entries are the translation (x, y) for each control mode (see lcvg_env.env.controls):
 # translation (dx, dy); rotation (dx, dy, phi); affine row-major [a0 a1 a2 / a3 a4 a5], a2 and a5.
@@ -96,6 +99,44 @@ class ScriptedReacher:
         scores = delta @ DISCRETE_MOVES.T  # (B, 5): progress of each move towards the goal
         best = scores.argmax(axis=1)
         return np.where(np.linalg.norm(delta, axis=1) < 0.5, 0, best).astype(np.int64)
+
+
+class DetectorReacher:
+    """Move the detected tip straight to the goal: the controller of ``lcvg reach-check``
+    (:func:`lcvg_env.reach_check.reach_actions`), a = clip((goal - tip) / max_displacement, -1, 1) along
+    the env's unit +x and +y actions, the no-op where the tip is not found.
+
+    The tip is what the independent tip detector (:mod:`lcvg_env.metrics.detector`, trained on real
+    frames) finds in ``frames()``, the envs' current frames without the goal marker; the goal is
+    ``info["goal_px"]`` (the cross drawn on the observation). Nothing else of the env's state is read, so
+    the same controller runs in the learned simulator and in MuJoCo (:func:`agents.envs.env_view`
+    gives ``frames``).
+    """
+
+    def __init__(
+        self,
+        detector: Any,
+        frames: Callable[[], np.ndarray],
+        controls: ControlMap,
+        max_displacement: float,
+    ) -> None:
+        if not max_displacement > 0:
+            raise ValueError(f"DetectorReacher needs max_displacement > 0, got {max_displacement!r}.")
+        self.detector = detector
+        self.frames = frames
+        self.max_displacement = float(max_displacement)
+        self.right, self.down = controls.discrete(4), controls.discrete(2)  # unit +x / +y actions
+
+    def __call__(self, obs: Any, info: dict[str, np.ndarray]) -> np.ndarray:
+        from lcvg_env.reach_check import detect_tips, reach_actions
+
+        if "goal_px" not in info:
+            raise ValueError(
+                "DetectorReacher needs info['goal_px'] (the reach task): create the env with task='reach'."
+            )
+        tips = detect_tips(self.detector, self.frames())  # (B, 2), NaN where not found
+        goals = np.asarray(info["goal_px"], np.float32)
+        return reach_actions(tips, goals, self.max_displacement, self.right, self.down)
 
 
 class SB3Policy:

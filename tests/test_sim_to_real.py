@@ -81,6 +81,9 @@ def test_summary_on_known_positions() -> None:
     assert walk1["not_found_share"] == 0 and walk1["sequences"] == 2
     assert push2["median_px"] == pytest.approx(5.0) and push2["not_found_share"] == 0.5
     assert push2["at_edge_share"] == 1.0 and s["random walk"]["2"]["at_edge_share"] == 0.0
+    assert push2["in_workspace_sequences"] == 0 and push2["in_workspace_median_px"] is None
+    all2 = s["all"]["2"]  # in workspace at step 2: the walks only, off by 2 and 4
+    assert all2["in_workspace_sequences"] == 2 and all2["in_workspace_median_px"] == pytest.approx(3.0)
     assert all1["median_px"] == pytest.approx(3.0) and all1["not_found_share"] == 0.25
     assert all1["floor_median_px"] == pytest.approx(np.hypot(0.5, 0.5), abs=1e-3)
     assert all1["true_tip_moved_median_px"] == pytest.approx(3.0)
