@@ -146,8 +146,9 @@ def bundle(
         extra[ENV_DEFAULTS_KEY] = env_defaults(measured)
     elif range_px == "none":
         extra.pop(ENV_DEFAULTS_KEY, None)
-    elif range_px is not None:
-        extra[ENV_DEFAULTS_KEY] = {"max_displacement": range_px, "control_range": None}
+    elif range_px is not None:  # chosen by hand; a range measured before stays on record beside it
+        measured = (extra.get(ENV_DEFAULTS_KEY) or {}).get("control_range")
+        extra[ENV_DEFAULTS_KEY] = {"max_displacement": range_px, "control_range": measured}
     extra["bundled_from"] = {
         "file": path.name,
         "sha256": digest,

@@ -95,6 +95,19 @@ def test_bundle_records_the_action_range_measured_on_data(tiny_checkpoint, tmp_p
     assert "max_displacement 3 px" in result.output
     info = CliRunner().invoke(app, ["checkpoint", "info", str(out)])
     assert "max_displacement: 3 px (env default)" in info.output
+    again = [
+        "checkpoint",
+        "bundle",
+        str(out),
+        str(tmp_path / "by_hand.safetensors"),
+        "--max-displacement",
+        "2.5",
+    ]
+    assert CliRunner().invoke(app, again).exit_code == 0
+    by_hand = read_metadata(tmp_path / "by_hand.safetensors")["extra"][ENV_DEFAULTS_KEY]
+    assert (
+        by_hand["max_displacement"] == 2.5 and by_hand["control_range"]["pairs"] == 8
+    )  # the measurement stays
     result = CliRunner().invoke(app, [*base, "--max-displacement", "2.5", "--overwrite"])
     assert result.exit_code == 0 and read_metadata(out)["extra"][ENV_DEFAULTS_KEY]["max_displacement"] == 2.5
     result = CliRunner().invoke(app, [*base, "--max-displacement", "none", "--overwrite"])

@@ -32,6 +32,7 @@ class EnvId:
 
 ENV_IDS: tuple[EnvId, ...] = (
     EnvId("LCVG-Pusher-v0", "pusher", 100),
+    EnvId("LCVG-PusherTiny-v0", "pusher_tiny", 100),
     EnvId("LCVG-BAIR-v0", "bair", 100),
     EnvId("LCVG-Tennis-v0", "tennis", 100),
     EnvId("LCVG-Breakout-v0", "breakout", 200),

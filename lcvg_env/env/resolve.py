@@ -42,9 +42,15 @@ MODELS: dict[str, EnvModel] = {
     for m in (
         EnvModel(
             "pusher",
+            "base-64",
+            "lcvg data pusher data/pusher && "
+            "lcvg train data/pusher --preset base-64 --out runs/pusher --install-as pusher",
+        ),
+        EnvModel(
+            "pusher_tiny",
             "tiny-64",
             "lcvg data pusher data/pusher && "
-            "lcvg train data/pusher --preset tiny-64 --out runs/pusher --install-as pusher",
+            "lcvg train data/pusher --preset tiny-64 --out runs/pusher_tiny --install-as pusher_tiny",
         ),
         EnvModel(
             "breakout",
