@@ -44,7 +44,7 @@ def learned_env_model(
 
 class LearnedCriterion:
     """What ``LCVG-Pusher-v0`` scores on a frame: the centroid of the world model's binarized mask
-    1[M(x) > 0.5] (METHOD.md section 3), here on the real frame."""
+    1[M(x) > 0.5] (docs/method.md section 3), here on the real frame."""
 
     def __init__(self, checkpoint: Path | Checkpoint, device: str, dtype: str) -> None:
         import torch

@@ -64,14 +64,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=FIXTURE)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pairs = real_mask_pairs(args.data, args.split, args.pairs, args.seed)
+    pairs = real_mask_pairs(args.data, args.split, args.pairs, args.seed, checkpoint="pusher_tiny")
     m0, m1 = (torch.from_numpy(pairs[k].astype(np.float32)) for k in ("masks_t", "masks_next"))
     cfg = BruteConfig()
     affine, simpler = brute_solve(m0, m1, "affine", cfg)
     found = {**simpler, "affine": affine}
     meta = {
         "data": str(args.data), "split": args.split, "pairs": args.pairs, "seed": args.seed,
-        "checkpoint_sha256": file_digest(resolve_checkpoint("pusher")), "brute": asdict(cfg),
+        "checkpoint_sha256": file_digest(resolve_checkpoint("pusher_tiny")), "brute": asdict(cfg),
         "made_by": "python tests/control/make_real_pairs.py DATA --split SPLIT --pairs N --seed S",
     }  # fmt: skip
     arrays = {

@@ -147,7 +147,10 @@ def test_fixture_masks_are_what_the_script_makes(real) -> None:
     from lcvg_env.control.brute import real_mask_pairs
 
     meta = real["meta"]
-    pairs = real_mask_pairs(meta["data"], meta["split"], meta["pairs"], meta["seed"])
+    # The fixture's masks are the small model's M (it was the bundled `pusher` then; now `pusher_tiny`).
+    pairs = real_mask_pairs(
+        meta["data"], meta["split"], meta["pairs"], meta["seed"], checkpoint="pusher_tiny"
+    )
     with np.load(FIXTURE) as data:
         assert np.array_equal(pack(pairs["masks_t"]), data["masks_t"])
         assert np.array_equal(pack(pairs["masks_next"]), data["masks_next"])
