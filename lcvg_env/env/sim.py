@@ -60,6 +60,16 @@ class LayeredSimulator:
             self.frames = torch.zeros(num_envs, 3, h, w, dtype=torch.uint8, device=self.device)
             self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
         self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
+        if compile and checkpoint.config.correction_passes > 0:
+            # The lag correction's Eq. 5 fit (data-dependent search) breaks the graph into many pieces:
+            # measured 0.06x the eager speed at 64 envs (benchmarks/bench_env.py), so it stays eager.
+            warnings.warn(
+                "compile=True is ignored for a checkpoint with lag correction (correction_passes > 0): "
+                "its step does not compile well; the env runs eager.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            compile = False
         # The full-batch step has fixed shapes, so one static graph serves the whole run; resets
         # (``load``, any subset of rows) stay eager and never trigger a recompilation.
         self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager

@@ -240,3 +240,23 @@ def test_a_composite_checkpoint_keeps_the_scene_outside_the_masks(tmp_path: Path
     moved = gen.warp_mask(torch.from_numpy(mask_before)[None, None].float(), control, "translation")
     outside = ~(mask_before | moved[0, 0].bool().numpy())
     assert outside.any() and np.array_equal(env.frame[outside], before[outside])
+
+
+def test_compile_is_declined_with_a_warning_for_lag_correction(tmp_path: Path) -> None:
+    import dataclasses
+
+    from lcvg_env.checkpoint import save_checkpoint
+
+    base = load_checkpoint(make_checkpoint(tmp_path / "plain.safetensors", 32))
+    base.generator.cfg = dataclasses.replace(base.generator.cfg, correction_passes=1)
+    path = save_checkpoint(
+        tmp_path / "corrected.safetensors",
+        base.generator,
+        control_mode="translation",
+        start_frames=base.start_frames,
+    )
+    with pytest.warns(RuntimeWarning, match="lag correction"):
+        env = LCVGEnv(path, task="none", compile=True)
+    assert not env.core.sim.compiled
+    env.reset(seed=0)
+    env.step(np.array([1.0, 0.0], np.float32))
