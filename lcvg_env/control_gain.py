@@ -22,7 +22,6 @@ is the floor under the cross-axis error, largest next to the smallest commands.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -378,7 +377,7 @@ def control_gain(
     from rich.console import Console
 
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
 
     try:  # options and the output path checked before the measurement starts
@@ -409,10 +408,4 @@ def control_gain(
         f"found the tip in {int(result.start_found.sum())} of {len(result.start_found)} start frames",
         highlight=False,
     )
-    if json_out is not None:
-        try:
-            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
-        except ValueError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-        console.print(f"figures written to {json_out}", highlight=False)
+    write_figures(json_out, result.to_json())

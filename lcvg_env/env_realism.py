@@ -16,7 +16,6 @@ real sets of the same size (the reference row) say what "as real as real video" 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -243,7 +242,7 @@ def env_realism(
     from rich.console import Console
 
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
 
     try:  # options and the output path checked before the rollouts start
@@ -263,10 +262,4 @@ def env_realism(
     console.print(render_table(result))
     if reference is None:
         console.print("no --reference: the real-vs-real row is missing", highlight=False)
-    if json_out is not None:
-        try:
-            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
-        except ValueError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-        console.print(f"figures written to {json_out}", highlight=False)
+    write_figures(json_out, result.to_json())

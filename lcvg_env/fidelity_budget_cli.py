@@ -5,7 +5,6 @@ module at start-up.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +32,7 @@ def budget(
 
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.fidelity_budget import BudgetConfig, fmt, measure, render, tip_motion_stats
-    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
 
     console = Console(width=max(Console().width, 150))
@@ -62,10 +61,4 @@ def budget(
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    if json_out is not None:
-        try:
-            write_text(json_out, json.dumps(out, indent=2, allow_nan=False) + "\n")
-        except ValueError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-        console.print(f"figures written to {json_out}", highlight=False)
+    write_figures(json_out, out)

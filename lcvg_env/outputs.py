@@ -70,6 +70,23 @@ def write_text(path: str | os.PathLike, text: str, option: str = "--json") -> Pa
     return path
 
 
+def write_figures(path: str | os.PathLike | None, figures: object, option: str = "--json") -> None:
+    """A measuring command's ``--json``: ``figures`` as indented JSON (NaN refused), written with
+    :func:`write_text` and reported; on failure a one-line error and exit code 1. None: nothing."""
+    import json
+
+    import typer
+
+    if path is None:
+        return
+    try:
+        write_text(path, json.dumps(figures, indent=2, allow_nan=False) + "\n", option)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"figures written to {path}")
+
+
 def describe_os_error(error: OSError) -> str:
     """A short reason with the remedy for the usual write failures (full disk, permissions, ...)."""
     if error.errno == errno.ENOSPC:

@@ -5,7 +5,6 @@ the CLI imports this module at start-up.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +33,7 @@ def reach_check(
     frame; the env's own criterion (M's centroid) is reported beside it."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control_gain import load_tip_detector
-    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.reach_check import PUSHER_MAX_STEPS, ReachCheckConfig, measure, render
     from lcvg_env.runtime import resolve_device, set_threads
 
@@ -50,10 +49,4 @@ def reach_check(
         raise typer.Exit(code=1) from exc
     for line in render(result):
         typer.echo(line)
-    if json_out is not None:
-        try:
-            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
-        except ValueError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-        typer.echo(f"figures written to {json_out}")
+    write_figures(json_out, result.to_json())

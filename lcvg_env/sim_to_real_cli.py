@@ -5,7 +5,6 @@ the command: the CLI imports this module at start-up.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +31,7 @@ def sim_to_real(
     (smooth random walks and constant pushes); the detected learned tip vs MuJoCo's true tip."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control_gain import load_tip_detector
-    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
     from lcvg_env.sim_to_real import OpenLoopConfig, measure, render
 
@@ -51,10 +50,4 @@ def sim_to_real(
         raise typer.Exit(code=1) from exc
     for line in render(result):
         typer.echo(line)
-    if json_out is not None:
-        try:
-            write_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
-        except ValueError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-        typer.echo(f"figures written to {json_out}")
+    write_figures(json_out, result.to_json())
