@@ -50,11 +50,14 @@ def square_frames(n: int, size: int, width: int | None = None) -> np.ndarray:
 
 
 def make_checkpoint(
-    path: Path, size: int, control_mode: str = "translation", width: int | None = None
+    path: Path, size: int, control_mode: str = "translation", width: int | None = None, **config: object
 ) -> Path:
-    """Save a random-weight tiny checkpoint (seeded: the same weights every time)."""
+    """Save a random-weight tiny checkpoint (seeded: the same weights every time); ``config`` replaces
+    fields of its :class:`GeneratorConfig` (e.g. ``composite_margin=0``)."""
+    import dataclasses
+
     torch.manual_seed(0)
-    generator = LayeredGenerator(tiny_config(size, width)).eval()
+    generator = LayeredGenerator(dataclasses.replace(tiny_config(size, width), **config)).eval()
     frames = square_frames(6, size, width)
     return save_checkpoint(path, generator, control_mode=control_mode, start_frames=frames, preset=None)
 

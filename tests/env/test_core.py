@@ -213,29 +213,19 @@ def test_non_square_frames_and_float32(tmp_path: Path) -> None:
 def test_a_composite_checkpoint_keeps_the_scene_outside_the_masks(tmp_path: Path) -> None:
     """``composite_margin`` set in a checkpoint: the env's frame outside the old and the moved mask is
     the previous frame's, byte for byte, and equals ``LayeredGenerator.step`` (float32)."""
-    import dataclasses
-
     import torch
 
-    from lcvg_env.checkpoint import save_checkpoint
+    from lcvg_env.env.sim import to_uint8, to_unit_range
 
-    base = load_checkpoint(make_checkpoint(tmp_path / "plain.safetensors", 32))
-    base.generator.cfg = dataclasses.replace(base.generator.cfg, composite_margin=0)
-    path = save_checkpoint(
-        tmp_path / "composite.safetensors",
-        base.generator,
-        control_mode="translation",
-        start_frames=base.start_frames,
-    )
+    path = make_checkpoint(tmp_path / "composite.safetensors", 32, composite_margin=0)
     env = LCVGEnv(path, dtype="float32", task="none")
     env.reset(seed=0)
     before, mask_before = env.frame.copy(), env.core.sim.mask_arrays()[0]
     _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
     gen = load_checkpoint(path).generator
-    x = torch.from_numpy(before).permute(2, 0, 1)[None].float() / 127.5 - 1  # (1, 3, H, W)
+    x = to_unit_range(torch.from_numpy(before).permute(2, 0, 1)[None])  # (1, 3, H, W)
     control = torch.as_tensor(info["control_norm"], dtype=torch.float32)[None]
-    expected = gen.step(x, control, "translation").frame
-    expected = ((expected.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    expected = to_uint8(gen.step(x, control, "translation").frame)[0].permute(1, 2, 0).numpy()
     np.testing.assert_array_equal(env.frame, expected)
     moved = gen.warp_mask(torch.from_numpy(mask_before)[None, None].float(), control, "translation")
     outside = ~(mask_before | moved[0, 0].bool().numpy())
@@ -243,18 +233,7 @@ def test_a_composite_checkpoint_keeps_the_scene_outside_the_masks(tmp_path: Path
 
 
 def test_compile_is_declined_with_a_warning_for_lag_correction(tmp_path: Path) -> None:
-    import dataclasses
-
-    from lcvg_env.checkpoint import save_checkpoint
-
-    base = load_checkpoint(make_checkpoint(tmp_path / "plain.safetensors", 32))
-    base.generator.cfg = dataclasses.replace(base.generator.cfg, correction_passes=1)
-    path = save_checkpoint(
-        tmp_path / "corrected.safetensors",
-        base.generator,
-        control_mode="translation",
-        start_frames=base.start_frames,
-    )
+    path = make_checkpoint(tmp_path / "corrected.safetensors", 32, correction_passes=1)
     with pytest.warns(RuntimeWarning, match="lag correction"):
         env = LCVGEnv(path, task="none", compile=True)
     assert not env.core.sim.compiled
