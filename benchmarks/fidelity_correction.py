@@ -23,7 +23,7 @@ import torch
 from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.control.control_range import default_max_displacement
 from lcvg_env.control.warp import pixels_to_normalized
-from lcvg_env.control_gain import DIRECTIONS, direction_vectors, load_start_frames
+from lcvg_env.control_gain import DIRECTIONS, direction_vectors, gain_and_cross, load_start_frames
 from lcvg_env.env.resolve import resolve_checkpoint
 from lcvg_env.metrics.detector import load_detector
 from lcvg_env.metrics.image import to_unit_range
@@ -35,18 +35,19 @@ def gains(
 ) -> tuple[np.ndarray, float]:
     """Median gain per direction (8,) and the largest median cross-axis error."""
     size = tuple(starts.shape[-2:])
-    tip0 = detector.detect(starts).xy.numpy()  # (N, 2), NaN where not found
-    per_dir, cross = [], []
-    for u in direction_vectors():
-        control_px = torch.tensor(u * command_px, dtype=torch.float32).expand(len(starts), 2)
+    u = direction_vectors()  # (8, 2)
+    tracks = np.zeros((len(starts), len(u), 1, 2, 2))  # (S, D, F=1, start + after, 2)
+    tracks[:, :, 0, 0] = detector.detect(starts).xy.numpy()[:, None]  # NaN where not found
+    for d, direction in enumerate(u):
+        control_px = torch.tensor(direction * command_px, dtype=torch.float32).expand(len(starts), 2)
         control = pixels_to_normalized(control_px, "translation", size)
         x = starts
         for _ in range(steps):
             x = generator.step(x, control, "translation").frame.clamp(-1, 1)
-        r = detector.detect(x).xy.numpy() - tip0  # (N, 2)
-        per_dir.append(np.nanmedian(r @ u) / (steps * command_px))
-        cross.append(np.nanmedian(np.abs(r[:, 0] * u[1] - r[:, 1] * u[0])) / (steps * command_px))
-    return np.array(per_dir), float(max(cross))
+        tracks[:, d, 0, 1] = detector.detect(x).xy.numpy()
+    gain, cross = gain_and_cross(tracks, u, np.array([command_px]), np.array([steps]))  # (S, D, 1, 1)
+    per_dir, cross = np.nanmedian(gain[..., 0, 0], axis=0), np.nanmedian(cross[..., 0, 0], axis=0)  # (D,)
+    return per_dir, float(cross.max())
 
 
 def main() -> None:

@@ -190,9 +190,9 @@ class LayeredGenerator(nn.Module):
         out = self.generate(frame, moved)
         union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
         sent = moved
-        for _ in range(self.cfg.correction_passes):
+        if self.cfg.correction_passes:
             from lcvg_env.control.fit import fit_controls
-
+        for _ in range(self.cfg.correction_passes):
             achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))[:, 0].cpu()  # (B, H, W)
             lag = fit_controls(achieved, sent[:, 0].float().cpu(), "translation").params_norm
             moved = self.warp_mask(moved, lag.to(moved.device), "translation")
