@@ -1,5 +1,8 @@
 """RL agents that learn inside the learned simulator (stable-baselines3).
 
+The repository's ``agents/`` folder, installed as ``lcvg_agents`` (modules below are named by folder;
+they import each other relatively).
+
 - :mod:`agents.config`: the run's ``Args`` dataclass and per-algorithm defaults.
 - :mod:`agents.train`: ``train(Args)``: PPO, SAC or DQN on the batched vector env, with evaluation,
   checkpoints, TensorBoard logs and a video of the trained agent.
@@ -13,7 +16,7 @@
   SB3 .zip, baselines) and ``convert_model``.
 - :mod:`agents.cli`: ``lcvg agent train``, ``lcvg agent eval`` and ``lcvg agent convert``.
 
-Modules load on first use: ``import agents`` imports neither torch nor stable-baselines3.
+Modules load on first use: ``import lcvg_agents`` imports neither torch nor stable-baselines3.
 """
 
 from __future__ import annotations

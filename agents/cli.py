@@ -77,10 +77,11 @@ def train_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
-    from agents.config import Args, parse_key_values
-    from agents.train import train
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.outputs import check_output_dir
+
+    from .config import Args, parse_key_values
+    from .train import train
 
     try:
         args = Args(
@@ -171,10 +172,14 @@ def eval_command(
     The default video is RUN_DIR/eval.mp4 for a run folder, MODEL_eval.mp4 beside a saved model, and
     eval_{random,scripted}__{env}.mp4 in the current folder for the baselines.
     """
-    from agents.config import parse_key_values
-    from agents.envs import make_vector_env
-    from agents.evaluate import EVAL_SEED, evaluate_policy
-    from agents.loading import (
+    from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.outputs import check_output_file, write_text
+    from lcvg_env.runtime import set_threads
+
+    from .config import parse_key_values
+    from .envs import make_vector_env
+    from .evaluate import EVAL_SEED, evaluate_policy
+    from .loading import (
         BASELINES,
         baseline_policy,
         check_compatible,
@@ -182,9 +187,6 @@ def eval_command(
         load_model,
         sb3_policy,
     )
-    from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.outputs import check_output_file, write_text
-    from lcvg_env.runtime import set_threads
 
     try:  # options and outputs checked before the model and the envs load
         if episodes < 1:
@@ -244,7 +246,7 @@ def convert_command(
     algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
 ) -> None:
     """Convert an SB3 .zip to the pickle-free agent format (unpickles it once: needs --trust-pickle)."""
-    from agents.loading import convert_model
+    from .loading import convert_model
 
     try:
         path = convert_model(model, out, algo, trust_pickle)
@@ -255,7 +257,7 @@ def convert_command(
 
 def _with_real_starts(venv: Any, env_id: str) -> Any:
     """``venv`` reset from the MuJoCo env's start states (:class:`agents.real_envs.RealStarts`)."""
-    from agents.real_envs import RealStarts, is_mujoco
+    from .real_envs import RealStarts, is_mujoco
 
     if is_mujoco(env_id) or not env_id.startswith("LCVG-Pusher"):
         raise ValueError(

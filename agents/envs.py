@@ -40,7 +40,8 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | Non
     """``num_envs`` envs of ``env_id`` with ``env_kwargs``: an :class:`LCVGVectorEnv`, or for the real
     pusher a ``SyncVectorEnv`` of MuJoCo envs (:func:`agents.real_envs.make_mujoco_vector_env`)."""
     import lcvg_env  # noqa: F401  (registers the ids)
-    from agents.real_envs import is_mujoco, make_mujoco_vector_env
+
+    from .real_envs import is_mujoco, make_mujoco_vector_env
 
     if env_id not in gym.registry or env_id not in env_ids():
         raise ValueError(f"Unknown environment id {env_id!r}; registered LCVG ids: {', '.join(env_ids())}.")

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.envs import discrete_to_box, env_view
-from agents.policies import Policy
 from lcvg_env.env.batch import Observation, obs_images, obs_row
+
+from .envs import discrete_to_box, env_view
+from .policies import Policy
 
 EVAL_SEED = 1_000
 """First seed of the evaluation episodes, away from the training envs' seeds (0 .. n_envs - 1)."""

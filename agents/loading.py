@@ -20,10 +20,10 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.config import ALGOS
-from agents.envs import env_view
-from agents.policies import DetectorReacher, Policy, RandomPolicy, SB3Policy, ScriptedReacher
-from agents.safe_format import SUFFIXES, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
+from .config import ALGOS
+from .envs import env_view
+from .policies import DetectorReacher, Policy, RandomPolicy, SB3Policy, ScriptedReacher
+from .safe_format import SUFFIXES, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
 
 BASELINES = ("random", "scripted", "scripted-detector")
 TRUST_FLAG = "--trust-pickle"
@@ -131,7 +131,7 @@ def load_model(source: ModelSource, device: str = "cpu", trust_pickle: bool = Fa
         return load_safe_agent(source.path, device=device)
     if not trust_pickle:
         raise UntrustedPickleError(pickle_refusal(source.path))
-    from agents.train import algo_class
+    from .train import algo_class
 
     return algo_class(source.algo).load(source.path, device=device)
 

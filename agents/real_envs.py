@@ -107,7 +107,7 @@ class RealStarts(gym.vector.VectorWrapper):
     autoresets from the model's bank of start frames, as usual (:mod:`agents.evaluate` ignores those)."""
 
     def __init__(self, env: Any) -> None:
-        from agents.envs import lcvg_vector_env
+        from .envs import lcvg_vector_env
 
         self.lcvg = lcvg_vector_env(env)
         if self.lcvg.core.task is None:

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.config import ALGOS
-from agents.safe_json import (
+from .config import ALGOS
+from .safe_json import (
     AgentFormatError,
     decode_value,
     encode_value,
@@ -98,7 +98,7 @@ def safe_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 def algo_of(model: Any) -> str:
     """``ppo``, ``sac`` or ``dqn`` for an SB3 model."""
-    from agents.train import algo_class
+    from .train import algo_class
 
     for algo in ALGOS:
         if type(model) is algo_class(algo):

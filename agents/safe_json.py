@@ -70,7 +70,7 @@ def allowed_classes() -> dict[str, type]:
     from stable_baselines3.common import torch_layers
     from torch import nn, optim
 
-    from agents import networks
+    from . import networks
 
     table: dict[str, type] = {}
     for prefix, module, names in (

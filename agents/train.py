@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.config import Args
-from agents.envs import lcvg_vector_env, make_sb3_env
-from agents.evaluate import EVAL_SEED, EvalResult, evaluate_policy
-from agents.networks import policy_kwargs
-from agents.policies import SB3Policy
-from agents.safe_format import load_safe_agent, save_safe_agent
+from .config import Args
+from .envs import lcvg_vector_env, make_sb3_env
+from .evaluate import EVAL_SEED, EvalResult, evaluate_policy
+from .networks import policy_kwargs
+from .policies import SB3Policy
+from .safe_format import load_safe_agent, save_safe_agent
 
 TRAIN_HINT = 'pip install "lcvg-env[train]"'
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from agents.config import Args
-from agents.train import train
+from lcvg_agents.config import Args
+from lcvg_agents.train import train
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,7 +1,9 @@
 """lcvg-env: Layered Controllable Video Generation (ECCV 2022) as a Gymnasium environment.
 
 ``import lcvg_env`` registers the environment ids (``LCVG-Pusher-v0``, ``LCVG-BAIR-v0``,
-``LCVG-Tennis-v0``, ``LCVG-Breakout-v0``) and stays light: torch loads on ``gymnasium.make``.
+``LCVG-Tennis-v0``, ``LCVG-Breakout-v0``) and stays light: gymnasium is not imported for it (the ids
+are registered when it is, :func:`~lcvg_env.env.registration.register_on_gymnasium_import`) and torch
+loads on ``gymnasium.make``.
 
 Example::
 
@@ -14,10 +16,10 @@ Example::
 
 from __future__ import annotations
 
-from lcvg_env.env.registration import register_envs
+from lcvg_env.env.registration import register_envs, register_on_gymnasium_import
 
 __version__ = "0.1.0"
 
-register_envs()
+register_on_gymnasium_import()
 
 __all__ = ["__version__", "register_envs"]

@@ -1,17 +1,27 @@
 """The ``lcvg`` command line: one typer app, the front door of the project.
 
-Each concern keeps its commands beside its code (``lcvg_env/data/cli.py``, ``training/cli.py``, ...);
-this file only mounts them. Sub-modules are imported when the app is built, so they must stay light:
-heavy imports (torch, mujoco) go inside the command functions.
+Each concern keeps its commands beside its code (``lcvg_env/data/cli.py``, ``lcvg_env/export/cli.py``,
+...); this file only mounts them. The applications built on the library (world-model training,
+``lcvg_training``; RL agents, ``lcvg_agents``) add their commands through the ``lcvg.commands``
+entry-point group declared in ``pyproject.toml``: the library never imports them by name. Option
+names, defaults and help follow one convention (docs/cli.md).
+
+Sub-modules are imported when the app is built, so they must stay light: heavy imports (torch,
+mujoco) go inside the command functions (``lcvg --help`` in well under half a second).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+
+from lcvg_env.cli_help import plain_help
+
+plain_help()
 
 app = typer.Typer(
     name="lcvg",
@@ -24,7 +34,6 @@ app = typer.Typer(
 # (module, attribute, group name): typer sub-apps mounted as ``lcvg <group> ...``.
 SUB_APPS: list[tuple[str, str, str]] = [
     ("lcvg_env.data.cli", "app", "data"),
-    ("agents.cli", "app", "agent"),
     ("lcvg_env.export.cli", "app", "export"),
     ("lcvg_env.metrics.detector_cli", "app", "detector"),
     ("lcvg_env.checkpoint_cli", "app", "checkpoint"),
@@ -32,7 +41,6 @@ SUB_APPS: list[tuple[str, str, str]] = [
 
 # (module, attribute, command name): single commands mounted as ``lcvg <command>``.
 COMMANDS: list[tuple[str, str, str]] = [
-    ("training.cli", "train", "train"),
     ("lcvg_env.evaluate_cli", "evaluate", "evaluate"),
     ("lcvg_env.env.cli", "play", "play"),
     ("lcvg_env.env.cli", "rollout", "rollout"),
@@ -74,11 +82,22 @@ def presets(
     Console().print(table)
 
 
+ENTRY_POINT_GROUP = "lcvg.commands"
+"""Entry points of this group are mounted as ``lcvg <name>``: a typer app as a group, a function as a
+command (``pyproject.toml`` declares ``train`` and ``agent``; other packages may add their own)."""
+
+
 def _mount() -> None:
     for module, attr, name in SUB_APPS:
         app.add_typer(getattr(importlib.import_module(module), attr), name=name)
     for module, attr, name in COMMANDS:
         app.command(name)(getattr(importlib.import_module(module), attr))
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        obj = ep.load()
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=ep.name)
+        else:
+            app.command(ep.name)(obj)
 
 
 _mount()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from training.cli import main
+from .cli import main
 
 main()

@@ -20,14 +20,14 @@ from typing import Annotated, Any
 
 import typer
 
-from training.config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
+from .config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
 
 
 def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str, Any]) -> Any:
     """The run's TrainConfig: the preset's defaults, or on ``--resume`` the stored config; then the
     options given on the command line."""
-    from training.config import TrainConfig, preset_config
-    from training.state import load_state
+    from .config import TrainConfig, preset_config
+    from .state import load_state
 
     if not resume:
         return preset_config(preset, **overrides)
@@ -123,8 +123,9 @@ def train(
     """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
     from lcvg_env.outputs import describe_os_error
     from lcvg_env.runtime import check_device, check_threads
-    from training.state import StateError
-    from training.trainer import Trainer, TrainingDiverged
+
+    from .state import StateError
+    from .trainer import Trainer, TrainingDiverged
 
     overrides = dict(
         stage1_steps=stage1_steps,
@@ -186,6 +187,9 @@ def train(
 
 def main() -> None:
     """``python -m training`` / ``torchrun -m training``: the same command without the ``lcvg`` front door."""
+    from lcvg_env.cli_help import plain_help
+
+    plain_help()
     typer.run(train)
 
 

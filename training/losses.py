@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lcvg_env.models.discriminator import PatchGAN, PatchGANConfig
-from training.config import TrainConfig, bg_fg_ratio_at
+
+from .config import TrainConfig, bg_fg_ratio_at
 
 _GRAY = (0.299, 0.587, 0.114)
 

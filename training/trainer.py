@@ -31,14 +31,15 @@ from lcvg_env.checkpoint import save_checkpoint
 from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
 from lcvg_env.data import VideoDataset
 from lcvg_env.models import LayeredGenerator, Preset, get_preset
-from training import distributed as ddp
-from training import state as st
-from training.config import TrainConfig
-from training.data import PairBatches, sample_start_frames
-from training.evaluate import check_mask_split, mask_split
-from training.losses import LCVGLoss
-from training.monitor import Monitor
-from training.stage2_controls import rollout_inputs, stage2_masks
+
+from . import distributed as ddp
+from . import state as st
+from .config import TrainConfig
+from .data import PairBatches, sample_start_frames
+from .evaluate import check_mask_split, mask_split
+from .losses import LCVGLoss
+from .monitor import Monitor
+from .stage2_controls import rollout_inputs, stage2_masks
 
 CONTROL_RANGE_EPISODES = 256
 """Training episodes the finished model's action range is measured on (about a minute on one CPU core)."""
@@ -305,7 +306,7 @@ class Trainer:
     def _evaluate_mask(self, monitor: Monitor) -> None:
         if not self.env.is_main:
             return
-        from training.evaluate import mask_iou
+        from .evaluate import mask_iou
 
         split = mask_split(self.data_dir)
         self.mask_iou = mask_iou(self.generator, self.data_dir, split=split)

@@ -6,10 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from agents.config import Args, parse_key_values
-from agents.networks import CoordCNN, num_downsamples, policy_kwargs
-from agents.policies import RandomPolicy, ScriptedReacher
+from lcvg_agents.config import Args, parse_key_values
+from lcvg_agents.networks import CoordCNN, num_downsamples, policy_kwargs
+from lcvg_agents.policies import RandomPolicy, ScriptedReacher
 
 BOX2 = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
@@ -116,7 +115,7 @@ def test_parse_key_values():
 
 
 def test_goals_extractor_reads_only_the_goal_vectors():
-    from agents.networks import GoalsExtractor
+    from lcvg_agents.networks import GoalsExtractor
 
     image = gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
     space = gym.spaces.Dict({"image": image, "achieved_goal": BOX2, "desired_goal": BOX2})
@@ -137,7 +136,7 @@ def test_goals_extractor_reads_only_the_goal_vectors():
 
 def test_spatial_softmax_finds_the_peak():
     """A map with one hot pixel at (x=12, y=3) of 16x16 gives that pixel's grid point in [-1, 1]."""
-    from agents.networks import SpatialSoftmax
+    from lcvg_agents.networks import SpatialSoftmax
 
     maps = torch.zeros(1, 2, 16, 16)
     maps[0, 0, 3, 12] = 50.0
@@ -151,7 +150,7 @@ def test_spatial_softmax_finds_the_peak():
 
 @pytest.mark.parametrize(("h", "w"), [(16, 16), (64, 64), (48, 80)])
 def test_keypoint_cnn_gives_coordinates_and_follows_a_dot(h, w):
-    from agents.networks import KeypointCNN
+    from lcvg_agents.networks import KeypointCNN
 
     space = gym.spaces.Box(0, 255, shape=(3, h, w), dtype=np.uint8)
     kwargs = policy_kwargs(space, "keypoints")
@@ -188,7 +187,7 @@ def test_keypoints_on_dict_observations_read_the_goal_but_not_the_foreground_pos
 
 
 def test_auto_features_pick_keypoints_for_goal_dicts_and_coord_for_pixels():
-    from agents.networks import CombinedExtractor, KeypointCNN, resolve_features
+    from lcvg_agents.networks import CombinedExtractor, KeypointCNN, resolve_features
 
     image = gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
     goal_dict = gym.spaces.Dict({"image": image, "achieved_goal": BOX2, "desired_goal": BOX2})

@@ -17,13 +17,19 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from lcvg_agents.config import ALGOS
+from lcvg_agents.loading import ModelSource, UntrustedPickleError, find_model, load_model
+from lcvg_agents.networks import policy_kwargs
+from lcvg_agents.safe_format import (
+    build_policy,
+    load_safe_agent,
+    read_agent_json,
+    safe_paths,
+    save_safe_agent,
+)
+from lcvg_agents.safe_json import AgentFormatError, policy_classes
 from typer.testing import CliRunner
 
-from agents.config import ALGOS
-from agents.loading import ModelSource, UntrustedPickleError, find_model, load_model
-from agents.networks import policy_kwargs
-from agents.safe_format import build_policy, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
-from agents.safe_json import AgentFormatError, policy_classes
 from lcvg_env.cli import app
 from tests.agents.conftest import tiny_env_kwargs
 
@@ -53,9 +59,8 @@ class SpacesEnv(gym.Env):
 
 
 def build_model(algo: str, observation: gym.Space = PIXELS, features: str = "keypoints", action=None):
+    from lcvg_agents.train import algo_class
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from agents.train import algo_class
 
     action = action or (gym.spaces.Discrete(5) if algo == "dqn" else BOX2)
     env = DummyVecEnv([lambda: SpacesEnv(observation, action)])
@@ -212,7 +217,7 @@ def test_convert_a_trusted_zip_to_the_safe_format(tmp_path):
 
 
 def test_eval_cli_loads_a_safe_agent_with_its_env(agent_checkpoint, tmp_path):
-    from agents.envs import make_sb3_env
+    from lcvg_agents.envs import make_sb3_env
 
     kwargs = tiny_env_kwargs(agent_checkpoint)
     env = make_sb3_env("LCVG-Pusher-v0", 1, kwargs)

@@ -8,11 +8,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from lcvg_agents.config import Args
+from lcvg_agents.loading import check_compatible, detect_algo, find_model
+from lcvg_agents.train import train
 from typer.testing import CliRunner
 
-from agents.config import Args
-from agents.loading import check_compatible, detect_algo, find_model
-from agents.train import train
 from lcvg_env.cli import app
 from tests.agents.conftest import tiny_env_kwargs
 
@@ -137,8 +137,8 @@ def test_dqn_acts_discretely(runs):
 @pytest.mark.parametrize("algo", ["ppo", "sac", "dqn"])
 def test_safe_agent_acts_as_the_zip(runs, algo):
     """The trained run's model.json + model.safetensors act as SB3's own model.zip (trusted here)."""
-    from agents.safe_format import load_safe_agent
-    from agents.train import algo_class
+    from lcvg_agents.safe_format import load_safe_agent
+    from lcvg_agents.train import algo_class
 
     zipped = algo_class(algo).load(runs[algo] / "model.zip", device="cpu")
     safe = load_safe_agent(runs[algo] / "model.json")

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from lcvg_agents.envs import env_ids, env_view, make_vector_env
+from lcvg_agents.evaluate import evaluate_policy
+from lcvg_agents.loading import baseline_policy
+from lcvg_agents.real_envs import MUJOCO_ID, RealStarts, mujoco_env_kwargs
 from typer.testing import CliRunner
 
-from agents.envs import env_ids, env_view, make_vector_env
-from agents.evaluate import evaluate_policy
-from agents.loading import baseline_policy
-from agents.real_envs import MUJOCO_ID, RealStarts, mujoco_env_kwargs
 from lcvg_env.cli import app
 from lcvg_env.env.mujoco_env import PusherMuJoCoEnv
 from tests.agents.conftest import tiny_env_kwargs
@@ -91,8 +91,9 @@ def test_eval_cli_runs_the_baselines_in_the_real_env(tmp_path) -> None:
 
 
 def test_eval_cli_runs_a_saved_agent_in_both_envs_from_the_same_starts(agent_checkpoint, tmp_path) -> None:
-    from agents.envs import make_sb3_env
-    from agents.safe_format import save_safe_agent
+    from lcvg_agents.envs import make_sb3_env
+    from lcvg_agents.safe_format import save_safe_agent
+
     from tests.agents.test_agents_safe_format import build_model
 
     kwargs = tiny_env_kwargs(agent_checkpoint)  # a 32x32 model, 8-step episodes

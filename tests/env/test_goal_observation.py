@@ -80,7 +80,7 @@ def test_vector_env_dict_observations_match_single_envs_and_autoreset(tiny_ckpt:
 def test_sb3_multi_input_ppo_runs_on_dict_observations(tiny_ckpt: Path) -> None:
     from stable_baselines3 import PPO
 
-    from agents.networks import policy_kwargs
+    from lcvg_agents.networks import policy_kwargs
 
     venv = SB3VecEnv(LCVGVectorEnv(2, tiny_ckpt, observation="dict", max_episode_steps=8))
     model = PPO(

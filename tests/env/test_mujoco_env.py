@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from agents.policies import ScriptedReacher
+from lcvg_agents.policies import ScriptedReacher
 from lcvg_env.env import LCVGEnv
 from lcvg_env.env.mujoco_env import PusherMuJoCoEnv
 

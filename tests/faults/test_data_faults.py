@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.data import DataError, DataWarning, VideoDataset, open_episodes, write_episode
-from lcvg_env.data import atomic as atomic_module
+from lcvg_env import atomic as atomic_module
 from lcvg_env.data import layout as layout_module
-from lcvg_env.data.atomic import DiskFullError
+from lcvg_env.atomic import DiskFullError
 from lcvg_env.data.episodes import load_image
 from lcvg_env.data.validate import validate_split
 from lcvg_env.export import minari_io
@@ -32,7 +32,7 @@ from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
 from tests.conftest import write_square_dataset
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
-from training.trainer import Trainer
+from lcvg_training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -194,7 +194,7 @@ def test_name_with_spaces_is_neither_file_nor_name(tmp_path, monkeypatch):
 
 
 def test_install_refuses_paths_and_replacing_without_overwrite(ckpt, tmp_path, monkeypatch):
-    from training.cli import install_checkpoint
+    from lcvg_training.cli import install_checkpoint
 
     home = tmp_path / "home" / "lcvg"
     monkeypatch.setenv("LCVG_HOME", str(home))
@@ -461,7 +461,7 @@ def test_detector_train_checks_its_file_first(tmp_path, monkeypatch):
     ids=["device", "threads", "install-path", "install-taken", "out-file", "resume-nothing"],
 )
 def test_train_checks_everything_before_the_first_step(ckpt, tmp_path, monkeypatch, extra, message):
-    monkeypatch.setattr("training.trainer.Trainer", must_not_run)
+    monkeypatch.setattr("lcvg_training.trainer.Trainer", must_not_run)
     monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
     (tmp_path / "home" / "checkpoints").mkdir(parents=True)
     (tmp_path / "home" / "checkpoints" / "taken.safetensors").write_bytes(b"installed")
@@ -480,7 +480,7 @@ def test_train_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
         def __init__(self, *args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "state"))
 
-    monkeypatch.setattr("training.trainer.Trainer", FullDisk)
+    monkeypatch.setattr("lcvg_training.trainer.Trainer", FullDisk)
     result = runner.invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
     text = clean_exit(result)
     assert "run/state: the disk is full: free some space or write elsewhere" in text
@@ -500,7 +500,7 @@ def test_train_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
     ids=["episodes-0", "episodes-negative", "n-envs", "threads", "json-folder"],
 )
 def test_agent_eval_checks_before_the_envs_are_built(tmp_path, monkeypatch, extra, message):
-    monkeypatch.setattr("agents.envs.make_vector_env", must_not_run)
+    monkeypatch.setattr("lcvg_agents.envs.make_vector_env", must_not_run)
     extra = [e.format(tmp=tmp_path) for e in extra]
     result = runner.invoke(app, ["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", *extra])
     assert message.format(tmp=tmp_path) in clean_exit(result)
@@ -514,7 +514,7 @@ def test_agent_eval_of_a_damaged_world_model_is_one_line(tmp_path):
 
 
 def test_agent_train_out_that_is_a_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("agents.train.train", must_not_run)
+    monkeypatch.setattr("lcvg_agents.train.train", must_not_run)
     (tmp_path / "run").write_text("keep")
     result = runner.invoke(app, ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "run")])
     assert "is a file, not a directory" in clean_exit(result)
@@ -525,7 +525,7 @@ def test_agent_train_says_when_its_time_limit_stopped_it(tmp_path, monkeypatch):
     result = SimpleNamespace(
         run_dir=tmp_path, model_path=tmp_path / "model.json", evaluation=evaluation, seconds=61.0
     )
-    monkeypatch.setattr("agents.train.train", lambda args: result)
+    monkeypatch.setattr("lcvg_agents.train.train", lambda args: result)
     argv = ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path), "--timesteps", "10000"]
     stopped = runner.invoke(app, [*argv, "--time-limit-min", "1"])
     assert stopped.exit_code == 0, stopped.output

@@ -72,7 +72,7 @@ def tiny_preset():
 
 def tiny_config(**overrides):
     """Training settings for the tiny preset: fast, GAN on early, checkpoints often."""
-    from training.config import TrainConfig
+    from lcvg_training.config import TrainConfig
 
     values = dict(
         preset="tiny-64",

@@ -26,8 +26,9 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, out: str) -> 
         WORLD_SIZE=str(world),
     )
     torch.set_num_threads(1)
+    from lcvg_training.trainer import Trainer
+
     from tests.training.conftest import tiny_config, tiny_preset_object
-    from training.trainer import Trainer
 
     cfg = tiny_config(stage1_steps=3, stage2_steps=2, disc_start=1, batch_size=2)
     trainer = Trainer(cfg, data, run, preset=tiny_preset_object(), progress=False)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from training.config import preset_config
-from training.losses import (
+from lcvg_training.config import preset_config
+from lcvg_training.losses import (
     LCVGLoss,
     adaptive_weight,
     background_loss,
@@ -80,7 +79,7 @@ def test_adaptive_weight_is_ratio_of_gradient_norms():
     ],
 )
 def test_ratio_schedule(preset, steps, ratios):
-    from training.config import bg_fg_ratio_at
+    from lcvg_training.config import bg_fg_ratio_at
 
     cfg = preset_config(preset)
     assert [bg_fg_ratio_at(cfg, s) for s in steps] == ratios
@@ -117,7 +116,7 @@ def test_stage2_background_term_compares_prediction():
 
 
 def test_config_rejects_bad_values():
-    from training.config import TrainConfig
+    from lcvg_training.config import TrainConfig
 
     with pytest.raises(ValueError, match="control"):
         TrainConfig(control="shear")

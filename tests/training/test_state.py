@@ -8,8 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
-
-from training import state as st
+from lcvg_training import state as st
 
 
 def _stepped_adam() -> tuple[torch.nn.Module, torch.optim.Optimizer]:

@@ -8,11 +8,11 @@ import signal
 import numpy as np
 import pytest
 import torch
+from lcvg_training.stage2_controls import stage2_masks
+from lcvg_training.trainer import Trainer, TrainingDiverged
 
 from lcvg_env.checkpoint import load_checkpoint
 from tests.training.conftest import tiny_config
-from training.stage2_controls import stage2_masks
-from training.trainer import Trainer, TrainingDiverged
 
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -37,7 +37,7 @@ def test_each_stage_lowers_the_loss(squares, tiny_preset, tmp_path, stage):
 
 
 def test_stage2_warped_masks_run_and_are_binary(squares, tiny_preset, tmp_path):
-    from training.stage2_controls import stage2_masks
+    from lcvg_training.stage2_controls import stage2_masks
 
     cfg = tiny_config(stage1_steps=0, stage2_steps=1, stage2_mask_source="warped", control="rotation")
     trainer = Trainer(cfg, squares, tmp_path, preset=tiny_preset, progress=False)
@@ -80,7 +80,7 @@ def test_resume_reaches_the_same_weights(squares, tiny_preset, tmp_path, kill):
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(squares, tiny_preset, tmp_path, monkeypatch):
-    from training.losses import LCVGLoss
+    from lcvg_training.losses import LCVGLoss
 
     original = LCVGLoss.generator_loss
 
@@ -127,9 +127,10 @@ def test_warped_stage2_masks_work_inside_bf16_autocast(tiny_generator, mode):
 
 
 def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
+    from lcvg_training.data import PairBatches
+
     from lcvg_env.data import VideoDataset
     from lcvg_env.data.dataset import to_tensor
-    from training.data import PairBatches
 
     ds = VideoDataset(squares, "train", size=(32, 32))
     batches = PairBatches(ds, 4, seed=0, history=3)
@@ -147,7 +148,7 @@ def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
 
 def test_rollout_inputs_follow_the_evaluation_protocol(tiny_generator):
     """k = 0 keeps the real frame; k = 1 is one generator step from x^{t-1} with the fitted control."""
-    from training.stage2_controls import fit_controls_norm, rollout_inputs
+    from lcvg_training.stage2_controls import fit_controls_norm, rollout_inputs
 
     gen = tiny_generator.eval()
     torch.manual_seed(0)
