@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lcvg_env.atomic import atomic_path, atomic_write_text
+
 from .config import ALGOS
 from .safe_json import (
     AgentFormatError,
@@ -150,10 +152,9 @@ def save_safe_agent(
     for group in _alias_groups(model.policy.state_dict()):
         weights[group[0][0]] = group[0][1].detach().cpu().contiguous()
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(weights_path) + ".tmp", metadata={"format": FORMAT_NAME, "json": json_path.name})
-    os.replace(str(weights_path) + ".tmp", weights_path)
-    Path(str(json_path) + ".tmp").write_text(json.dumps(meta, indent=2, allow_nan=False))
-    os.replace(str(json_path) + ".tmp", json_path)
+    with atomic_path(weights_path) as tmp:
+        save_file(weights, str(tmp), metadata={"format": FORMAT_NAME, "json": json_path.name})
+    atomic_write_text(json_path, json.dumps(meta, indent=2, allow_nan=False))
     return json_path
 
 

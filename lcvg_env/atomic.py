@@ -1,15 +1,20 @@
 """Writes that replace something, done so that a kill at any moment leaves the old or the new version.
 
-Every dataset and export writer goes through these helpers (issue 19: "data writes that replace
-something are atomic"):
+The one place for atomic writes (issue 19: "data writes that replace something are atomic"): datasets,
+exports, checkpoints, training states, agents, videos and the commands' ``--json`` all go through it.
 
-* :func:`atomic_write_json`: a file written under a hidden temporary name, then renamed over the old one;
+* :func:`atomic_path`: a hidden temporary path beside the target for any writer (safetensors, numpy,
+  ffmpeg, JSON) to fill; renamed over the target when complete, removed when the writer fails;
+* :func:`atomic_write_text` / :func:`atomic_write_json`: text or JSON through :func:`atomic_path`;
 * :func:`replace_dir`: a folder built aside (``staged``), then swapped with the old one. On Linux the swap
   is one ``renameat2(RENAME_EXCHANGE)`` call, so the target name always holds a complete folder; where
   that call does not exist, the old folder is first renamed to ``.<name>.old`` next to it and
   :func:`restore_dir` puts it back if the process dies between the two renames;
 * :class:`DiskFullError`: a full disk (``ENOSPC``, ``EDQUOT``) reported with the folder, the space
   needed and what to do, instead of a raw ``[Errno 28]`` traceback.
+
+Temporaries start with ``.<name>.``: readers skip hidden names, and a killed writer's leftover is
+removed by the next run that owns the folder. Nothing here imports torch (the CLI imports it at start-up).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +73,37 @@ def disk_full(exc: OSError, folder: Path, what: str, needed: int | None, kept: s
     return DiskFullError(exc.errno, message)
 
 
-def atomic_write_json(path: Path, doc: Any, **dump_kwargs: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and a rename: readers see the old or the new file."""
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A hidden temporary path beside ``path`` for a writer to fill; when the block ends normally it is
+    renamed over ``path`` (readers see the old or the new file, never half of one), when it raises the
+    temporary is removed and ``path`` is untouched.
+
+    ``suffix``: the temporary's ending, for writers that pick the format by the name (``.mp4``, ``.npz``).
+    The file is made readable by everyone (0644), like a file written in place.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, **{"indent": 2, **dump_kwargs})
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are for everyone who reads the data
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(path: str | os.PathLike, doc: Any, **dump_kwargs: Any) -> Path:
+    """Write ``doc`` as JSON (indent 2 unless given, a final newline) through :func:`atomic_path`."""
+    return atomic_write_text(path, json.dumps(doc, **{"indent": 2, **dump_kwargs}) + "\n")
 
 
 def old_dir(target: Path) -> Path:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lcvg_env.atomic import atomic_path
 from lcvg_env.control.warp import check_mode
 from lcvg_env.models.generator import GeneratorConfig, LayeredGenerator
 
@@ -103,14 +103,8 @@ def save_checkpoint(
         "extra": extra or {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:  # a kill or a full disk leaves the old file, never half a checkpoint
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
     return path
 
 

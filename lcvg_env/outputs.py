@@ -4,8 +4,8 @@ A command calls :func:`check_output_file` / :func:`check_output_dir` for every p
 before it loads a model or reads a dataset, so a directory given for a file, a parent that is a file,
 a folder it cannot write or an existing file it must not replace fails in a second, not after an
 hour of evaluation. The check creates nothing: it probes the nearest existing folder with a temporary
-file and removes it. :func:`write_text` then writes beside the target and renames (atomic: a reader
-never sees half a file, and a full disk leaves the old file as it was).
+file and removes it. :func:`write_text` then writes through :mod:`lcvg_env.atomic` (beside the target,
+then renamed: a reader never sees half a file, and a full disk leaves the old file as it was).
 
 Nothing here imports torch: the CLI imports this module at start-up.
 """
@@ -48,26 +48,20 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out-dir") -> Path
 
 
 def write_text(path: str | os.PathLike, text: str, option: str = "--json") -> Path:
-    """Write ``text`` to ``path`` atomically (temp file beside it, then rename); parents are created.
+    """Write ``text`` to ``path`` with :func:`lcvg_env.atomic.atomic_write_text` (aside, then renamed);
+    parents are created.
 
-    Raises :class:`OutputError` (disk full, permission, ...) with the file named; a file already at
-    ``path`` is left as it was when writing fails.
+    Raises :class:`OutputError` (disk full, permission, ...) with the option and the file named; a file
+    already at ``path`` is left as it was when writing fails.
     """
+    from lcvg_env.atomic import atomic_write_text
+
     path = Path(path).expanduser()
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        tmp = None
+        return atomic_write_text(path, text)
     except OSError as e:
         raise OutputError(f"{option} {path}: could not write it ({describe_os_error(e)}).") from e
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_figures(path: str | os.PathLike | None, figures: object, option: str = "--json") -> None:

@@ -12,7 +12,6 @@ Many GPUs or nodes (PyTorch DDP, the same options)::
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -56,13 +55,11 @@ def install_checkpoint(path: Path, name: str, overwrite: bool = False) -> Path:
     """Copy a checkpoint to ``$LCVG_HOME/checkpoints/NAME.safetensors`` (temp file + rename); refuses a
     name that is not a plain model name, and an installed model of that name unless ``overwrite``."""
     dest = installed_destination(name, overwrite)  # where the environment looks for the name
+    from lcvg_env.atomic import atomic_path
+
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

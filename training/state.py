@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from lcvg_env.atomic import atomic_path, atomic_write_text
 
 MANIFEST = "manifest.json"
 STATE_VERSION = 1
@@ -26,17 +27,6 @@ STATE_VERSION = 1
 
 class StateError(RuntimeError):
     """A resume state that cannot be used, with the folder and the reason in the message."""
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_state(
@@ -49,10 +39,10 @@ def save_state(
     state_dir.mkdir(parents=True, exist_ok=True)
     names = {"tensors": f"tensors-{step:09d}.safetensors", "meta": f"meta-{step:09d}.json"}
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_write(state_dir / names["tensors"], lambda tmp: save_file(cpu, tmp))
-    _atomic_write(state_dir / names["meta"], lambda tmp: Path(tmp).write_text(json.dumps(meta)))
-    manifest = {"version": STATE_VERSION, "step": step, **names}
-    _atomic_write(state_dir / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest)))
+    with atomic_path(state_dir / names["tensors"]) as tmp:
+        save_file(cpu, str(tmp))
+    atomic_write_text(state_dir / names["meta"], json.dumps(meta))
+    atomic_write_text(state_dir / MANIFEST, json.dumps({"version": STATE_VERSION, "step": step, **names}))
     for old in state_dir.iterdir():
         if old.name not in (MANIFEST, *names.values()) and not old.name.startswith("."):
             old.unlink()

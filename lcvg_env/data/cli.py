@@ -28,7 +28,7 @@ Seed = Annotated[int, typer.Option(help="Random seed (same seed + split = same e
 @contextlib.contextmanager
 def _disk_full_exits() -> Iterator[None]:
     """A full disk ends the command with its message and exit code 1 (no traceback)."""
-    from lcvg_env.data.atomic import DiskFullError
+    from lcvg_env.atomic import DiskFullError
 
     try:
         yield

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lcvg_env.data.atomic import atomic_write_json, disk_full, is_disk_full, replace_dir
+from lcvg_env.atomic import atomic_write_json, disk_full, is_disk_full, replace_dir
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 ANNOTATIONS_FILE = "annotations.npz"
@@ -76,9 +76,9 @@ def write_episode(
     """Write one episode folder ``split_dir/name`` (frames as PNG, ground truth as ``annotations.npz``).
 
     The folder is written under a temporary name and swapped in at the end
-    (:func:`~lcvg_env.data.atomic.replace_dir`), so an interrupted run never leaves a half-written episode
+    (:func:`~lcvg_env.atomic.replace_dir`), so an interrupted run never leaves a half-written episode
     that looks complete, and an existing episode of the same name is replaced only by a complete one. A
-    full disk raises :class:`~lcvg_env.data.atomic.DiskFullError` (the message says what is kept).
+    full disk raises :class:`~lcvg_env.atomic.DiskFullError` (the message says what is kept).
     Annotation arrays with a leading time axis should have ``len(frames)`` (or ``len(frames) - 1`` for
     actions between frames) rows.
     """

@@ -8,7 +8,7 @@ the list of the files in the way. The paths an export writes (see :mod:`lcvg_env
 * ``episodes/`` (npz), ``.episodes/`` (Minari's staged episodes), ``previews/``;
 * ``.minari-build/``: a Minari dataset being built, swapped in when complete;
 * the Minari dataset ``<namespace>/<name>`` of the manifest's dataset id, its parked old version
-  ``.<name>.old`` (see :func:`lcvg_env.data.atomic.replace_dir`) and Minari's
+  ``.<name>.old`` (see :func:`lcvg_env.atomic.replace_dir`) and Minari's
   ``namespace_metadata.json`` in each namespace folder.
 """
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lcvg_env.data.atomic import disk_full, is_disk_full, replace_dir, restore_dir
+from lcvg_env.atomic import disk_full, is_disk_full, replace_dir, restore_dir
 from lcvg_env.export.folder import BUILD_DIR, NAMESPACE_FILE, dataset_ids
 from lcvg_env.export.store import EpisodeStore, ExportError, load_episode
 
@@ -84,7 +84,7 @@ def assemble_minari(
     """Build ``store.root/<dataset_id>`` from the store's finished episodes, in index order.
 
     The dataset is built in ``.minari-build/`` and swapped in only when complete
-    (:func:`~lcvg_env.data.atomic.replace_dir`): a kill or a full disk during the build leaves the
+    (:func:`~lcvg_env.atomic.replace_dir`): a kill or a full disk during the build leaves the
     previous dataset (e.g. the first 120 episodes of an export being extended to 150) whole and loadable.
     """
     import_minari()

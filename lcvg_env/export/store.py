@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from lcvg_env.data.atomic import atomic_write_json, disk_full, is_disk_full, restore_dir
+from lcvg_env.atomic import atomic_path, atomic_write_json, disk_full, is_disk_full, restore_dir
 from lcvg_env.export.folder import (
     BUILD_DIR,
     MANIFEST,
@@ -217,15 +216,8 @@ class EpisodeStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = record.arrays()
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-            os.close(fd)
-            try:
+            with atomic_path(path, suffix=".tmp.npz") as tmp:  # numpy appends .npz to other names
                 np.savez_compressed(tmp, **arrays)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
         except OSError as exc:
             self._raise_if_full(exc, f"episode {index}", sum(a.nbytes for a in arrays.values()))
             raise

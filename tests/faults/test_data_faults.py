@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lcvg_training.trainer import Trainer
 from PIL import Image
 from typer.testing import CliRunner
 
+from lcvg_env import atomic as atomic_module
+from lcvg_env.atomic import DiskFullError
 from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.data import DataError, DataWarning, VideoDataset, open_episodes, write_episode
-from lcvg_env import atomic as atomic_module
 from lcvg_env.data import layout as layout_module
-from lcvg_env.atomic import DiskFullError
 from lcvg_env.data.episodes import load_image
 from lcvg_env.data.validate import validate_split
 from lcvg_env.export import minari_io
@@ -32,7 +33,6 @@ from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
 from tests.conftest import write_square_dataset
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
-from lcvg_training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -449,12 +449,16 @@ def test_killed_dataset_info_update_keeps_the_old_file(tmp_path, monkeypatch):
     layout_module.update_dataset_info(root.mkdir() or root, "train", {"episodes": 3})
     before = (root / "dataset.json").read_text()
 
-    def killed(*args, **kwargs):
+    real_write = Path.write_text
+
+    def killed(self, text, *args, **kwargs):  # killed half-way through writing the new file
+        real_write(self, text[: len(text) // 2], *args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(atomic_module.json, "dump", killed)
+    monkeypatch.setattr(Path, "write_text", killed)
     with pytest.raises(KeyboardInterrupt):
         layout_module.update_dataset_info(root, "val", {"episodes": 1})
+    monkeypatch.undo()
     assert (root / "dataset.json").read_text() == before
     assert [p.name for p in root.iterdir()] == ["dataset.json"]  # no temporary left
 
