@@ -184,8 +184,9 @@ class ForegroundTracker:
     """K foregrounds of B masks followed from step to step (the rules in the module docstring).
 
     State, all numpy: ``masks`` (B, K, H, W) bool, each foreground's pixels (empty when absent;
-    disjoint but for foregrounds on top of one another); ``centroids`` (B, K, 2) (x, y) px, NaN when absent; ``present`` (B, K) bool; ``estimates``
-    (B, K, 2), where each foreground is expected (its last centroid, sent on by its control).
+    disjoint but for foregrounds on top of one another); ``centroids`` (B, K, 2) (x, y) px, NaN when
+    absent; ``present`` (B, K) bool; ``estimates`` (B, K, 2), where each foreground is expected (its
+    last centroid, sent on by its control).
     """
 
     def __init__(

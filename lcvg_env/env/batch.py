@@ -3,6 +3,9 @@
 :class:`LCVGBatch` owns the simulator (one forward pass for all B), the action -> control map, the
 reward task and the per-env state (goal, last control). The single env is ``LCVGBatch`` with B = 1,
 so the vector env gives the same results as N single envs seeded alike.
+
+With ``players`` K > 1 the info adds each foreground's mask, centroid and presence, and the reach task
+scores foreground 0 (docs/env.md, "Several foregrounds").
 """
 
 from __future__ import annotations
@@ -59,9 +62,11 @@ class LCVGBatch:
         self.checkpoint_path = ckpt.path
         self.mode = cfg.control or ckpt.control_mode
         self.start_frames = ckpt.start_frames  # (N, H, W, 3) uint8
-        self.sim = LayeredSimulator(ckpt, num_envs, self.mode, cfg.dtype, compile=cfg.compile)
+        self.sim = LayeredSimulator(
+            ckpt, num_envs, self.mode, cfg.dtype, cfg.compile, cfg.players, cfg.player_order
+        )
         self.size = self.sim.size
-        self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation)
+        self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)
         self.task = ReachTask(self.size, cfg.success_radius, cfg.goal_margin) if cfg.task == "reach" else None
         self.goals = np.zeros((num_envs, 2), dtype=np.float32)
         self.control_px = self.controls.identity(num_envs)
@@ -109,6 +114,11 @@ class LCVGBatch:
         with torch_threads(self.cfg.threads):
             self.sim.step(self.controls.to_normalized(self.control_px))
 
+    def scored_centroids(self) -> np.ndarray:
+        """(B, 2) the centroids the reach task scores: the mask's, or foreground 0's when ``players`` > 1."""
+        tracker = self.sim.tracker
+        return self.sim.centroids if tracker is None else tracker.centroids[:, 0]
+
     def infos(self) -> dict[str, np.ndarray]:
         """Per-env information, batched: every value has B rows."""
         info: dict[str, np.ndarray] = {
@@ -117,8 +127,15 @@ class LCVGBatch:
             "control_px": self.control_px.astype(np.float32),
             "control_norm": self.controls.to_normalized(self.control_px).astype(np.float32),
         }
+        tracker = self.sim.tracker
+        if tracker is not None:
+            info.update(
+                player_masks=tracker.masks.copy(),  # (B, K, H, W) bool
+                player_centroids_px=tracker.centroids.copy(),  # (B, K, 2), NaN when absent
+                player_present=tracker.present.copy(),  # (B, K) bool
+            )
         if self.task is not None:
-            distance = self.task.distance(self.sim.centroids, self.goals)
+            distance = self.task.distance(self.scored_centroids(), self.goals)
             info.update(
                 goal_px=self.goals.copy(), distance_px=distance, is_success=self.task.success(distance)
             )
@@ -150,7 +167,7 @@ class LCVGBatch:
             return obs
         return {
             "image": obs,
-            "achieved_goal": self.to_fraction(self.sim.centroids),
+            "achieved_goal": self.to_fraction(self.scored_centroids()),
             "desired_goal": self.to_fraction(self.goals),
         }
 

@@ -25,13 +25,33 @@ TaskOpt = Annotated[str | None, typer.Option(help="Reward task: reach or none (d
 ThreadsOpt = Annotated[
     int, typer.Option(help="torch CPU threads of the env (1 holds up best on a CPU shared with other jobs).")
 ]
+PlayersOpt = Annotated[
+    int | None,
+    typer.Option(help="Foregrounds moved separately, one control each (default: the env's, 1)."),
+]
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 """Containers of the H.264 video ``write_video`` writes."""
 PLAY_KEYS = "arrows: move   r: reset   q/Esc: quit"
 """The keys of ``lcvg play``: printed at start, drawn under the frame and in the window title."""
+PLAYER_KEYS = (("arrows", ("K_LEFT", "K_RIGHT", "K_UP", "K_DOWN")), ("WASD", ("K_a", "K_d", "K_w", "K_s")))
+"""Key sets of ``lcvg play`` per foreground: (name, pygame keys left/right/up/down), player 0 first."""
 
 
-def make_env(env_id: str, checkpoint: Path | None, task: str | None, threads: int | None = 1) -> Any:
+def play_keys(players: int) -> str:
+    """The keys line of ``lcvg play`` for ``players`` foregrounds (:data:`PLAY_KEYS` for one)."""
+    if players == 1:
+        return PLAY_KEYS
+    moves = "   ".join(f"player {k}: {name}" for k, (name, _) in enumerate(PLAYER_KEYS[:players]))
+    return f"{moves}   r: reset   q/Esc: quit"
+
+
+def make_env(
+    env_id: str,
+    checkpoint: Path | None,
+    task: str | None,
+    threads: int | None = 1,
+    players: int | None = None,
+) -> Any:
     """``gymnasium.make`` with the rgb_array render mode and the given overrides."""
     import gymnasium
 
@@ -42,6 +62,8 @@ def make_env(env_id: str, checkpoint: Path | None, task: str | None, threads: in
         kwargs["checkpoint"] = str(checkpoint)
     if task is not None:
         kwargs["task"] = task
+    if players is not None:
+        kwargs["players"] = players
     return gymnasium.make(env_id, **kwargs)
 
 
@@ -100,10 +122,13 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
 
 def _constant_action(env: Any, values: np.ndarray) -> np.ndarray:
     controls = env.unwrapped.core.controls
-    if len(values) == controls.dims:
+    if len(values) == controls.action_dims:
         return values
-    # two values: the translation part, the rest of the action at the identity
-    return controls.discrete(0) + values[0] * controls.discrete(4) + values[1] * controls.discrete(2)
+    # two values: the translation part of every foreground's control, the rest at the identity
+    return sum(
+        values[0] * controls.discrete(4, k) + values[1] * controls.discrete(2, k)
+        for k in range(controls.players)
+    )
 
 
 def rollout(
@@ -121,6 +146,7 @@ def rollout(
     scale: ScaleOpt = None,
     task: TaskOpt = None,
     threads: ThreadsOpt = 1,
+    players: PlayersOpt = None,
 ) -> None:
     """Run a policy in an env for N steps and write the observations to an mp4 (moviepy)."""
     from lcvg_env.env.render import auto_scale, write_video
@@ -130,7 +156,7 @@ def rollout(
         check_threads(threads)
         check_video_path(out, "--out")
         _check_rates(fps, scale)
-        env = make_env(env_id, checkpoint, task, threads)
+        env = make_env(env_id, checkpoint, task, threads, players)
         fixed = parse_policy(policy, env.action_space.shape[0])
         frames, total, episodes = _record(
             env, steps, seed, None if fixed is None else _constant_action(env, fixed)
@@ -171,10 +197,22 @@ def _check_rates(fps: float | None, scale: int | None) -> None:
         raise ValueError(f"--scale must be an integer >= 1, got {scale}.")
 
 
-def keys_to_action(left: bool, right: bool, up: bool, down: bool, controls: Any) -> np.ndarray:
-    """Arrow keys -> an action (dims,): full-speed translation, diagonals when two keys are held."""
+def keys_to_action(
+    left: bool, right: bool, up: bool, down: bool, controls: Any, player: int = 0
+) -> np.ndarray:
+    """Arrow keys -> an action (K * dims,) moving foreground ``player``: full-speed translation, diagonals
+    when two keys are held, the other foregrounds' controls at the no-op."""
     dx, dy = float(right) - float(left), float(down) - float(up)
-    return controls.discrete(0) + dx * controls.discrete(4) + dy * controls.discrete(2)
+    return controls.discrete(0) + dx * controls.discrete(4, player) + dy * controls.discrete(2, player)
+
+
+def pressed_action(pygame: Any, controls: Any) -> np.ndarray:
+    """The action of the keys held now: one key set of :data:`PLAYER_KEYS` per foreground."""
+    keys = pygame.key.get_pressed()
+    action = controls.discrete(0)
+    for k, (_, names) in enumerate(PLAYER_KEYS[: controls.players]):
+        action = action + keys_to_action(*(keys[getattr(pygame, n)] for n in names), controls, k)
+    return action
 
 
 def play(
@@ -189,8 +227,10 @@ def play(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: until q/Esc).")] = 0,
     task: TaskOpt = None,
     threads: ThreadsOpt = 1,
+    players: PlayersOpt = None,
 ) -> None:
-    """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits.
+    """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits. With
+    ``--players 2`` the arrows move foreground 0 and W/A/S/D foreground 1.
 
     Needs a display; on a machine without one it stops at once and says to use ``lcvg rollout``.
     """
@@ -204,17 +244,22 @@ def play(
         _check_rates(fps, scale)
         import_pygame()  # before the model loads: a missing extra or a missing display fails at once
         check_display()
-        env = make_env(env_id, checkpoint, task, threads)
+        if players is not None and players > len(PLAYER_KEYS):
+            raise ValueError(
+                f"lcvg play has key sets for up to {len(PLAYER_KEYS)} players, got --players {players}."
+            )
+        env = make_env(env_id, checkpoint, task, threads, players)
     except user_errors() as e:
         fail(e)
     rate = fps or env.metadata.get("render_fps", 15)
+    keys_line = play_keys(env.unwrapped.core.controls.players)
     obs, _ = env.reset(seed=seed)
     try:
-        window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} ({PLAY_KEYS})", rate, PLAY_KEYS)
+        window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} ({keys_line})", rate, keys_line)
     except user_errors() as e:
         env.close()
         fail(e)
-    typer.echo(f"lcvg play {env_id}: {PLAY_KEYS}")
+    typer.echo(f"lcvg play {env_id}: {keys_line}")
     controls, frames, step = env.unwrapped.core.controls, [obs], 0
     try:
         while max_steps <= 0 or step < max_steps:
@@ -224,12 +269,7 @@ def play(
             if command == "reset":
                 obs, _ = env.reset()
             else:
-                keys = window.pygame.key.get_pressed()
-                k = window.pygame
-                action = keys_to_action(
-                    keys[k.K_LEFT], keys[k.K_RIGHT], keys[k.K_UP], keys[k.K_DOWN], controls
-                )
-                obs, _, terminated, truncated, _ = env.step(action)
+                obs, _, terminated, truncated, _ = env.step(pressed_action(window.pygame, controls))
                 step += 1
                 if terminated or truncated:
                     obs, _ = env.reset()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lcvg_env.control.components import MAX_PLAYERS, ORDERS
 from lcvg_env.control.warp import CONTROL_DIMS
 from lcvg_env.runtime import check_threads, resolve_device
 
@@ -74,6 +75,13 @@ class EnvConfig:
     threads, and on a CPU shared with other jobs torch's spinning threads slow it many times
     (docs/faults.md). A vector env steps a large batch in slices, one per thread: it keeps the caller's
     setting unless told otherwise."""
+    players: int = 1
+    """Foregrounds moved separately, K in 1..4: the mask is split into its K largest connected components,
+    followed from step to step (:mod:`lcvg_env.control.components`), and the action holds one control per
+    foreground, ``Box(-1, 1, (K * dims,))``, foreground 0 first (docs/env.md, "Several foregrounds").
+    1: the whole mask is the one foreground (the paper's step)."""
+    player_order: str = "x"
+    """How the foregrounds are numbered at reset (by centroid): ``x`` left to right, ``y`` top to bottom."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:
@@ -108,6 +116,14 @@ class EnvConfig:
         if self.render_scale is not None and self.render_scale < 1:
             raise ValueError(f"render_scale must be >= 1 or None, got {self.render_scale!r}.")
         check_threads(self.threads, "threads")
+        if (
+            isinstance(self.players, bool)
+            or not isinstance(self.players, int)
+            or not 1 <= self.players <= MAX_PLAYERS
+        ):
+            raise ValueError(f"players must be an int in 1..{MAX_PLAYERS}, got {self.players!r}.")
+        if self.player_order not in ORDERS:
+            raise ValueError(f"player_order must be one of {ORDERS}, got {self.player_order!r}.")
         self.device = resolve_device(self.device, "device")
 
 

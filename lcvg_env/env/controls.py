@@ -11,6 +11,9 @@ control           dims  action a -> control in pixels (and radians)
 
 x is to the right and y down (``lcvg_env.control.warp``), so "up" is dy < 0. Values outside
 [-1, 1] are clipped; NaN, inf or a wrong shape raise ``ValueError``.
+
+With ``players`` K > 1 the action holds one such control per foreground, foreground 0 first:
+``(K * dims,)`` = [a of foreground 0 | a of foreground 1 | ...].
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ class ControlMap:
     """Validates agent actions and converts them to controls in pixels and in normalized units."""
 
     def __init__(
-        self, mode: str, size: tuple[int, int], max_displacement: float, max_rotation: float
+        self, mode: str, size: tuple[int, int], max_displacement: float, max_rotation: float, players: int = 1
     ) -> None:
         self.mode = check_mode(mode)
-        self.dims = CONTROL_DIMS[mode]
+        self.dims = CONTROL_DIMS[mode]  # numbers of one foreground's control
+        self.players = players
+        self.action_dims = players * self.dims  # numbers of an action: one control per foreground
         self.size = size
         h, w = size
         ix, iy = _TRANSLATION_INDEX[mode]
@@ -51,11 +56,15 @@ class ControlMap:
         # pixels -> normalized units of affine_grid (align_corners=False): d_n = 2 d / size
         self._norm_scale = np.ones(self.dims, dtype=np.float32)
         self._norm_scale[[ix, iy]] = (2.0 / w, 2.0 / h)
-        self.space = spaces.Box(-1.0, 1.0, shape=(self.dims,), dtype=np.float32)
+        # one control per foreground, foreground 0 first: (K * dims,)
+        self._px_scale, self._offset, self._norm_scale = (
+            np.tile(v, players) for v in (self._px_scale, self._offset, self._norm_scale)
+        )
+        self.space = spaces.Box(-1.0, 1.0, shape=(self.action_dims,), dtype=np.float32)
 
     def check(self, action: object, batch: int | None = None) -> np.ndarray:
-        """Actions as float32 (batch, dims) (or (dims,) when ``batch`` is None), clipped to [-1, 1]."""
-        expected = (self.dims,) if batch is None else (batch, self.dims)
+        """Actions as float32 (batch, K * dims) ((K * dims,) when ``batch`` is None), clipped to [-1, 1]."""
+        expected = (self.action_dims,) if batch is None else (batch, self.action_dims)
         try:
             arr = np.asarray(action, dtype=np.float32)
         except (TypeError, ValueError) as e:
@@ -63,32 +72,38 @@ class ControlMap:
                 f"Action {action!r} is not numeric: expected a float array of shape {expected}."
             ) from e
         if arr.shape != expected:
+            players = (
+                f" and {self.players} players ({self.dims} each, player 0 first)" if self.players > 1 else ""
+            )
             raise ValueError(
-                f"Action has shape {arr.shape}, expected {expected} for control {self.mode!r} "
-                f"(values in [-1, 1])."
+                f"Action has shape {arr.shape}, expected {expected} for control {self.mode!r}{players} "
+                "(values in [-1, 1])."
             )
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"Action contains NaN or inf: {action!r}. Actions must be finite, in [-1, 1].")
         return np.clip(arr, -1.0, 1.0)
 
     def to_pixels(self, actions: np.ndarray) -> np.ndarray:
-        """Clipped actions (B, dims) -> controls in pixels and radians (B, dims)."""
+        """Clipped actions (B, K * dims) -> controls in pixels and radians (B, K * dims)."""
         return self._offset + actions * self._px_scale
 
     def to_normalized(self, controls_px: np.ndarray) -> np.ndarray:
-        """Controls in pixels (B, dims) -> normalized units, the parameters of ``warp`` (B, dims)."""
+        """Controls in pixels (B, K * dims) -> normalized units, the parameters of ``warp`` (B, K * dims)."""
         return controls_px * self._norm_scale
 
     def identity(self, batch: int) -> np.ndarray:
-        """The no-op control in pixels (B, dims)."""
+        """The no-op control in pixels (B, K * dims)."""
         return np.tile(self._offset, (batch, 1))
 
-    def discrete(self, index: int) -> np.ndarray:
-        """The continuous action (dims,) of discrete action ``index`` (see :data:`DISCRETE_ACTIONS`)."""
+    def discrete(self, index: int, player: int = 0) -> np.ndarray:
+        """The continuous action (K * dims,) of discrete action ``index`` (see :data:`DISCRETE_ACTIONS`) for
+        foreground ``player``, the others' controls at the no-op."""
         if not 0 <= int(index) < len(DISCRETE_ACTIONS):
             raise ValueError(f"Discrete action must be in 0..{len(DISCRETE_ACTIONS) - 1}, got {index!r}.")
+        if not 0 <= player < self.players:
+            raise ValueError(f"player must be in 0..{self.players - 1}, got {player!r}.")
         _, x, y = DISCRETE_ACTIONS[int(index)]
-        action = np.zeros(self.dims, dtype=np.float32)
-        ix, iy = _TRANSLATION_INDEX[self.mode]
+        action = np.zeros(self.action_dims, dtype=np.float32)
+        ix, iy = (player * self.dims + i for i in _TRANSLATION_INDEX[self.mode])
         action[ix], action[iy] = x, y
         return action

@@ -32,6 +32,9 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     its checkpoint (:mod:`lcvg_env.control.control_range`), or 4 px.
     Out-of-range values are clipped; NaN, inf or a wrong shape raise ``ValueError``.
     :class:`~lcvg_env.env.wrappers.DiscreteControl` gives no-op/up/down/left/right.
+    ``players=K`` (K > 1): the mask's K largest connected components are moved separately and the action
+    is ``Box(-1, 1, (K * dims,))``, one control per foreground, foreground 0 first (numbered at reset
+    by ``player_order``, then followed; docs/env.md, "Several foregrounds").
 
     ## Observation Space
     ``Box(0, 255, (H, W, 3), uint8)``: the generated frame (the checkpoint's size), with the reach
@@ -59,7 +62,9 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Info
     ``mask`` (H, W) bool, ``centroid_px`` (2,) (x, y) or NaN without foreground, ``control_px``
     (the applied control in pixels and radians), ``control_norm`` (in the warp's normalized units),
-    and for reach ``goal_px`` (2,), ``distance_px``, ``is_success``.
+    and for reach ``goal_px`` (2,), ``distance_px``, ``is_success``. With ``players=K`` > 1 also
+    ``player_masks`` (K, H, W) bool, ``player_centroids_px`` (K, 2) (NaN when absent) and
+    ``player_present`` (K,) bool; the reach task then scores foreground 0's centroid.
 
     ## Arguments
     ``checkpoint`` (path or :class:`~lcvg_env.checkpoint.Checkpoint`; None resolves ``name``, see
@@ -97,6 +102,8 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         observation: str = "pixels",
         compile: bool = False,
         threads: int | None = 1,
+        players: int = 1,
+        player_order: str = "x",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -118,6 +125,8 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
             observation=observation,
             compile=compile,
             threads=threads,
+            players=players,
+            player_order=player_order,
         )
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
         self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)

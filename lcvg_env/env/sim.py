@@ -10,6 +10,11 @@ One step follows docs/method.md section 8 (the generation row of section 3)::
 
 The state is the uint8 frame (what the agent observes), so the env is Markov in its observation
 and values stay in range on long rollouts. The generator is deterministic given the frame.
+
+With ``players`` K > 1 the mask is split into K foregrounds followed from step to step
+(:mod:`lcvg_env.control.components`) and m' is the union of each foreground's mask moved by its own
+control, with the rest of m^t (specks, components beyond the K largest) left in place. K = 1 is the
+single warp above, untouched.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 import torch
 
 from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.control.components import ForegroundTracker
 from lcvg_env.control.warp import mask_centroid
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
@@ -42,10 +48,18 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
 
 
 class LayeredSimulator:
-    """B frames, their binarized masks and the generator that advances them."""
+    """B frames, their binarized masks and the generator that advances them; with ``players`` > 1 also
+    the foregrounds of each mask (``tracker``), each moved by its own control."""
 
     def __init__(
-        self, checkpoint: Checkpoint, num_envs: int, mode: str, dtype: str = "bfloat16", compile: bool = False
+        self,
+        checkpoint: Checkpoint,
+        num_envs: int,
+        mode: str,
+        dtype: str = "bfloat16",
+        compile: bool = False,
+        players: int = 1,
+        player_order: str = "x",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
@@ -60,6 +74,8 @@ class LayeredSimulator:
             self.frames = torch.zeros(num_envs, 3, h, w, dtype=torch.uint8, device=self.device)
             self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
         self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
+        self.players = players
+        self.tracker = ForegroundTracker(num_envs, players, self.size, player_order) if players > 1 else None
         if compile and checkpoint.config.correction_passes > 0:
             # The lag correction's Eq. 5 fit (data-dependent search) breaks the graph into many pieces:
             # measured 0.06x the eager speed at 64 envs (benchmarks/bench_env.py), so it stays eager.
@@ -86,18 +102,27 @@ class LayeredSimulator:
         self.frames[index] = batch
         self.masks[index] = self._binary_mask(batch)
         self.centroids[rows] = mask_centroid(self.masks[index]).cpu().numpy()
+        if self.tracker is not None:
+            self.tracker.reset(rows, self.masks[index, 0])
 
     @torch.inference_mode()
     def step(self, controls_norm: np.ndarray) -> None:
-        """Advance every frame by its control (B, dims) in normalized units, in one forward pass."""
+        """Advance every frame by its control (B, K * dims) in normalized units (foreground k's control
+        in columns k * dims to (k + 1) * dims), in one forward pass."""
         control = torch.from_numpy(controls_norm).to(self.device)
+        parts = None
+        if self.tracker is not None:
+            parts = torch.from_numpy(self.tracker.masks).to(self.device, torch.float32)  # (B, K, H, W)
+            self.tracker.advance(controls_norm.reshape(self.num_envs, self.players, -1), self.mode)
         workers = self.workers()
         if workers > 1:
-            frames, masks, centroids = self._advance_sliced(control, workers)
+            frames, masks, centroids = self._advance_sliced(control, parts, workers)
         else:
-            frames, masks, centroids = self._advance_whole(control)
+            frames, masks, centroids = self._advance_whole(control, parts)
         self.frames, self.masks = frames, masks
         self.centroids = centroids.cpu().numpy()
+        if self.tracker is not None:
+            self.tracker.update(masks[:, 0])
 
     def workers(self) -> int:
         """Slices of the batch stepped side by side in threads: one per torch thread, eager CPU only.
@@ -118,9 +143,11 @@ class LayeredSimulator:
             self._pool.shutdown(wait=True)
         self._pool = None
 
-    def _advance_whole(self, control: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _advance_whole(
+        self, control: torch.Tensor, parts: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         try:
-            return self._advance(self.frames, self.masks, control)
+            return self._advance(self.frames, self.masks, control, parts)
         except Exception as e:  # inductor needs a working C++ toolchain; fall back rather than stop
             if not self.compiled:
                 raise
@@ -132,10 +159,10 @@ class LayeredSimulator:
                 stacklevel=3,
             )
             self._advance, self.compiled = self._advance_eager, False
-            return self._advance(self.frames, self.masks, control)
+            return self._advance(self.frames, self.masks, control, parts)
 
     def _advance_sliced(
-        self, control: torch.Tensor, workers: int
+        self, control: torch.Tensor, parts: torch.Tensor | None, workers: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         key = (os.getpid(), workers)
         if self._pool_key != key:
@@ -148,7 +175,8 @@ class LayeredSimulator:
             torch.set_num_threads(1)  # this worker thread's own setting; the caller's is restored below
             sl = slice(bounds[i], bounds[i + 1])
             with torch.inference_mode():  # grad mode is per thread
-                return self._advance_eager(self.frames[sl], self.masks[sl], control[sl])
+                part = None if parts is None else parts[sl]
+                return self._advance_eager(self.frames[sl], self.masks[sl], control[sl], part)
 
         threads = torch.get_num_threads()
         try:
@@ -159,14 +187,26 @@ class LayeredSimulator:
         return frames, masks, centroids
 
     def _advance_eager(
-        self, frames: torch.Tensor, masks: torch.Tensor, control: torch.Tensor
+        self, frames: torch.Tensor, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(uint8 frames, binary masks, controls) -> the next frames, their masks and centroids (B, 2)."""
-        moved = self.generator.warp_mask(masks, control, self.mode)  # (B, 1, H, W) binary
+        """(uint8 frames, binary masks, controls, foreground masks or None) -> the next frames, their masks
+        and centroids (B, 2)."""
+        moved = self._move(masks, control, parts)  # (B, 1, H, W) binary
         out = self.generator.render(to_unit_range(frames), masks, moved)
         frames = to_uint8(out.frame)
         masks = self._binary_mask(frames)
         return frames, masks, mask_centroid(masks)
+
+    def _move(self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None) -> torch.Tensor:
+        """m' (B, 1, H, W): the masks moved by their controls (B, dims); with foreground masks ``parts``
+        (B, K, H, W), each moved by its own control (B, K * dims), and the rest of ``masks`` in place."""
+        if parts is None:
+            return self.generator.warp_mask(masks, control, self.mode)
+        b, k, h, w = parts.shape
+        moved = self.generator.warp_mask(parts.reshape(b * k, 1, h, w), control.reshape(b * k, -1), self.mode)
+        union = moved.reshape(b, k, h, w).amax(dim=1, keepdim=True)  # (B, 1, H, W)
+        rest = masks * (1.0 - parts.amax(dim=1, keepdim=True))  # pixels no foreground holds
+        return torch.maximum(union, rest)
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
         return (self.generator.mask(to_unit_range(frames)) > 0.5).float()  # (B, 1, H, W)
