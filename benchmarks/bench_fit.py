@@ -249,14 +249,13 @@ def main() -> None:
     if args.checkpoint is None:
         print("\n(mask-network accuracy: pass --checkpoint with a trained model)")
         return
-    from lcvg_env.checkpoint import load_checkpoint
-    from lcvg_env.export.labels import compute_masks
+    from lcvg_env.model import open_model
 
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = open_model(args.checkpoint)
     size = (ckpt.config.height, ckpt.config.width)
 
     def network_masks(ep) -> np.ndarray:
-        masks = compute_masks(ckpt.generator, ep.frames(size=size)).astype(np.float32)
+        masks = ckpt.binary_masks(ep.frames(size=size)).numpy().astype(np.float32)
         if size != ep.stored_size():  # back to the annotation's pixels: nearest-neighbour resize
             from lcvg_env.data.transforms import resize_frames
 

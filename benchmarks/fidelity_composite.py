@@ -27,8 +27,8 @@ from lcvg_env.control.fit import fit_controls
 from lcvg_env.data import open_episodes
 from lcvg_env.env.resolve import resolve_checkpoint
 from lcvg_env.metrics.detector import load_detector
-from lcvg_env.metrics.image import to_unit_range
 from lcvg_env.metrics.lpips import LPIPS
+from lcvg_env.model import to_model_range
 
 
 @torch.no_grad()
@@ -70,7 +70,7 @@ def main() -> None:
     }
     episodes = open_episodes(args.data, split=args.split)[: args.episodes]
     for ep in episodes:
-        real = to_unit_range(ep.frames(size=size)[: args.frames])  # (T, 3, H, W)
+        real = to_model_range(ep.frames(size=size)[: args.frames])  # (T, 3, H, W)
         masks = generator.binary_mask(real)[:, 0] > 0.5
         controls = fit_controls(masks[:-1].float(), masks[1:].float(), mode).params_norm
         tips = detector.detect(real[1:]).xy

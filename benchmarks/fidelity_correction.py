@@ -26,7 +26,7 @@ from lcvg_env.control.warp import pixels_to_normalized
 from lcvg_env.control_gain import DIRECTIONS, direction_vectors, gain_and_cross, load_start_frames
 from lcvg_env.env.resolve import resolve_checkpoint
 from lcvg_env.metrics.detector import load_detector
-from lcvg_env.metrics.image import to_unit_range
+from lcvg_env.model import to_model_range
 
 
 @torch.no_grad()
@@ -70,7 +70,7 @@ def main() -> None:
         )
     max_disp = args.max_displacement or default_max_displacement(ckpt.extra)
     size = (ckpt.config.height, ckpt.config.width)
-    starts = to_unit_range(load_start_frames(args.data, args.split, args.starts, size))
+    starts = to_model_range(load_start_frames(args.data, args.split, args.starts, size))
     detector = load_detector("pusher")
     print(
         f"{args.checkpoint} (step {ckpt.step}, composite {ckpt.config.composite_margin}), "

@@ -54,6 +54,25 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the frames the model takes and makes."""
+        return self.config.height, self.config.width
+
+    def binary_masks(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """1[M(x) > 0.5] of frames, bool (T, H, W) (:func:`lcvg_env.model.binary_masks`)."""
+        from lcvg_env.model import binary_masks
+
+        return binary_masks(self.generator, frames)
+
+    def fit_and_replay(
+        self, frames: np.ndarray | torch.Tensor, start: Any = None, solver: str = "fast"
+    ) -> Any:
+        """Controls fitted on ``frames`` replayed from ``start`` (:func:`lcvg_env.model.fit_and_replay`)."""
+        from lcvg_env.model import fit_and_replay
+
+        return fit_and_replay(self.generator, frames, self.control_mode, start, solver)
+
 
 def save_checkpoint(
     path: str | os.PathLike,

@@ -41,7 +41,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
 
 # (module, attribute, command name): single commands mounted as ``lcvg <command>``.
 COMMANDS: list[tuple[str, str, str]] = [
-    ("lcvg_env.evaluate_cli", "evaluate", "evaluate"),
+    ("lcvg_env.evaluation.cli", "evaluate", "evaluate"),
     ("lcvg_env.env.cli", "play", "play"),
     ("lcvg_env.env.cli", "rollout", "rollout"),
     ("lcvg_env.export.mimic", "mimic_command", "mimic"),

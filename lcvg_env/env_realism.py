@@ -127,8 +127,8 @@ class RealismResult:
 
 def inception_features(cfg: EnvRealismConfig) -> Features:
     """A function: uint8 frames (N, H, W, 3) -> (N, 2048) FID Inception features (loaded once)."""
-    from lcvg_env.metrics.image import to_unit_range
     from lcvg_env.metrics.suite import NETWORK_METRICS, MetricSuite
+    from lcvg_env.model import to_model_range
 
     skip = [m for m in NETWORK_METRICS if m != "fid"]
     suite = MetricSuite.build(skip=skip, device=cfg.device, batch_size=cfg.batch_size)
@@ -136,7 +136,7 @@ def inception_features(cfg: EnvRealismConfig) -> Features:
         raise ValueError(f"The Inception weights are unavailable: {suite.reasons.get('fid')}.")
 
     def features(frames: np.ndarray) -> torch.Tensor:
-        return suite.inception_features(to_unit_range(frames))
+        return suite.inception_features(to_model_range(frames))
 
     return features
 

@@ -8,7 +8,7 @@ D(q(E(frame * m)) + q(E(frame * (1 - m))))), predicts each x^{t+1}, t = 0..T-1, 
     1 autoencode       generate(x^{t+1}, M(x^{t+1}))          the reconstruction ceiling (appearance)
     2 true_next_mask   generate(x^t, M(x^{t+1}))              stage 2's "binarized" input
     3 fitted_control   G.step(x^t, theta^t): generate(x^t, T(theta^t) M(x^t))   one env step
-    4 rollout          x_hat^{t+1} = G.step(x_hat^t, theta^t), x_hat^0 = x^0   (lcvg_env.evaluate.rollout)
+    4 rollout          x_hat^{t+1} = G.step(x_hat^t, theta^t), x_hat^0 = x^0   (lcvg_env.evaluation.rollout)
 
 M is the binarized mask network, theta^t the control fitted between M(x^t) and M(x^{t+1}) (Eq. 5,
 ``fit_controls``; the same controls drive levels 3 and 4). Reference rows: ``copy_current_frame``
@@ -95,7 +95,7 @@ class EpisodeLevels:
 def predict_levels(generator: Any, frames: np.ndarray, mode: str, solver: str = "fast") -> EpisodeLevels:
     """Every row's predictions for uint8 frames (T + 1, H, W, 3) at the model's size."""
     from lcvg_env.control.warp import normalized_to_pixels
-    from lcvg_env.evaluate import rollout
+    from lcvg_env.evaluation.video import rollout
 
     run = rollout(generator, frames, mode, solver)  # M(x^t), theta^t (Eq. 5) and level 4
     device = next(generator.parameters()).device
@@ -213,7 +213,7 @@ def motion_figures(eps: list[EpisodeLevels], max_displacement: float, min_px: fl
 def tip_motion_stats(data_dir: str | Path, split: str, size: tuple[int, int], max_disp: float) -> dict:
     """Per-step true tip displacement |p^{t+1} - p^t| (px at ``size``) over every frame of the split."""
     from lcvg_env.data import open_episodes
-    from lcvg_env.evaluate import ground_truth
+    from lcvg_env.evaluation.video import ground_truth
 
     steps = []
     for ep in open_episodes(data_dir, split=split):
@@ -258,7 +258,7 @@ class BudgetResult:
 
 def _episodes(ckpt: Any, data_dir: str | Path, cfg: BudgetConfig) -> list[EpisodeLevels]:
     from lcvg_env.data import open_episodes
-    from lcvg_env.evaluate import ground_truth
+    from lcvg_env.evaluation.video import ground_truth
 
     size = (ckpt.config.height, ckpt.config.width)
     episodes = [ep for ep in open_episodes(data_dir, split=cfg.split) if ep.num_frames >= cfg.frames]
@@ -278,17 +278,16 @@ def _episodes(ckpt: Any, data_dir: str | Path, cfg: BudgetConfig) -> list[Episod
 
 def measure(checkpoint: str | Path, data_dir: str | Path, cfg: BudgetConfig | None = None) -> BudgetResult:
     """The error budget of ``checkpoint`` (a file or a model name) on ``data_dir``'s split."""
-    from lcvg_env.checkpoint import load_checkpoint
     from lcvg_env.control.control_range import default_max_displacement
-    from lcvg_env.env.resolve import resolve_checkpoint
     from lcvg_env.metrics import detector as detector_module
     from lcvg_env.metrics.suite import MetricSuite, dedup_apply
+    from lcvg_env.model import open_model
     from lcvg_env.models.generator import count_parameters
 
     cfg = cfg or BudgetConfig()
     start = time.perf_counter()
-    path = resolve_checkpoint(checkpoint)
-    ckpt = load_checkpoint(path, device=cfg.device)
+    ckpt = open_model(checkpoint, device=cfg.device)
+    path = ckpt.path
     eps = _episodes(ckpt, data_dir, cfg)
     det = detector_module.load_detector(cfg.detector)
     suite = MetricSuite.build(skip=("lpips_vgg", "fid", "fvd"), device=cfg.device)

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
-from lcvg_env.evaluate import OPTIONAL_METRICS, EvalConfig, evaluate, rollout
+from lcvg_env.evaluation.video import OPTIONAL_METRICS, EvalConfig, evaluate, rollout
 from tests.conftest import SQUARE_SIDE, write_square_dataset
 
 ROW_KEYS = {

@@ -30,13 +30,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from lcvg_env.checkpoint import save_checkpoint
 from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
 from lcvg_env.data import VideoDataset
+from lcvg_env.evaluation.masks import check_mask_split, mask_iou_summary, mask_split
 from lcvg_env.models import LayeredGenerator, Preset, get_preset
 
 from . import distributed as ddp
 from . import state as st
 from .config import TrainConfig
 from .data import PairBatches, sample_start_frames
-from .evaluate import check_mask_split, mask_split
 from .losses import LCVGLoss
 from .monitor import Monitor
 from .stage2_controls import rollout_inputs, stage2_masks
@@ -306,10 +306,8 @@ class Trainer:
     def _evaluate_mask(self, monitor: Monitor) -> None:
         if not self.env.is_main:
             return
-        from .evaluate import mask_iou
-
         split = mask_split(self.data_dir)
-        self.mask_iou = mask_iou(self.generator, self.data_dir, split=split)
+        self.mask_iou = mask_iou_summary(self.generator, self.data_dir, split=split)
         if self.mask_iou is not None:
             monitor.scalars(self.step, {f"mask/{k}": v for k, v in self.mask_iou.items()})
             monitor.print(

@@ -207,12 +207,10 @@ def real_mask_pairs(
     without replacement by ``numpy.random.default_rng(seed)`` and the first ``pairs`` pairs kept.
     Returns bool masks ``masks_t``, ``masks_next`` (P, H, W) and ``episode``, ``t`` (P,).
     """
-    from lcvg_env.checkpoint import load_checkpoint
     from lcvg_env.data import open_episodes
-    from lcvg_env.env.resolve import resolve_checkpoint
-    from lcvg_env.export.labels import compute_masks
+    from lcvg_env.model import open_model
 
-    ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
+    ckpt = open_model(checkpoint)
     size = (ckpt.config.height, ckpt.config.width)
     episodes = open_episodes(data_dir, split=split)
     per_episode = math.ceil(pairs / len(episodes))
@@ -221,7 +219,7 @@ def real_mask_pairs(
     for ep in episodes:
         if len(out["t"]) >= pairs:
             break
-        masks = compute_masks(ckpt.generator, ep.frames(size=size))  # (T, H, W) bool
+        masks = ckpt.binary_masks(ep.frames(size=size)).numpy()  # (T, H, W) bool
         for t in rng.choice(len(masks) - 1, min(per_episode, len(masks) - 1), replace=False).tolist():
             for key, value in zip(out, (masks[t], masks[t + 1], ep.name, t), strict=True):
                 out[key].append(value)

@@ -72,7 +72,7 @@ def measure_control_range(
     import torch
 
     from lcvg_env.control.fit import fit_controls
-    from lcvg_env.metrics.image import to_unit_range
+    from lcvg_env.model import to_model_range
 
     cols = list(_TRANSLATION_COLUMNS[mode])
     device = next(generator.parameters()).device
@@ -81,7 +81,7 @@ def measure_control_range(
         for clip in clips:
             if len(clip) < 2:
                 continue
-            masks = generator.binary_mask(to_unit_range(clip).to(device))[:, 0].cpu()  # (T, H, W) in {0, 1}
+            masks = generator.binary_mask(to_model_range(clip).to(device))[:, 0].cpu()  # (T, H, W) in {0, 1}
             fit = fit_controls(masks[:-1], masks[1:], mode, solver=solver)
             shifts.append(fit.params_px[fit.valid][:, cols].double().numpy())  # (n, 2) pixels
     xy = np.concatenate(shifts) if shifts else np.zeros((0, 2))

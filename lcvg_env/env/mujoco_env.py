@@ -59,10 +59,10 @@ class LearnedCriterion:
     def centroid(self, frame: np.ndarray) -> np.ndarray:
         """M's mask centroid (2,) float32 (x, y) pixels on ``frame`` (H, W, 3) uint8; NaN if empty."""
         from lcvg_env.control.warp import mask_centroid
-        from lcvg_env.metrics.image import to_unit_range
+        from lcvg_env.model import to_model_range
 
         with self.torch.inference_mode():
-            x = to_unit_range(frame[None]).to(self.device)  # (1, 3, H, W) in [-1, 1]
+            x = to_model_range(frame[None]).to(self.device)  # (1, 3, H, W) in [-1, 1]
             return mask_centroid(self.generator.binary_mask(x)).float().cpu().numpy()[0]
 
 

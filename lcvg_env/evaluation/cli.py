@@ -12,11 +12,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 if TYPE_CHECKING:
-    from lcvg_env.evaluate import EvalResult
+    import numpy as np
+
+    from lcvg_env.evaluation.video import EvalResult
 
 # (key, label, direction): the table's rows in order; direction says which way is better. Labels with
 # {...} are filled from the row (sample sizes). "M" rows are the model judged by its own mask network.
@@ -114,12 +115,14 @@ def ground_truth_lines(result: EvalResult) -> list[str]:
 
 def _upscale(frames: np.ndarray, min_side: int = 128) -> np.ndarray:
     """Nearest-neighbour upscaling of (T, H, W, 3) by an integer factor so that min(H, W) >= min_side."""
+
     k = max(1, math.ceil(min_side / min(frames.shape[1:3])))
     return frames.repeat(k, axis=1).repeat(k, axis=2)
 
 
 def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> list[Path]:
     """``strip.png`` (top: real frames, bottom: generated) and ``real_vs_generated.mp4`` (side by side)."""
+    import numpy as np
     from PIL import Image
 
     from lcvg_env.env.render import write_video
@@ -172,8 +175,8 @@ def evaluate(
     from rich.console import Console
     from rich.markup import escape
 
-    from lcvg_env.evaluate import EvalConfig
-    from lcvg_env.evaluate import evaluate as run_evaluation
+    from lcvg_env.evaluation.video import EvalConfig
+    from lcvg_env.evaluation.video import evaluate as run_evaluation
     from lcvg_env.outputs import check_output_dir, check_output_file, write_text
     from lcvg_env.runtime import resolve_device, set_threads
 

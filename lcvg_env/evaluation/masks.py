@@ -1,4 +1,5 @@
-"""How well the learned mask finds the moving foreground: IoU with a ground-truth mask.
+"""How well the learned mask finds the moving foreground: IoU with a ground-truth mask (training's check
+at the end of stage 1; ``lcvg evaluate`` reports the same against the test split's ``arm_mask``).
 
 The built-in pusher data stores the arm's pixels (``annotations()["arm_mask"]``). The IoU of the binarized
 mask 1[M(x) > 0.5] with it is reported next to two baselines a mask that knows nothing would reach:
@@ -15,8 +16,8 @@ import numpy as np
 import torch
 
 from lcvg_env.data import DataError, DataWarning, open_episodes, rescale_annotations
-from lcvg_env.data.dataset import to_tensor
 from lcvg_env.data.validate import validate_split
+from lcvg_env.model import binary_masks
 from lcvg_env.models.generator import LayeredGenerator
 
 
@@ -28,17 +29,17 @@ def mask_split(data_dir: str | Path) -> str:
 def check_mask_split(data_dir: str | Path) -> None:
     """Decode and check, before the first step, the episodes the stage-1 mask check will read (the
     training split is checked by ``VideoDataset``): one warning names the broken ones, which
-    :func:`mask_iou` then leaves out, so the check at the end of stage 1 cannot stop the run."""
+    :func:`mask_iou_summary` then leaves out, so the check at the end of stage 1 cannot stop the run."""
     if mask_split(data_dir) != "val":
         return
     try:
         validate_split(data_dir, "val")
-    except DataError as exc:  # no episode at all: the check is skipped, as mask_iou does
+    except DataError as exc:  # no episode at all: the check is skipped, as mask_iou_summary does
         warnings.warn(f"The stage-1 mask check will be skipped: {exc}", DataWarning, stacklevel=2)
 
 
 @torch.no_grad()
-def mask_iou(
+def mask_iou_summary(
     generator: LayeredGenerator,
     root: str | Path,
     split: str = "val",
@@ -59,7 +60,6 @@ def mask_iou(
         return None
     inter = union = pred_area = true_area = 0.0
     frames_done = 0
-    device = next(generator.parameters()).device
     for ep in episodes:
         try:
             ann = ep.annotations()  # checked against the frames: a mismatch is a DataError
@@ -73,8 +73,7 @@ def mask_iou(
         except DataError:
             continue  # broken: left out here as everywhere (check_mask_split warned before step 1)
         truth = rescale_annotations({key: ann[key]}, ep.stored_size(), size)[key][:n].astype(bool)
-        x = torch.stack([to_tensor(f) for f in frames]).to(device)  # (n, 3, H, W)
-        pred = (generator.mask(x)[:, 0] > 0.5).cpu().numpy()  # (n, H, W)
+        pred = binary_masks(generator, frames).numpy()  # (n, H, W)
         inter += float(np.logical_and(pred, truth).sum())
         union += float(np.logical_or(pred, truth).sum())
         pred_area, true_area = pred_area + float(pred.sum()), true_area + float(truth.sum())

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.metrics.image import to_uint8, to_unit_range
 from lcvg_env.metrics.masks import control_scores, mask_iou, mask_precision_recall
 from lcvg_env.metrics.suite import MetricSuite, dedup_apply
 from lcvg_env.metrics.tips import nan_mean, nan_quantile, point_distance, tip_scores
+from lcvg_env.model import fit_and_replay, to_frames, to_model_range
 
 ROWS = ("model", "copy_first_frame")
 OPTIONAL_METRICS = ("lpips_alex", "lpips_vgg", "fid", "fvd")
@@ -141,23 +141,13 @@ def ground_truth(episode: Any, size: tuple[int, int], count: int, key: str) -> t
     return torch.from_numpy(np.asarray(value, dtype=bool if key.endswith("_mask") else np.float32))
 
 
-@torch.no_grad()
 def rollout(generator: Any, frames: np.ndarray, mode: str, solver: str = "fast") -> Rollout:
-    """Steps 1-3 of the protocol on uint8 frames (T, H, W, 3) already at the model's size."""
-    from lcvg_env.control.fit import fit_controls
-
-    start = time.perf_counter()
-    device = next(generator.parameters()).device
-    real = to_unit_range(frames).to(device)  # (T, 3, H, W)
-    masks = generator.binary_mask(real)[:, 0] > 0.5  # (T, H, W)
-    fit = fit_controls(masks[:-1].float().cpu(), masks[1:].float().cpu(), mode, solver=solver)
-    controls = fit.params_norm.to(device)
-    generated = [real[:1]]
-    for t in range(len(real) - 1):
-        generated.append(generator.step(generated[-1], controls[t : t + 1], mode).frame.clamp(-1, 1))
+    """Steps 1-3 of the protocol on uint8 frames (T, H, W, 3) already at the model's size (the handle's
+    :func:`~lcvg_env.model.fit_and_replay` from the first real frame)."""
+    run = fit_and_replay(generator, frames, mode, solver=solver)
     return Rollout(  # on the CPU: the metric networks move what they need to their device
-        name="", real=real.cpu(), generated=torch.cat(generated).cpu(), real_masks=masks.cpu(),
-        controls=controls.cpu(), gt_masks=None, seconds=time.perf_counter() - start,
+        name="", real=to_model_range(frames), generated=run.generated, real_masks=run.masks,
+        controls=run.fit.params_norm, gt_masks=None, seconds=run.seconds,
     )  # fmt: skip
 
 
@@ -308,8 +298,7 @@ def _score_row(
         gen = _detect(det, clips)  # (E, T, 2)
         scores = tip_scores(gen[:, 1:], ref.detections[:, 1:], ref.detections[:, 0], ref.tips)
         row.update(scores.summary())
-    device = next(ckpt.generator.parameters()).device
-    masks = dedup_apply(lambda x: ckpt.generator.binary_mask(x.to(device))[:, 0].cpu() > 0.5, pred)
+    masks = dedup_apply(ckpt.binary_masks, pred)  # (N, H, W) bool
     own = control_scores(masks, ref.masks, cfg.min_foreground_px)
     row["m_centroid_distance_px"] = own.control_error_px()
     row["m_missing_rate"] = own.missing_rate()
@@ -340,16 +329,15 @@ def evaluate(
 ) -> EvalResult:
     """Run the protocol (module docstring) and score the model and the copy-first-frame baseline.
 
-    ``checkpoint`` is a file or a model name (``pusher``: ``$LCVG_HOME/checkpoints/pusher.safetensors``
-    or the packaged model), resolved like the environment does.
+    ``checkpoint`` is a loaded checkpoint, a file or a model name, opened by
+    :func:`lcvg_env.model.open_model` (which prints the file it loaded).
     """
-    from lcvg_env.checkpoint import load_checkpoint
-    from lcvg_env.env.resolve import resolve_checkpoint
+    from lcvg_env.model import open_model
 
     cfg = cfg or EvalConfig()
     start = time.perf_counter()
-    path = resolve_checkpoint(checkpoint)
-    ckpt = load_checkpoint(path, device=cfg.device)
+    ckpt = open_model(checkpoint, device=cfg.device)
+    path = ckpt.path
     rollouts = _rollouts(ckpt, data_dir, cfg)
     reasons: dict[str, str] = {}
     detector = _load_detector(cfg.detector, all(r.tips is not None for r in rollouts), reasons)
@@ -365,8 +353,8 @@ def evaluate(
     rows["model"]["seconds"] += sum(r.seconds for r in rollouts)  # generation is part of the model's cost
     for row in rows.values():
         row["seconds"] = round(row["seconds"], 3)
-    strip = {name: to_uint8(clips[0]) for name, clips in row_clips.items()}
-    strip["real"] = to_uint8(ref.clips[0])
+    strip = {name: to_frames(clips[0]) for name, clips in row_clips.items()}
+    strip["real"] = to_frames(ref.clips[0])
     meta = {
         "checkpoint": str(path),
         "data": str(data_dir),

@@ -19,7 +19,6 @@ from typing import Any
 _EXPORTS = {
     "export_labels": "lcvg_env.export.labels",
     "label_episode": "lcvg_env.export.labels",
-    "compute_masks": "lcvg_env.export.labels",
     "export_rollouts": "lcvg_env.export.rollouts",
     "PolicyConfig": "lcvg_env.export.rollouts",
     "mimic": "lcvg_env.export.mimic",

@@ -33,19 +33,6 @@ ACTION_UNITS = {
 }
 
 
-@torch.no_grad()
-def compute_masks(
-    generator: Any, frames: np.ndarray, batch_size: int = 32, threshold: float = 0.5
-) -> np.ndarray:
-    """Binarized masks 1[M(x) > threshold] (T, H, W) bool of uint8 frames (T, H, W, 3)."""
-    out = []
-    for start in range(0, len(frames), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))
-        x = chunk.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # (B, 3, H, W) in [-1, 1]
-        out.append(generator.binary_mask(x, threshold)[:, 0].bool().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:3]), dtype=bool)
-
-
 def label_episode(
     frames: np.ndarray,
     masks: np.ndarray,
@@ -100,19 +87,17 @@ def export_labels(
 ) -> ExportSummary:
     """Label every episode of the raw-video dataset ``data_dir`` with the checkpoint's controls.
 
-    ``checkpoint``: a .safetensors path or a model name (``"pusher"``: the bundled model, see
-    :func:`~lcvg_env.env.resolve.resolve_checkpoint`). ``threads``: torch CPU threads for the whole
-    export (None: keep the current setting).
+    ``checkpoint``: a model name or a .safetensors path, opened by :func:`lcvg_env.model.open_model`.
+    ``threads``: torch CPU threads for the whole export (None: keep the current setting).
     """
     from gymnasium import spaces
 
-    from lcvg_env.checkpoint import load_checkpoint
     from lcvg_env.data.validate import validate_split
-    from lcvg_env.env.resolve import resolve_checkpoint
     from lcvg_env.export.minari_io import default_dataset_id
+    from lcvg_env.model import open_model
 
-    checkpoint = resolve_checkpoint(checkpoint)
-    ckpt = load_checkpoint(checkpoint, device=device)
+    ckpt = open_model(checkpoint, device=device)
+    checkpoint = ckpt.path
     mode = control or ckpt.control_mode
     dims, size = CONTROL_DIMS[mode], (ckpt.config.height, ckpt.config.width)
     # Every episode checked before the first is labelled: a broken or 1-frame episode is left out with
@@ -143,7 +128,7 @@ def export_labels(
         records = []
         for i in chunk:
             frames = episodes[i].frames(size=size)
-            masks = compute_masks(ckpt.generator, frames)
+            masks = ckpt.binary_masks(frames).numpy()  # (T, H, W) bool
             records.append(
                 label_episode(frames, masks, mode, solver=solver, meta={"source": episodes[i].name})
             )

@@ -6,8 +6,9 @@
    binarizes M(x) of the current generated frame, moves it by the control (rotation about its
    centroid, as fitted) and generates the next frame (``LayeredGenerator.step``).
 
-``lcvg mimic CHECKPOINT DRIVING_VIDEO --start-frame IMG --out video.mp4`` writes driving | generated
-side by side.
+Steps 1-3 are the model handle's :func:`~lcvg_env.model.fit_and_replay`, the evaluation protocol's
+rollout with another start frame. ``lcvg mimic MODEL DRIVING_VIDEO --start-frame IMG --out video.mp4``
+writes driving | generated side by side.
 """
 
 from __future__ import annotations
@@ -55,19 +56,6 @@ def load_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(frame, dtype=np.uint8)
 
 
-def replay(generator: Any, start: np.ndarray, controls_norm: np.ndarray, mode: str) -> np.ndarray:
-    """Frames (T+1, H, W, 3) uint8 generated from ``start`` by controls (T, dims) in normalized units."""
-    import torch
-
-    frame = torch.tensor(np.asarray(start)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)  # a copy
-    out = [start]
-    for control in controls_norm:
-        frame = generator.step(frame, torch.as_tensor(control, dtype=torch.float32)[None], mode).frame
-        frame = frame.clamp(-1.0, 1.0)  # (1, 3, H, W)
-        out.append(frame[0].permute(1, 2, 0).add(1.0).mul(127.5).round().byte().numpy())
-    return np.stack(out)
-
-
 def mimic(
     checkpoint: str | os.PathLike | Any,
     driving: str | os.PathLike | np.ndarray,
@@ -79,22 +67,21 @@ def mimic(
 ) -> MimicResult:
     """Fit the controls of ``driving`` (a video path/folder, or uint8 frames) and replay them.
 
-    ``checkpoint`` is a path or a loaded :class:`~lcvg_env.checkpoint.Checkpoint`; ``start_frame``
-    defaults to the first frame of its start-frame bank.
+    ``checkpoint`` is a loaded :class:`~lcvg_env.checkpoint.Checkpoint`, a model name or a path
+    (:func:`lcvg_env.model.open_model`); ``start_frame`` defaults to the first frame of its start-frame
+    bank.
     """
-    from lcvg_env.checkpoint import Checkpoint, load_checkpoint
-    from lcvg_env.export.labels import compute_masks, label_episode
+    from lcvg_env.model import open_model, to_frames
 
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    size = (ckpt.config.height, ckpt.config.width)
-    frames = driving if isinstance(driving, np.ndarray) else _driving_frames(driving, episode, size)
+    ckpt = open_model(checkpoint)
+    frames = driving if isinstance(driving, np.ndarray) else _driving_frames(driving, episode, ckpt.size)
     frames = frames[:max_frames] if max_frames else frames
     if len(frames) < 2:
         raise ValueError(f"The driving video needs at least 2 frames, got {len(frames)}.")
-    record = label_episode(frames, compute_masks(ckpt.generator, frames), ckpt.control_mode, solver=solver)
     start = ckpt.start_frames[0] if start_frame is None else start_frame
-    generated = replay(ckpt.generator, start, record.infos["control_norm"][1:], ckpt.control_mode)
-    return MimicResult(frames, generated, record.actions, record.infos["fit_loss"][1:])
+    run = ckpt.fit_and_replay(frames, start=start, solver=solver)
+    controls_px = run.fit.params_px.numpy().astype(np.float32)  # (T, dims)
+    return MimicResult(frames, to_frames(run.generated), controls_px, run.fit.loss.numpy())
 
 
 def _driving_frames(path: str | os.PathLike, episode: int, size: tuple[int, int]) -> np.ndarray:
@@ -108,7 +95,10 @@ def _driving_frames(path: str | os.PathLike, episode: int, size: tuple[int, int]
 
 def mimic_command(
     checkpoint: Annotated[
-        Path, typer.Argument(help="Checkpoint (.safetensors) whose mask network and generator to use.")
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Model name (e.g. pusher) or checkpoint file whose M and generator to use."
+        ),
     ],
     driving_video: Annotated[
         Path, typer.Argument(help="Driving video: a video file, a folder of frames or a dataset.")
@@ -127,14 +117,14 @@ def mimic_command(
     ] = None,
 ) -> None:
     """Action mimicking: replay the mask motion of a driving video from another start frame (mp4)."""
-    from lcvg_env.checkpoint import CheckpointError, load_checkpoint
+    from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control.fit import torch_threads
     from lcvg_env.env.render import auto_scale, write_video
+    from lcvg_env.model import open_model
 
     try:
-        ckpt = load_checkpoint(checkpoint)
-        size = (ckpt.config.height, ckpt.config.width)
-        start = None if start_frame is None else load_image(start_frame, size)
+        ckpt = open_model(checkpoint)
+        start = None if start_frame is None else load_image(start_frame, ckpt.size)
         with torch_threads(threads):
             result = mimic(ckpt, driving_video, start, episode=episode, max_frames=max_frames)
     except (ValueError, FileNotFoundError, CheckpointError) as e:

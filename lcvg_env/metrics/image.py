@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -34,22 +33,6 @@ class SSIMConfig:
             raise ValueError(
                 f"SSIM sigma, k1 and k2 must be positive, got {self.sigma}, {self.k1}, {self.k2}."
             )
-
-
-def to_unit_range(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (T, H, W, 3) frames -> float (T, 3, H, W) in [-1, 1]; float tensors pass unchanged."""
-    if isinstance(frames, torch.Tensor) and frames.is_floating_point():
-        return frames
-    arr = torch.as_tensor(np.asarray(frames))
-    if arr.dtype != torch.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-        raise ValueError(f"Expected uint8 frames (T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}.")
-    return arr.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (T, 3, H, W)
-
-
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """float (T, 3, H, W) in [-1, 1] -> uint8 (T, H, W, 3), the inverse of :func:`to_unit_range`."""
-    x = ((frames.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:

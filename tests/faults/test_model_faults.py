@@ -396,7 +396,7 @@ def test_play_checks_record_before_the_window_opens(ckpt, tmp_path, monkeypatch)
 
 # ------------------------------------------------------------- measurement commands: output and options
 MEASURES = {
-    "evaluate": ("lcvg_env.evaluate", "evaluate", ["DATA"]),
+    "evaluate": ("lcvg_env.evaluation.video", "evaluate", ["DATA"]),
     "budget": ("lcvg_env.fidelity_budget", "measure", ["DATA"]),
     "control-gain": ("lcvg_env.control_gain", "measure", ["DATA"]),
     "env-realism": ("lcvg_env.env_realism", "measure", ["DATA"]),
@@ -427,7 +427,7 @@ def test_measurements_check_everything_before_they_start(
 
 
 def test_evaluate_out_dir_that_is_a_file(ckpt, tmp_path, monkeypatch):
-    monkeypatch.setattr("lcvg_env.evaluate.evaluate", must_not_run)
+    monkeypatch.setattr("lcvg_env.evaluation.video.evaluate", must_not_run)
     (tmp_path / "strip").write_text("keep")
     result = runner.invoke(app, ["evaluate", str(ckpt), str(tmp_path), "--out-dir", str(tmp_path / "strip")])
     assert "is a file, not a directory" in clean_exit(result)

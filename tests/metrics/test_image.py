@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lcvg_env.metrics.image import SSIMConfig, gaussian_window, psnr, ssim, to_unit_range
+from lcvg_env.metrics.image import SSIMConfig, gaussian_window, psnr, ssim
+from lcvg_env.model import to_model_range
 
 
 def test_psnr_of_a_constant_offset():
@@ -72,6 +73,6 @@ def test_bad_inputs_are_reported():
 
 def test_uint8_frames_map_to_unit_range():
     frames = np.array([[[[0, 255, 127]]]], dtype=np.uint8)  # (1, 1, 1, 3)
-    out = to_unit_range(frames)
+    out = to_model_range(frames)
     assert out.shape == (1, 3, 1, 1)
     assert out.flatten().tolist() == pytest.approx([-1.0, 1.0, 127 / 127.5 - 1])

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from lcvg_env.metrics.image import to_unit_range
 from lcvg_env.metrics.lpips import LPIPS, LPIPSConfig
+from lcvg_env.model import to_model_range
 from tests.metrics.conftest import require_weights
 from tests.metrics.data.make_jax_reference import expand_images
 
@@ -85,7 +85,7 @@ def test_alexnet_matches_the_official_lpips_values_on_reference_pairs():
     model = LPIPS.from_pretrained("alex")
 
     def load(path):  # (1, 3, 384, 512) in [-1, 1], full resolution as the official code
-        return to_unit_range(np.array(Image.open(path).convert("RGB"))[None])
+        return to_model_range(np.array(Image.open(path).convert("RGB"))[None])
 
     with torch.no_grad():
         got = {

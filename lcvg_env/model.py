@@ -1,0 +1,150 @@
+"""One handle on a world model: open it by name or path, and the operations everyone shares.
+
+Every command and library function that takes a model takes it the same way, through
+:func:`open_model`: a loaded :class:`~lcvg_env.checkpoint.Checkpoint` passes through; a path or a
+model name is resolved in the order written in :mod:`lcvg_env.env.resolve` (an existing file, then
+``$LCVG_HOME/checkpoints/NAME.safetensors`` where ``--install-as`` writes, then the package's
+``lcvg_env/assets/NAME.safetensors``), loaded, and the file it loaded is printed to stderr.
+
+The operations the env, evaluation, export, mimic and training share (docs/method.md sections 3-7):
+
+* :func:`to_model_range` / :func:`to_frames`: uint8 video frames (T, H, W, 3) to the model's input
+  range [-1, 1] (T, 3, H, W) and back;
+* :func:`binary_masks`: the binarized foreground mask 1[M(x) > 0.5] of frames, the mask the control
+  moves (section 3);
+* :func:`fit_and_replay`: fit the controls between consecutive masks of a video (Eq. 5) and replay
+  them through the generator from a start frame: evaluation's rollout (section 6) and action
+  mimicking (section 7).
+
+:class:`~lcvg_env.checkpoint.Checkpoint` carries the last two as methods (``ckpt.binary_masks(frames)``,
+``ckpt.fit_and_replay(frames)``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from lcvg_env.checkpoint import Checkpoint
+    from lcvg_env.control.fit import ControlFit
+
+MASK_THRESHOLD = 0.5
+"""The binarization threshold of M's soft mask (docs/method.md section 3)."""
+
+
+def to_model_range(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 frames (T, H, W, 3) -> float32 (T, 3, H, W) in [-1, 1]; a float tensor (already in the
+    model's range and layout) passes unchanged."""
+    if isinstance(frames, torch.Tensor) and frames.is_floating_point():
+        return frames
+    arr = frames if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    arr = torch.as_tensor(arr if isinstance(arr, torch.Tensor) or arr.flags.writeable else arr.copy())
+    if arr.dtype != torch.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(
+            f"Expected uint8 frames (T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}; for one frame "
+            "pass frame[None]."
+        )
+    return arr.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (T, 3, H, W)
+
+
+def to_frames(x: torch.Tensor) -> np.ndarray:
+    """float (T, 3, H, W) in [-1, 1] (clipped) -> uint8 frames (T, H, W, 3), the inverse of
+    :func:`to_model_range`."""
+    out = ((x.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return out.permute(0, 2, 3, 1).cpu().numpy()  # (T, H, W, 3)
+
+
+@torch.no_grad()
+def binary_masks(
+    generator: Any, frames: np.ndarray | torch.Tensor, batch_size: int = 64, threshold: float = MASK_THRESHOLD
+) -> torch.Tensor:
+    """1[M(x) > threshold] of frames (uint8 (T, H, W, 3) or float (T, 3, H, W) in [-1, 1]): bool (T, H, W)
+    on the CPU, computed on the generator's device in batches of ``batch_size``."""
+    x = to_model_range(frames)
+    device = next(generator.parameters()).device
+    out = [
+        generator.mask(x[i : i + batch_size].to(device))[:, 0].cpu() > threshold  # (B, H, W)
+        for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(out) if out else torch.zeros((0, *x.shape[-2:]), dtype=torch.bool)
+
+
+@dataclass
+class Replay:
+    """Controls fitted on a video and the frames the generator makes from them."""
+
+    masks: torch.Tensor
+    """(T, H, W) bool binarized masks of the video's frames."""
+    fit: ControlFit
+    """The T-1 controls between consecutive masks (Eq. 5), in pixels and normalized units."""
+    generated: torch.Tensor
+    """(T, 3, H, W) in [-1, 1]: frame 0 is the start frame, frame t+1 the generator's step from frame t
+    under control t (autoregressive)."""
+    seconds: float
+    """Wall-clock time of the masks, the fit and the generation."""
+
+
+@torch.no_grad()
+def fit_and_replay(
+    generator: Any,
+    frames: np.ndarray | torch.Tensor,
+    mode: str,
+    start: np.ndarray | torch.Tensor | None = None,
+    solver: str = "fast",
+) -> Replay:
+    """Fit the controls between consecutive binarized masks of ``frames`` (T >= 2, at the model's size)
+    and replay them autoregressively from ``start`` (one frame (H, W, 3) uint8 or (3, H, W) float;
+    default: the video's first frame). ``solver``: see :func:`~lcvg_env.control.fit_controls`."""
+    from lcvg_env.control.fit import fit_controls
+
+    t0 = time.perf_counter()
+    if len(frames) < 2:
+        raise ValueError(f"Fitting controls needs a video of at least 2 frames, got {len(frames)}.")
+    device = next(generator.parameters()).device
+    masks = binary_masks(generator, frames)  # (T, H, W)
+    fit = fit_controls(masks[:-1].float(), masks[1:].float(), mode, solver=solver)
+    first = frames[:1] if start is None else (start[None] if start.ndim == 3 else start)
+    generated = [to_model_range(first).to(device)]  # (1, 3, H, W)
+    controls = fit.params_norm.to(device)  # (T-1, dims)
+    for t in range(len(controls)):
+        generated.append(generator.step(generated[-1], controls[t : t + 1], mode).frame.clamp(-1.0, 1.0))
+    return Replay(masks, fit, torch.cat(generated).cpu(), time.perf_counter() - t0)
+
+
+def open_model(
+    model: str | os.PathLike | Checkpoint, device: str | torch.device = "cpu", *, quiet: bool = False
+) -> Checkpoint:
+    """The world model ``model`` names: a loaded :class:`~lcvg_env.checkpoint.Checkpoint` (returned as
+    it is), a checkpoint path, or a model name (lookup order in the module docstring). Prints which file
+    it loaded to stderr unless ``quiet``. Raises
+    :class:`~lcvg_env.env.resolve.CheckpointNotFoundError` (what to create, and how) or
+    :class:`~lcvg_env.checkpoint.CheckpointError` (the file is unusable)."""
+    from lcvg_env.checkpoint import Checkpoint, load_checkpoint
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    if isinstance(model, Checkpoint):
+        return model
+    path = resolve_checkpoint(model)
+    ckpt = load_checkpoint(path, device=device)
+    if not quiet:
+        print(f"lcvg: model {describe(ckpt, os.fspath(model))}", file=sys.stderr, flush=True)
+    return ckpt
+
+
+def describe(ckpt: Checkpoint, asked: str | None = None) -> str:
+    """One line: which file a model came from and what it is (``pusher -> /path (base-64, step 18495,
+    translation control, 64x64)``)."""
+    where = str(ckpt.path) if ckpt.path is not None else "(in memory)"
+    head = where if asked is None or asked == where else f"{asked} -> {where}"
+    preset = ckpt.preset or "custom config"
+    return (
+        f"{head} ({preset}, step {ckpt.step}, {ckpt.control_mode} control, "
+        f"{ckpt.config.height}x{ckpt.config.width})"
+    )
