@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Datasets: generate the built-in robot-pushing and Breakout sets, inspect any dataset.",
+    help="Datasets: generate the built-in robot-pushing, Breakout and Atari Tennis sets; inspect any set.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -89,6 +89,48 @@ def breakout(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     _print_summary(summary, ("out_dir", "split", "episodes", "frames_written", "ball_visible_share", "fps"))
+
+
+@app.command("atari-tennis")
+def atari_tennis(
+    out_dir: OutDir,
+    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 16,
+    frames: Annotated[int, typer.Option(help="Frames per episode (stretches of continuous play).")] = 30,
+    size: Annotated[int, typer.Option(help="Square frame size in pixels (the court, area-resized).")] = 64,
+    frameskip: Annotated[int, typer.Option(help="ALE frames per step (players move 1 px per frame).")] = 4,
+    seed: Seed = 0,
+    split: Split = "train",
+) -> None:
+    """Record Atari Tennis with ale-py: both players move (ours randomly, the opponent by the game)."""
+    from lcvg_env.data.atari_tennis import generate_atari_tennis
+
+    with _disk_full_exits():
+        try:
+            summary = generate_atari_tennis(
+                out_dir,
+                episodes=episodes,
+                frames=frames,
+                size=size,
+                seed=seed,
+                split=split,
+                frameskip=frameskip,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    _print_summary(
+        summary,
+        (
+            "out_dir",
+            "split",
+            "episodes",
+            "frames",
+            "size",
+            "step_px",
+            "moving_share",
+            "ball_seen_share",
+            "fps",
+        ),
+    )
 
 
 @app.command()
