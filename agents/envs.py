@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor, 
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from lcvg_env.env.controls import DISCRETE_ACTIONS, ControlMap
+from lcvg_env.env.vector import LCVGVectorEnv
 
 if TYPE_CHECKING:
     from lcvg_env.env.task import ReachTask
@@ -79,12 +80,12 @@ def env_view(venv: Any) -> EnvView:
         return EnvView(real.controls, real.task, float(real.max_displacement), "tip_px", frames)
     lcvg = lcvg_vector_env(venv)
     md = float(lcvg.cfg.max_displacement)
-    return EnvView(lcvg.core.controls, lcvg.core.task, md, "centroid_px", lambda: lcvg.frames)
+    return EnvView(lcvg.controls, lcvg.task, md, "centroid_px", lambda: lcvg.frames)
 
 
 def _sync_envs(venv: Any) -> list[gym.Env] | None:
     """The sub-envs of a ``SyncVectorEnv`` under ``venv`` (through vector wrappers), else None."""
-    while venv is not None and not hasattr(venv, "core"):
+    while venv is not None and not isinstance(venv, LCVGVectorEnv):
         if isinstance(venv, gym.vector.SyncVectorEnv):
             return list(venv.envs)
         venv = getattr(venv, "env", None)
@@ -114,7 +115,7 @@ def make_sb3_env(
 
 def lcvg_vector_env(venv: Any) -> Any:
     """The :class:`LCVGVectorEnv` under a gymnasium vector env or an SB3 stack."""
-    while not hasattr(venv, "core"):
+    while not isinstance(venv, LCVGVectorEnv):
         inner = getattr(venv, "venv", None) or getattr(venv, "env", None)
         if inner is None:
             raise TypeError(f"{type(venv).__name__} does not wrap an LCVGVectorEnv.")
@@ -145,7 +146,7 @@ class DiscreteVecControl(VecEnvWrapper):
     with the same action table (:data:`lcvg_env.env.controls.DISCRETE_ACTIONS`)."""
 
     def __init__(self, venv: VecEnv) -> None:
-        self.controls: ControlMap = lcvg_vector_env(venv).core.controls
+        self.controls: ControlMap = lcvg_vector_env(venv).controls
         super().__init__(venv, action_space=gym.spaces.Discrete(len(DISCRETE_ACTIONS)))
 
     def step_async(self, actions: np.ndarray) -> None:

@@ -87,7 +87,7 @@ def real_starts_env(venv: Any) -> gym.Env:
     the same keywords), no learned criterion."""
     from lcvg_env.env.mujoco_env import PusherMuJoCoEnv
 
-    h, w = venv.core.size
+    h, w = venv.size
     if h != w:
         raise ValueError(f"The MuJoCo env renders square frames; this model makes {h}x{w} frames.")
     cfg = venv.cfg
@@ -110,7 +110,7 @@ class RealStarts(gym.vector.VectorWrapper):
         from .envs import lcvg_vector_env
 
         self.lcvg = lcvg_vector_env(env)
-        if self.lcvg.core.task is None:
+        if self.lcvg.task is None:
             raise ValueError("RealStarts needs the learned env's reach task (task='reach').")
         super().__init__(env)
         self.real = real_starts_env(self.lcvg)

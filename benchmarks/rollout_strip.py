@@ -47,7 +47,7 @@ def command_actions(env: LCVGEnv, steps: int, fraction: float) -> tuple[np.ndarr
     leg = steps // len(COMMANDS)
     per_step = [c for c in COMMANDS for _ in range(leg)]
     # the unit action of each command in the env's control mode (translation entries only)
-    actions = np.stack([env.core.controls.discrete(names.index(c)) * fraction for c in per_step])
+    actions = np.stack([env.controls.discrete(names.index(c)) * fraction for c in per_step])
     return actions.astype(np.float32), per_step
 
 
@@ -127,10 +127,10 @@ def main() -> None:
         )
     chosen = [i * (len(episodes) // args.starts) for i in range(args.starts)]
     shown = list(range(0, args.steps + 1, args.every))
-    size = env.core.size
+    size = env.size
     px, leg = args.fraction * env.cfg.max_displacement, args.steps // len(COMMANDS)
     print(
-        f"checkpoint {env.core.checkpoint_path}; {args.split} episodes {chosen}; "
+        f"checkpoint {env.checkpoint_path}; {args.split} episodes {chosen}; "
         f"commands {', '.join(COMMANDS)} x {leg} steps at {args.fraction:g} of the range = {px:g} px/step "
         f"({px * leg:g} px per leg)"
     )

@@ -75,7 +75,7 @@ def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarra
         for _ in range(cfg.steps):
             obs, *_ = env.step(env.action_space.sample())
             frames.append(obs)  # (rollouts, H, W, 3): task="none" draws nothing on the frame
-        return np.concatenate(frames), env.core.size
+        return np.concatenate(frames), env.size
     finally:
         env.close()
 

@@ -231,11 +231,11 @@ def make_envs(checkpoint: Any, cfg: OpenLoopConfig) -> tuple[Any, Any, dict[str,
     venv = LCVGVectorEnv(
         cfg.sequences, checkpoint, task="none", device=cfg.device, dtype=cfg.dtype, threads=cfg.threads
     )
-    h, w = venv.core.size
+    h, w = venv.size
     if h != w:
         raise ValueError(f"The MuJoCo env renders square frames; {checkpoint} makes {h}x{w} frames.")
     md = float(venv.cfg.max_displacement)
-    path = venv.core.checkpoint_path  # None for a Checkpoint object made in memory
+    path = venv.checkpoint_path  # None for a Checkpoint object made in memory
     _, _, mujoco_default = learned_env_model(checkpoint, "pusher")
     real = PusherMuJoCoEnv(size=h, max_displacement=md, learned_criterion=False)
     meta = {

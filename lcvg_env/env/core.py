@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, SupportsFloat
 
@@ -10,12 +11,25 @@ import numpy as np
 
 from lcvg_env.checkpoint import Checkpoint
 from lcvg_env.env.batch import LCVGBatch, obs_images, obs_row, unbatch
-from lcvg_env.env.config import EnvConfig, RewardFn
+from lcvg_env.env.config import EnvConfig
+from lcvg_env.env.properties import ModelEnvProperties
 
 RENDER_FPS = 15
 
 
-class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
+def env_config(config: EnvConfig | None, fields: dict[str, Any], **defaults: Any) -> EnvConfig:
+    """The env's :class:`EnvConfig`: ``config`` with ``fields`` replaced, else ``EnvConfig(**fields)``
+    (``defaults`` filling the fields not given).
+
+    The envs take the config's fields as keywords (``gymnasium.make(id, max_displacement=3)``) or a whole
+    config; an unknown keyword is a ``TypeError`` naming it, never swallowed.
+    """
+    if config is None:
+        return EnvConfig(**{**defaults, **fields})
+    return dataclasses.replace(config, **fields) if fields else config
+
+
+class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
     """Layered Controllable Video Generation (Huang et al., ECCV 2022) as an environment.
 
     ## Description
@@ -69,7 +83,8 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Arguments
     ``checkpoint`` (path or :class:`~lcvg_env.checkpoint.Checkpoint`; None resolves ``name``, see
     :func:`~lcvg_env.env.resolve.resolve_checkpoint`), ``render_mode`` (``rgb_array``, ``human``)
-    and the fields of :class:`~lcvg_env.env.config.EnvConfig` (here ``threads`` defaults to 1: the env
+    and an :class:`~lcvg_env.env.config.EnvConfig` as ``config=`` or its fields as keywords (the
+    keywords replace the config's fields; here ``threads`` defaults to 1: the env
     resets and steps on one torch thread, which holds up on a CPU shared with other jobs; the caller's
     setting is restored after each call; ``threads=None`` keeps the caller's).
 
@@ -86,64 +101,26 @@ class LCVGEnv(gym.Env[np.ndarray, np.ndarray]):
         self,
         checkpoint: str | os.PathLike | Checkpoint | None = None,
         *,
-        name: str = "pusher",
-        control: str | None = None,
-        task: str = "reach",
-        max_displacement: float | None = None,
-        max_rotation: float = 0.2,
-        success_radius: float | None = None,
-        terminate_on_success: bool = True,
-        goal_margin: float = 0.15,
         render_mode: str | None = None,
-        render_scale: int | None = None,
-        device: str = "cpu",
-        dtype: str = "bfloat16",
-        reward_fn: RewardFn | None = None,
-        observation: str = "pixels",
-        compile: bool = False,
-        threads: int | None = 1,
-        players: int = 1,
-        player_order: str = "x",
+        config: EnvConfig | None = None,
+        **fields: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}."
             )
-        self.cfg = EnvConfig(
-            name=name,
-            control=control,
-            task=task,
-            max_displacement=max_displacement,
-            max_rotation=max_rotation,
-            success_radius=success_radius,
-            terminate_on_success=terminate_on_success,
-            goal_margin=goal_margin,
-            device=device,
-            dtype=dtype,
-            reward_fn=reward_fn,
-            render_scale=render_scale,
-            observation=observation,
-            compile=compile,
-            threads=threads,
-            players=players,
-            player_order=player_order,
-        )
+        self.cfg = env_config(config, fields, threads=1)
         self.core = LCVGBatch(checkpoint, 1, self.cfg)
         self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self.render_mode = render_mode
-        if observation == "dict":
+        if self.cfg.observation == "dict":
             # Only goal envs have compute_reward: SB3's checker and HER take its presence to mean one.
             self.compute_reward = self._compute_reward
         self._obs: np.ndarray | dict[str, np.ndarray] | None = None
         self._info: dict[str, Any] = {}
         self._window: Any = None
-
-    @property
-    def control_mode(self) -> str:
-        """The control parameterization (``translation``, ``rotation``, ``affine``)."""
-        return self.core.mode
 
     @property
     def frame(self) -> np.ndarray:

@@ -20,10 +20,11 @@ from gymnasium.vector.utils import batch_space
 from lcvg_env.checkpoint import Checkpoint
 from lcvg_env.env.batch import LCVGBatch, Observation, obs_images, obs_row, unbatch
 from lcvg_env.env.config import EnvConfig
-from lcvg_env.env.core import RENDER_FPS
+from lcvg_env.env.core import RENDER_FPS, env_config
+from lcvg_env.env.properties import ModelEnvProperties
 
 
-class LCVGVectorEnv(VectorEnv):
+class LCVGVectorEnv(ModelEnvProperties, VectorEnv):
     """A natively batched LCVG env; keywords as :class:`~lcvg_env.env.core.LCVGEnv` plus the below.
 
     Args:
@@ -47,13 +48,14 @@ class LCVGVectorEnv(VectorEnv):
         *,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
-        **kwargs: Any,
+        config: EnvConfig | None = None,
+        **fields: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"The vector env renders 'rgb_array' only, got render_mode={render_mode!r}.")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps!r}.")
-        self.cfg = EnvConfig(**kwargs)
+        self.cfg = env_config(config, fields)
         self.core = LCVGBatch(checkpoint, num_envs, self.cfg)
         self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)
         self.num_envs = num_envs
