@@ -102,6 +102,9 @@ def bundle(
         str, typer.Option(help="Split of --data measured by --max-displacement auto.")
     ] = "train",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads of --max-displacement auto (default: torch's).")
+    ] = None,
 ) -> None:
     """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite, lag correction and
     action range, and where it came from."""
@@ -111,14 +114,19 @@ def bundle(
     from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
     from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, default_max_displacement
     from lcvg_env.env.resolve import resolve_checkpoint
+    from lcvg_env.outputs import check_output_file
+    from lcvg_env.runtime import set_threads
 
     margin = parse_margin(composite_margin) if composite_margin is not None else None
     range_px = _parse_range(max_displacement, data)
     if out.suffix != ".safetensors":
         raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
-    if out.exists() and not overwrite:
-        typer.echo(f"Error: {out} exists; pass --overwrite to replace it, or choose another OUT.", err=True)
-        raise typer.Exit(code=1)
+    try:  # before the source is loaded and --max-displacement auto measures the data
+        check_output_file(out, "OUT", overwrite=overwrite, example="model.safetensors")
+        set_threads(threads)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     try:
         path = resolve_checkpoint(source)
         ckpt = load_checkpoint(path)

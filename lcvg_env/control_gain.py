@@ -271,14 +271,15 @@ def measure(
 
 
 def load_start_frames(data_dir: str | Path, split: str, count: int, size: tuple[int, int]) -> np.ndarray:
-    """Frame 0 (count, H, W, 3) uint8 of the first ``count`` episodes of ``split``, at ``size``."""
-    from lcvg_env.data import open_episodes
+    """Frame 0 (count, H, W, 3) uint8 of the first ``count`` sound episodes of ``split``, at ``size``
+    (broken ones are left out with a warning, :func:`~lcvg_env.data.validate.validate_split`)."""
+    from lcvg_env.data.validate import validate_split
 
-    episodes = open_episodes(data_dir, split=split)
+    episodes = validate_split(data_dir, split, limit=count).episodes
     if len(episodes) < count:
         raise ValueError(
             f"{count} start frames asked for, but the {split!r} split of {data_dir} has {len(episodes)} "
-            f"episodes: pass --starts {len(episodes)} or a larger split."
+            f"usable episodes: pass --starts {len(episodes)} or a larger split."
         )
     return np.stack([ep.frames(size=size)[0] for ep in episodes[:count]])
 

@@ -274,9 +274,10 @@ def measure(
     """Run the reach check on ``checkpoint``; with ``data_dir``, also check the goals against its tips."""
     env = make_env(checkpoint, cfg)
     try:
+        # the data is read before the run, so a dataset without tip_px fails at once, not after it
+        tips = None if data_dir is None else data_tips(data_dir, split, env.core.size)
         result = run_reach(env, detector, cfg.max_steps, cfg.seed)
-        if data_dir is not None:
-            tips = data_tips(data_dir, split, env.core.size)
+        if tips is not None:
             result.coverage = goal_coverage(env.core.task, tips)
             result.coverage.update(data=str(data_dir), split=split)
             result.goal_reachable = nearest_distance(result.goals, tips) <= result.success_radius

@@ -26,13 +26,16 @@ Seed = Annotated[int, typer.Option(help="Random seed (same seed + split = same e
 
 
 @contextlib.contextmanager
-def _disk_full_exits() -> Iterator[None]:
-    """A full disk ends the command with its message and exit code 1 (no traceback)."""
+def _writing(out_dir: Path, split: str) -> Iterator[None]:
+    """Where the episodes go (``OUT_DIR/SPLIT``) is checked before the first episode is rendered; that
+    problem, or a full disk later, ends the command with its message and exit code 1 (no traceback)."""
     from lcvg_env.atomic import DiskFullError
+    from lcvg_env.outputs import OutputError, check_output_dir
 
     try:
+        check_output_dir(out_dir / split, "OUT_DIR")
         yield
-    except DiskFullError as exc:
+    except (DiskFullError, OutputError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
 
@@ -53,7 +56,7 @@ def pusher(
     """Render a BAIR-like robot-pushing dataset with MuJoCo (frames + ground truth per episode)."""
     from lcvg_env.data.pusher import generate_pusher
 
-    with _disk_full_exits():
+    with _writing(out_dir, split):
         try:
             summary = generate_pusher(
                 out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
@@ -81,7 +84,7 @@ def breakout(
     if (height == 0) != (width == 0):
         raise typer.BadParameter("Give both --height and --width, or neither.")
     size = (height, width) if height else None
-    with _disk_full_exits():
+    with _writing(out_dir, split):
         try:
             summary = generate_breakout(
                 out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
@@ -104,7 +107,7 @@ def atari_tennis(
     """Record Atari Tennis with ale-py: both players move (ours randomly, the opponent by the game)."""
     from lcvg_env.data.atari_tennis import generate_atari_tennis
 
-    with _disk_full_exits():
+    with _writing(out_dir, split):
         try:
             summary = generate_atari_tennis(
                 out_dir,

@@ -7,14 +7,16 @@ frame of every episode and reads its annotations (checked by
 broken episode, naming its file and what is wrong.
 
 Training runs it on every split it reads before its first step (through :class:`~lcvg_env.data.VideoDataset`
-for the training pairs, directly for the stage-1 mask check), and every reader leaves the broken
-episodes out the same way, so a broken frame never stops a run late, and a resumed run sees the same
-episodes. ``lcvg data info`` prints the same report.
+for the training pairs, directly for the stage-1 mask check), and so do the label export and the
+measuring commands (evaluate, budget, control-gain, env-realism) before their long work; every reader
+leaves the broken episodes out the same way, so a broken frame never stops a run late, and a resumed run
+sees the same episodes. ``lcvg data info`` prints the same report.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +65,8 @@ class DataReport:
         """One message for all broken episodes, with the fix."""
         listed = "\n".join(f"  - {p}" for p in self.problems)
         return (
-            f"{self.broken} broken episode(s) in {self.root} (split {self.split!r}), left out of training "
-            f"and exports:\n{listed}\n" + fix_hint(self.root, self.split)
+            f"{self.broken} broken episode(s) in {self.root} (split {self.split!r}), left out:\n{listed}\n"
+            + fix_hint(self.root, self.split)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,6 +91,7 @@ def validate_split(
     min_frames: int = 1,
     decode: bool = True,
     limit: int | None = None,
+    keep: Callable[[Episode], bool] | None = None,
     strict: bool = False,
     warn: bool = True,
 ) -> DataReport:
@@ -98,6 +101,8 @@ def validate_split(
         min_frames: episodes with fewer frames are broken (2 for anything that needs an action).
         decode: decode every frame (False: frame headers and annotations only).
         limit: stop once this many usable episodes are found (for a run that reads only the first ones).
+        keep: only episodes for which this is True are checked and used (e.g. long enough for a
+            measurement); the others are passed over silently (from their headers, nothing is decoded).
         strict: raise the first problem as :class:`DataError` instead of leaving the episode out.
         warn: one :class:`DataWarning` listing every broken episode and the fix.
 
@@ -110,6 +115,8 @@ def validate_split(
     for ep in found:
         if limit is not None and len(report.episodes) >= limit:
             break
+        if keep is not None and not keep(ep):
+            continue
         try:
             check_episode(ep, min_frames, decode=decode)
         except DataError as exc:

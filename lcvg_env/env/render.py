@@ -129,8 +129,14 @@ class HumanWindow:
 
 
 def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float, scale: int = 1) -> Path:
-    """Write uint8 (H, W, 3) frames to an H.264 mp4 with moviepy; returns the path."""
+    """Write uint8 (H, W, 3) frames to an H.264 mp4 with moviepy; returns the path.
+
+    The video is encoded beside ``path`` and renamed over it when complete (:mod:`lcvg_env.atomic`): a
+    kill or a full disk leaves the old file, never a truncated video under the name.
+    """
     from moviepy import ImageSequenceClip
+
+    from lcvg_env.atomic import atomic_path
 
     if len(frames) == 0:
         raise ValueError(f"No frames to write to {path}.")
@@ -140,10 +146,13 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     frames = [_even(upscale(np.asarray(f, dtype=np.uint8), scale)) for f in frames]
     # moviepy writes int(duration * fps) frames and n / fps * fps can round down to n - 1: pad a little.
     clip = ImageSequenceClip(frames, fps=fps).with_duration((len(frames) + 0.5) / fps)
-    clip.write_videofile(
-        str(path), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
-    )
-    clip.close()
+    try:
+        with atomic_path(path, suffix=path.suffix) as tmp:  # ffmpeg picks the container by the suffix
+            clip.write_videofile(
+                str(tmp), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
+            )
+    finally:
+        clip.close()
     return path
 
 

@@ -1,15 +1,35 @@
 """``lcvg export ...``: action-labelled datasets from raw video (``labels``) or the env (``rollouts``).
 
-Mounted by ``lcvg_env/cli.py``. Heavy imports (torch, minari) happen inside the commands.
+Mounted by ``lcvg_env/cli.py``; options as in docs/cli.md. Heavy imports (torch, minari) happen inside
+the commands.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    OVERWRITE_HELP,
+    THREADS_DEFAULT,
+    Device,
+    DtypeAlias,
+    Model,
+    NEnvs,
+    NumEnvsAlias,
+    OutArgAlias,
+    Precision,
+    Progress,
+    QuietAlias,
+    Threads,
+    deprecated,
+    env_dtype,
+    out_path,
+)
 
 app = typer.Typer(
     help="Export action-labelled datasets (Minari or npz): labels for raw video, or env rollouts.",
@@ -18,23 +38,22 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-CheckpointArg = Annotated[Path, typer.Argument(help="Checkpoint (.safetensors) of a trained model.")]
-OutArg = Annotated[
-    Path, typer.Argument(help="Export folder (for Minari: a datasets root, MINARI_DATASETS_PATH=OUT).")
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Export folder (for Minari: a datasets root, MINARI_DATASETS_PATH=OUT).",
+        show_default=False,
+    ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="minari (Farama's offline-RL format) or npz.")]
 DatasetIdOpt = Annotated[
     str | None, typer.Option(help="Minari dataset id (default: lcvg/<checkpoint>-<kind>-v0).")
 ]
-OverwriteOpt = Annotated[
-    bool, typer.Option("--overwrite", help="Replace whatever OUT holds (default: resume or refuse).")
-]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
 PreviewOpt = Annotated[
     bool, typer.Option("--preview", help="Also write previews/episode_XXXXX.mp4 per episode.")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
-ThreadsOpt = Annotated[
-    int | None, typer.Option(help="Torch CPU threads (default: torch's; 1 is fastest on a busy machine).")
 ]
 
 
@@ -47,11 +66,28 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+def _interrupted(out: Path, exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: say what is kept (every finished episode; a half-done one never lands) and how to go on."""
+    from lcvg_env.export.store import EpisodeStore, ExportError
+
+    try:
+        done = str(len((EpisodeStore._read_manifest(out) or {}).get("episodes", {})))
+    except ExportError:  # interrupted before the export folder was set up
+        done = "0"
+    typer.echo(
+        f"Interrupted: the {done} finished episode(s) in {out} are kept; run the same command again to "
+        "resume from them.",
+        err=True,
+    )
+    raise typer.Exit(code=130) from exc  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
 @app.command()
 def labels(
-    checkpoint: CheckpointArg,
+    checkpoint: Model,
     data_dir: Annotated[Path, typer.Argument(help="Raw-video dataset (any layout `lcvg data info` reads).")],
-    out: OutArg,
+    out_arg: OutArgAlias = None,
+    out: OutOpt = None,
     split: Annotated[str, typer.Option(help="Split to label: train, val or test.")] = "train",
     output_format: FormatOpt = "minari",
     control: Annotated[
@@ -64,22 +100,31 @@ def labels(
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
     preview: PreviewOpt = False,
-    quiet: QuietOpt = False,
-    threads: ThreadsOpt = None,
+    progress: Progress = True,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
+    quiet: QuietAlias = False,
 ) -> None:
     """Label every episode of a raw-video dataset with the controls fitted between its masks (Eq. 5)."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.export.labels import accuracy_line, export_labels, label_accuracy
     from lcvg_env.export.store import ExportError
+    from lcvg_env.runtime import resolve_device
 
+    out = out_path(out, out_arg)
+    if quiet:
+        deprecated("--quiet", "--no-progress")
+        progress = False
     try:
         summary = export_labels(
             checkpoint, data_dir, out, split=split, output_format=output_format, control=control,
             solver=solver, dataset_id=dataset_id, max_episodes=max_episodes, overwrite=overwrite,
-            preview=preview, progress=not quiet, threads=threads,
+            preview=preview, progress=progress, threads=threads, device=resolve_device(device),
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)
+    except KeyboardInterrupt as exc:
+        _interrupted(out, exc)
     _report(summary)
     accuracy = label_accuracy(out, data_dir, split)  # only where the data has tip_px annotations
     if accuracy is not None:
@@ -88,8 +133,9 @@ def labels(
 
 @app.command()
 def rollouts(
-    checkpoint: CheckpointArg,
-    out: OutArg,
+    checkpoint: Model,
+    out_arg: OutArgAlias = None,
+    out: OutOpt = None,
     episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 16,
     steps: Annotated[int, typer.Option(help="Actions per episode (observations: steps + 1).")] = 30,
     policy: Annotated[
@@ -97,12 +143,14 @@ def rollouts(
     ] = "random",
     smoothness: Annotated[float, typer.Option(help="Random walk: correlation of consecutive actions.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i (start frame and actions).")] = 0,
-    num_envs: Annotated[int, typer.Option(help="Episodes generated together in one batch.")] = 8,
+    n_envs: NEnvs = 8,
     max_displacement: Annotated[
         float | None, typer.Option(help="Pixels per unit action; default: the checkpoint's trained range.")
     ] = None,
-    max_rotation: Annotated[float, typer.Option(help="Radians per unit action (rotation/affine).")] = 0.2,
-    dtype: Annotated[str, typer.Option(help="Generator dtype: bfloat16, float32 or float16.")] = "bfloat16",
+    max_rotation: Annotated[
+        float | None, typer.Option(help="Radians per unit action (rotation/affine); default: the env's.")
+    ] = None,
+    precision: Precision = "bf16",
     compile: Annotated[
         bool, typer.Option(help="torch.compile the env's step: faster large exports after ~30 s.")
     ] = False,
@@ -110,22 +158,38 @@ def rollouts(
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
     preview: PreviewOpt = False,
-    quiet: QuietOpt = False,
-    threads: ThreadsOpt = None,
+    progress: Progress = True,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
+    quiet: QuietAlias = False,
+    num_envs: NumEnvsAlias = None,
+    dtype: DtypeAlias = None,
 ) -> None:
     """Generate episodes in the environment with sampled actions and export them with their actions."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.export.rollouts import PolicyConfig, export_rollouts
     from lcvg_env.export.store import ExportError
+    from lcvg_env.runtime import resolve_device
 
+    out = out_path(out, out_arg)
+    if quiet:
+        deprecated("--quiet", "--no-progress")
+        progress = False
+    if num_envs is not None:
+        deprecated("--num-envs", "--n-envs")
+        n_envs = num_envs
+    if dtype is not None:
+        deprecated("--dtype", "--precision")
     try:
         summary = export_rollouts(
             checkpoint, out, episodes=episodes, steps=steps,
-            policy=PolicyConfig(name=policy, smoothness=smoothness), seed=seed, num_envs=num_envs,
-            max_displacement=max_displacement, max_rotation=max_rotation, dtype=dtype,
+            policy=PolicyConfig(name=policy, smoothness=smoothness), seed=seed, num_envs=n_envs,
+            max_displacement=max_displacement, max_rotation=max_rotation, dtype=dtype or env_dtype(precision),
             output_format=output_format, dataset_id=dataset_id, overwrite=overwrite, preview=preview,
-            progress=not quiet, threads=threads, compile=compile,
+            progress=progress, threads=threads, compile=compile, device=resolve_device(device),
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)
+    except KeyboardInterrupt as exc:
+        _interrupted(out, exc)
     _report(summary)

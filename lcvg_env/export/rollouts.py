@@ -100,7 +100,7 @@ def export_rollouts(
     seed: int = 0,
     num_envs: int = 8,
     max_displacement: float | None = None,
-    max_rotation: float = 0.2,
+    max_rotation: float | None = None,
     dtype: str = "bfloat16",
     output_format: str = "minari",
     dataset_id: str | None = None,
@@ -113,6 +113,9 @@ def export_rollouts(
 ) -> ExportSummary:
     """Generate ``episodes`` episodes of ``steps`` actions in the environment and export them.
 
+    ``checkpoint``: a model name or file (:func:`lcvg_env.model.open_model`). ``max_displacement``,
+    ``max_rotation``, ``dtype``: the env's (:class:`~lcvg_env.env.config.EnvConfig`; None: its default).
+
     ``threads``: torch CPU threads for the whole export (None: keep the current setting).
     ``compile``: run the env with ``compile=True`` (torch.compile; faster for large exports after a
     one-off compilation; frames may differ from eager ones by a level, so it is part of the
@@ -121,10 +124,19 @@ def export_rollouts(
     from lcvg_env.control.fit import torch_threads
     from lcvg_env.env import LCVGVectorEnv
     from lcvg_env.export.minari_io import default_dataset_id
+    from lcvg_env.model import open_model
 
     policy = policy or PolicyConfig()
     if episodes < 1 or steps < 1 or num_envs < 1:
         raise ValueError(f"episodes, steps and num_envs must be >= 1, got {episodes}, {steps}, {num_envs}.")
+    # The env checks the checkpoint and the options before OUT is opened: a bad option writes nothing.
+    ckpt = open_model(checkpoint, device=device)
+    ranges = {"max_displacement": max_displacement, "max_rotation": max_rotation}
+    env = LCVGVectorEnv(
+        min(num_envs, episodes), ckpt, task="none", dtype=dtype, device=device, compile=compile,
+        **{k: v for k, v in ranges.items() if v is not None},
+    )  # fmt: skip
+    checkpoint = ckpt.path
     dataset_id = dataset_id or default_dataset_id(Path(checkpoint).stem, "rollouts")
     fingerprint = {
         "kind": "rollouts",
@@ -133,20 +145,16 @@ def export_rollouts(
         "policy": policy.__dict__,
         "seed": seed,
         "max_displacement": max_displacement,
-        "max_rotation": max_rotation,
+        "max_rotation": env.cfg.max_rotation,
         "dtype": dtype,
         "compile": compile,
         "format": output_format,
         "dataset_id": dataset_id if output_format == "minari" else None,
     }
     store = EpisodeStore.open(out, fingerprint, output_format, overwrite=overwrite)
-    env = LCVGVectorEnv(
-        min(num_envs, episodes), checkpoint, task="none", max_displacement=max_displacement,
-        max_rotation=max_rotation, dtype=dtype, device=device, compile=compile,
-    )  # fmt: skip
     store.set_info(
         actions="env actions in [-1, 1]; infos/control_px are the applied controls",
-        mode=env.core.mode,
+        mode=env.control_mode,
         max_displacement=env.cfg.max_displacement,
     )
 

@@ -1,0 +1,255 @@
+"""Fault catalogue, commands and writers (issue 19; docs/faults.md): options and output paths checked
+before the long work of every command, data read before it, every compute command's --threads, and what
+a kill (Ctrl-C) or a full disk leaves behind: the old file, or the finished episodes, never half of one.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
+from lcvg_env.cli import app
+from lcvg_env.data import DataWarning
+from tests.env.conftest import make_checkpoint
+from tests.training.conftest import write_squares
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread) -> None:
+    """One torch thread (tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """A 32x32 random-weight checkpoint (tests/env/conftest.py)."""
+    return make_checkpoint(tmp_path_factory.mktemp("commands") / "tiny.safetensors", 32)
+
+
+def must_not_run(*args, **kwargs):
+    raise AssertionError("the long work started before the bad input was reported")
+
+
+def clean_exit(result, code: int = 1) -> str:
+    """The output of a command that stopped with ``code`` and no traceback, on one line."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return " ".join(result.output.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
+
+
+def listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+# ----------------------------------------------------------------------- output paths, before the work
+@pytest.mark.parametrize(
+    ("command", "generator"),
+    [
+        ("pusher", "lcvg_env.data.pusher.generate_pusher"),
+        ("breakout", "lcvg_env.data.breakout.generate_breakout"),
+        ("atari-tennis", "lcvg_env.data.atari_tennis.generate_atari_tennis"),
+    ],
+)
+def test_data_generation_checks_its_folder_first(tmp_path, monkeypatch, command, generator):
+    pytest.importorskip("mujoco" if command == "pusher" else "ale_py")  # the generator's module imports
+    monkeypatch.setattr(generator, must_not_run)
+    (tmp_path / "file").write_text("keep")
+    result = runner.invoke(app, ["data", command, str(tmp_path / "file" / "data"), "--episodes", "1"])
+    assert "file is a file, so no directory can be made there" in clean_exit(result)
+    assert listing(tmp_path) == ["file"] and (tmp_path / "file").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "message"),
+    [
+        ("file/x.safetensors", [], "file is a file, so no directory can be made there"),
+        ("folder.safetensors", [], "is a directory; pass a file path, e.g. "),
+        ("old.safetensors", [], "old.safetensors already exists; pass --overwrite"),
+        ("new.safetensors", ["--threads", "0"], "--threads must be an integer >= 1"),
+    ],
+    ids=["under-a-file", "folder", "exists", "threads"],
+)
+def test_bundle_checks_out_before_the_model_loads(ckpt, tmp_path, monkeypatch, out, extra, message):
+    monkeypatch.setattr("lcvg_env.checkpoint.load_checkpoint", must_not_run)
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "folder.safetensors").mkdir()
+    (tmp_path / "old.safetensors").write_bytes(b"old model")
+    before = listing(tmp_path)
+    result = runner.invoke(app, ["checkpoint", "bundle", str(ckpt), str(tmp_path / out), *extra])
+    assert message in clean_exit(result)
+    assert listing(tmp_path) == before and (tmp_path / "old.safetensors").read_bytes() == b"old model"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-displacement", "-3"], "max_displacement must be a finite number >= 0"),
+        (["--dtype", "int8"], "dtype must be one of"),
+        (["--format", "parquet"], "Unknown export format 'parquet'"),
+        (["--episodes", "0"], "episodes, steps and num_envs must be >= 1"),
+    ],
+    ids=["range", "dtype", "format", "episodes"],
+)
+def test_rollout_export_with_a_bad_option_writes_nothing(ckpt, tmp_path, extra, message):
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["export", "rollouts", str(ckpt), str(out), "--steps", "2", "--quiet", *extra]
+    )
+    assert message in clean_exit(result)
+    assert not out.exists()  # no manifest with the bad settings for the next run to trip over
+
+
+# --------------------------------------------------------------------------- data, read before the work
+def test_reach_check_reads_its_data_before_the_episodes_run(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.reach_check.run_reach", must_not_run)
+    write_squares(tmp_path / "data", "train", 2)  # arm_mask only: no tip_px
+    argv = ["reach-check", str(ckpt), "--episodes", "2", "--data", str(tmp_path / "data")]
+    assert "has no tip_px annotation; pass a pusher dataset" in clean_exit(runner.invoke(app, argv))
+
+
+def test_control_gain_start_frames_leave_a_broken_episode_out(tmp_path):
+    from lcvg_env.control_gain import load_start_frames
+
+    write_squares(tmp_path / "data", "test", 4)
+    bad = tmp_path / "data" / "test" / "00001" / "00005.png"
+    bad.write_bytes(bad.read_bytes()[:60])  # frame 0 is sound: only decoding the episode finds it
+    with pytest.warns(DataWarning, match=r"test/00001/00005\.png"):
+        frames = load_start_frames(tmp_path / "data", "test", 3, (32, 32))
+    assert frames.shape == (3, 32, 32, 3)
+    with (
+        pytest.warns(DataWarning),
+        pytest.raises(ValueError, match=r"has 3 usable episodes: pass --starts 3"),
+    ):
+        load_start_frames(tmp_path / "data", "test", 4, (32, 32))
+
+
+# -------------------------------------------------------------------------------------------- threads
+NOT_COMPUTE = {
+    "agent convert": "reads a zip and writes its weights: no model runs",
+    "checkpoint info": "reads the metadata",
+    "data atari-tennis": "records ALE frames: no torch",
+    "data breakout": "records ALE frames: no torch",
+    "data info": "decodes frames with Pillow: no torch",
+    "data pusher": "renders MuJoCo frames: no torch (Mesa's CPU renderer reads LP_NUM_THREADS)",
+    "presets": "counts parameters",
+}
+
+
+def _commands(cmd, path=()):
+    subs = getattr(cmd, "commands", None)
+    if subs is None:
+        yield " ".join(path), cmd
+        return
+    for name, sub in sorted(subs.items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_compute_command_takes_threads():
+    import typer.main
+
+    commands = dict(_commands(typer.main.get_command(app)))
+    lacking = [
+        name
+        for name, cmd in commands.items()
+        if name not in NOT_COMPUTE
+        and "--threads" not in {o for p in cmd.params for o in getattr(p, "opts", [])}
+    ]
+    assert lacking == [], f"compute commands without --threads: {lacking}"
+    assert set(NOT_COMPUTE) <= set(commands)  # the exceptions are real commands
+
+
+# --------------------------------------------------------------------- interruptions and full disks
+def test_ctrl_c_during_an_export_keeps_the_finished_episodes_and_resumes(ckpt, tmp_path, monkeypatch):
+    import lcvg_env.export.rollouts as rollouts
+
+    real, calls = rollouts.rollout_batch, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second episode is generated
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollouts, "rollout_batch", interrupted)
+    out = tmp_path / "out"
+    argv = ["export", "rollouts", str(ckpt), str(out), "--format", "npz", "--episodes", "3", "--steps", "2"]
+    argv += ["--num-envs", "1", "--quiet"]
+    result = runner.invoke(app, argv)
+    text = clean_exit(result, 130)
+    assert f"Interrupted: the 1 finished episode(s) in {out} are kept; run the same command again" in text
+    assert sorted(p.name for p in (out / "episodes").iterdir()) == ["episode_00000.npz"]  # no half file
+    monkeypatch.setattr(rollouts, "rollout_batch", real)
+    resumed = runner.invoke(app, argv)
+    assert resumed.exit_code == 0, resumed.output
+    assert '"episodes": 3' in resumed.output and '"written": 2' in resumed.output
+
+
+def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(ckpt, tmp_path, monkeypatch):
+    import safetensors.torch
+
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(ckpt.read_bytes())
+    old = load_checkpoint(target)
+
+    def fills_up(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        _enospc()
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fills_up)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(target, old.generator, control_mode=old.control_mode, start_frames=old.start_frames)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
+    assert target.read_bytes() == ckpt.read_bytes() and load_checkpoint(target).step == old.step
+
+
+def test_a_kill_while_saving_the_training_state_keeps_the_previous_state(tmp_path, monkeypatch):
+    import safetensors.torch
+    from lcvg_training.state import load_state, save_state
+
+    state = tmp_path / "state"
+    save_state(state, 10, {"w": torch.ones(3)}, {"step": 10})
+    real = safetensors.torch.save_file
+
+    def killed(tensors, filename, metadata=None):
+        real(tensors, filename, metadata)
+        raise KeyboardInterrupt  # after the tensors, before the rename and the manifest
+
+    monkeypatch.setattr(safetensors.torch, "save_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_state(state, 20, {"w": torch.zeros(3)}, {"step": 20})
+    tensors, meta = load_state(state)
+    assert meta["step"] == 10 and torch.equal(tensors["w"], torch.ones(3))
+    assert not [p for p in state.iterdir() if "20" in p.name]
+
+
+def test_a_kill_while_encoding_a_video_keeps_the_old_video(tmp_path, monkeypatch):
+    from moviepy import ImageSequenceClip
+
+    from lcvg_env.env.render import write_video
+
+    frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(4)]
+    path = write_video(frames, tmp_path / "rollout.mp4", fps=4)
+    before = path.read_bytes()
+    real = ImageSequenceClip.write_videofile
+
+    def killed(self, filename, *args, **kwargs):
+        real(self, filename, *args, **kwargs)
+        Path(filename).write_bytes(Path(filename).read_bytes()[:100])  # ffmpeg stopped half-way
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ImageSequenceClip, "write_videofile", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_video(frames[::-1], path, fps=4)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["rollout.mp4"]
