@@ -137,7 +137,8 @@ def test_cli_labels_refuses_then_overwrites(tiny_checkpoint: Path, video_dir: Pa
     from lcvg_env.cli import app
 
     out = tmp_path / "cli"
-    args = ["export", "labels", str(tiny_checkpoint), str(video_dir), str(out), "--format", "npz", "--quiet"]
+    args = ["export", "labels", str(tiny_checkpoint), str(video_dir), "--out", str(out), "--format", "npz"]
+    args += ["--no-progress"]
     result = CliRunner().invoke(app, [*args, "--max-episodes", "2"])
     assert result.exit_code == 0, result.output
     assert '"episodes": 2' in result.output
@@ -211,3 +212,22 @@ def test_mimic_command_writes_side_by_side_video(tiny_checkpoint: Path, tmp_path
     )
     assert cli.exit_code == 0, cli.output
     assert out.stat().st_size > 1000
+
+
+def test_rollouts_command_takes_a_model_name_and_the_convention_options(tmp_path: Path, monkeypatch) -> None:
+    """``lcvg export rollouts pusher_tiny --out ...`` (issue 18: a model name failed before); the old
+    spellings still work, with a note."""
+    from lcvg_env.cli import app
+
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    out = tmp_path / "rollouts"
+    argv = ["export", "rollouts", "pusher_tiny", "--out", str(out), "--episodes", "1", "--steps", "2"]
+    argv += ["--n-envs", "1", "--precision", "fp32", "--format", "npz", "--no-progress", "--threads", "1"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "pusher_tiny.safetensors" in result.output  # the model file it loaded is named
+    assert len(list((out / "episodes").glob("*.npz"))) == 1
+    old = ["export", "rollouts", "pusher_tiny", str(tmp_path / "old"), "--episodes", "1", "--steps", "2"]
+    result = CliRunner().invoke(app, [*old, "--num-envs", "1", "--quiet", "--format", "npz"])
+    assert result.exit_code == 0, result.output
+    assert "--num-envs is deprecated; use --n-envs" in result.output

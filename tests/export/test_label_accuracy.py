@@ -63,7 +63,8 @@ def test_cli_labels_prints_the_accuracy_when_the_data_has_tips(tiny_checkpoint, 
     from lcvg_env.cli import app
 
     write_videos(tmp_path / "videos", tips=True)
-    args = ["export", "labels", str(tiny_checkpoint), str(tmp_path / "videos"), str(tmp_path / "out")]
-    result = CliRunner().invoke(app, [*args, "--format", "npz", "--quiet"])
+    args = ["export", "labels", str(tiny_checkpoint), str(tmp_path / "videos")]
+    args += ["--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--format", "npz", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "labels vs true tip displacement (tip_px[t+1] - tip_px[t], 15 pairs)" in result.output
