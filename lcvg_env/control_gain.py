@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import numpy as np
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, NEnvs, Threads
+
 if TYPE_CHECKING:
     from lcvg_env.env.batch import LCVGBatch
 
@@ -361,17 +363,17 @@ def render_tables(result: ControlGainResult) -> tuple[Any, Any, Any]:
 
 
 def control_gain(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     data_dir: Annotated[Path, typer.Argument(help="Dataset root; frame 0 of its episodes are the starts.")],
     detector: Annotated[
         str, typer.Option(help="Tip detector: pusher (packaged) or a path to a detector file.")
     ] = "pusher",
     starts: Annotated[int, typer.Option(help="Real start frames (episodes of the split).")] = 48,
     split: Annotated[str, typer.Option(help="Dataset split of the start frames.")] = "test",
-    batch_size: Annotated[int, typer.Option(help="Environments stepped together.")] = 96,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    n_envs: NEnvs = 96,
+    json_out: JsonOut = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
 ) -> None:
     """Measure the env's control gain: constant commands in 8 directions at 25/50/100 % of the action
     range for 1, 5 and 10 steps, realized motion measured by the independent tip detector."""
@@ -386,7 +388,7 @@ def control_gain(
         if json_out is not None:
             check_output_file(json_out, "--json")
         device = resolve_device(device)
-        cfg = ControlGainConfig(starts=starts, split=split, batch_size=batch_size, device=device)
+        cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
         batch = make_batch(checkpoint, min(cfg.batch_size, rows), cfg)

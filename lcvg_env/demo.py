@@ -16,7 +16,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from lcvg_env.runtime import check_threads
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, Threads
+from lcvg_env.runtime import check_threads, resolve_device
 
 SQUARE = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))
 """The square controller's legs: right, down, left, up (x right, y down)."""
@@ -36,8 +37,11 @@ class DemoConfig:
     """Seed of the start frames and of the random policy."""
     fps: int = 8
     """Frame rate of demo.mp4."""
-    threads: int | None = 1
-    """torch CPU threads of the env (``EnvConfig.threads``): 1 holds up on a CPU shared with other jobs."""
+    threads: int | None = None
+    """torch CPU threads of the env (``EnvConfig.threads``); None: the single env's default, 1, which holds
+    up on a CPU shared with other jobs."""
+    device: str = "cpu"
+    """Torch device of the generator (``EnvConfig.device``; ``auto`` resolved)."""
 
     def __post_init__(self) -> None:
         if self.steps < 4:
@@ -86,7 +90,8 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     check_output_dir(cfg.out_dir, "--out")  # before the model loads, not after the run
     path = resolve_checkpoint(cfg.checkpoint)
-    env = LCVGEnv(path, task="none", threads=cfg.threads)
+    threads = {} if cfg.threads is None else {"threads": cfg.threads}
+    env = LCVGEnv(path, task="none", device=resolve_device(cfg.device), **threads)
     dims = env.action_space.shape[0]
     rng = np.random.default_rng(cfg.seed)
     square, square_rate = run_policy(env, square_actions(cfg.steps, dims), cfg.seed)
@@ -111,13 +116,14 @@ def run_demo(cfg: DemoConfig) -> dict:
 
 
 def demo(
-    checkpoint: Annotated[str, typer.Option(help="Checkpoint path or model name.")] = "pusher",
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", "-c", metavar="MODEL", help="Model name or checkpoint file.")
+    ] = "pusher",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("lcvg-demo"),
     steps: Annotated[int, typer.Option(help="Steps per policy.")] = 48,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    threads: Annotated[
-        int, typer.Option(help="torch CPU threads of the env (1 holds up best on a shared CPU).")
-    ] = 1,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
 ) -> None:
     """Run the bundled Pusher model under a square controller and a random policy; write demo.mp4."""
     from rich.console import Console
@@ -128,9 +134,7 @@ def demo(
     console = Console()
     start = time.perf_counter()
     try:
-        result = run_demo(
-            DemoConfig(checkpoint=checkpoint, out_dir=out, steps=steps, seed=seed, threads=threads)
-        )
+        result = run_demo(DemoConfig(checkpoint, out, steps=steps, seed=seed, threads=threads, device=device))
     except (CheckpointNotFoundError, CheckpointError, ValueError, OSError) as e:
         console.print(f"[red]lcvg demo:[/red] {e}")
         raise typer.Exit(1) from e

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
 from lcvg_env.metrics.kid import KIDConfig
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def render_table(result: RealismResult) -> Any:
 
 
 def env_realism(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     real_dir: Annotated[Path, typer.Argument(help="Real dataset root; frames of its split are compared.")],
     reference: Annotated[
         Path | None,
@@ -233,9 +234,9 @@ def env_realism(
     seed: Annotated[int, typer.Option(help="Seed of resets, actions and the draw of real frames.")] = 0,
     kid_subsets: Annotated[int, typer.Option(help="KID subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option(help="KID subset size (capped by the frames).")] = 1000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    json_out: JsonOut = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
 ) -> None:
     """Score the env's frames (random-policy rollouts) against real frames: KID and FID at one size,
     beside the same distances between two real datasets."""

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
+
 
 def budget(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     data_dir: Annotated[Path, typer.Argument(help="Dataset root with tip_px / arm_mask annotations.")],
     episodes: Annotated[int | None, typer.Option(help="Measure at most this many episodes.")] = None,
     frames: Annotated[int, typer.Option(help="Frames per episode: x^0 + (frames - 1) predicted.")] = 17,
@@ -22,9 +24,9 @@ def budget(
     data_stats: Annotated[
         bool, typer.Option("--data-stats", help="Only print the split's per-step true tip displacement.")
     ] = False,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
+    json_out: JsonOut = None,
 ) -> None:
     """Error budget of a world model: autoencode / true next mask / fitted control / rollout vs copying."""
     from rich.console import Console

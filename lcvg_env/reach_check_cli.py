@@ -10,9 +10,11 @@ from typing import Annotated
 
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
+
 
 def reach_check(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     episodes: Annotated[int, typer.Option(help="Episodes, stepped together as one vector env.")] = 50,
     max_steps: Annotated[
         int | None, typer.Option(help="Horizon; default: LCVG-Pusher-v0's max_episode_steps (100).")
@@ -25,9 +27,9 @@ def reach_check(
         Path | None, typer.Option(help="Dataset root: also check the goals against its tip_px.")
     ] = None,
     split: Annotated[str, typer.Option(help="Split of --data whose tips are read.")] = "train",
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
+    json_out: JsonOut = None,
 ) -> None:
     """Scripted reach in the env, steered and judged by the independent tip detector on the clean generated
     frame; the env's own criterion (M's centroid) is reported beside it."""

@@ -6,14 +6,15 @@ the command: the CLI imports this module at start-up.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, Device, JsonOut, Model
+
 
 def sim_to_real(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     starts: Annotated[int, typer.Option(help="Real start states (MuJoCo seeds seed, seed+1, ...).")] = 50,
     steps: Annotated[int, typer.Option(help="Steps of every action sequence.")] = 30,
     seed: Annotated[int, typer.Option(help="First start seed; also seeds the random walks.")] = 0,
@@ -24,8 +25,8 @@ def sim_to_real(
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
     ] = 1,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    device: Device = DEVICE_DEFAULT,
+    json_out: JsonOut = None,
 ) -> None:
     """Drive the learned env and the MuJoCo env from the same real start frames with the same actions
     (smooth random walks and constant pushes); the detected learned tip vs MuJoCo's true tip."""

@@ -12,19 +12,23 @@ from typing import Annotated, Any, NoReturn
 import numpy as np
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, Threads
+
 EnvIdArg = Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")]
 CheckpointOpt = Annotated[
-    Path | None,
-    typer.Option("--checkpoint", "-c", help="Checkpoint file; default: resolved from the id's model name."),
+    str | None,
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        metavar="MODEL",
+        help="Model name or checkpoint file; default: the id's model (LCVG-Pusher-v0: pusher).",
+    ),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the first reset.")]
 ScaleOpt = Annotated[
     int | None, typer.Option(help="Integer upscaling of the frames (default: up to 512 px).")
 ]
 TaskOpt = Annotated[str | None, typer.Option(help="Reward task: reach or none (default: the env's).")]
-ThreadsOpt = Annotated[
-    int, typer.Option(help="torch CPU threads of the env (1 holds up best on a CPU shared with other jobs).")
-]
 PlayersOpt = Annotated[
     int | None,
     typer.Option(help="Foregrounds moved separately, one control each (default: the env's, 1)."),
@@ -47,24 +51,33 @@ def play_keys(players: int) -> str:
 
 def make_env(
     env_id: str,
-    checkpoint: Path | None,
+    checkpoint: str | None,
     task: str | None,
-    threads: int | None = 1,
+    threads: int | None = None,
     players: int | None = None,
+    device: str = "cpu",
 ) -> Any:
-    """``gymnasium.make`` with the rgb_array render mode and the given overrides."""
+    """``gymnasium.make`` with the rgb_array render mode and the given overrides (``threads`` None: the
+    single env's default, 1); says on stderr which model file the env runs on."""
     import gymnasium
 
     import lcvg_env  # noqa: F401  (registers the ids)
+    from lcvg_env.runtime import resolve_device
 
-    kwargs: dict[str, Any] = {"render_mode": "rgb_array", "threads": threads}
+    kwargs: dict[str, Any] = {"render_mode": "rgb_array", "device": resolve_device(device)}
+    if threads is not None:
+        kwargs["threads"] = threads
     if checkpoint is not None:
         kwargs["checkpoint"] = str(checkpoint)
     if task is not None:
         kwargs["task"] = task
     if players is not None:
         kwargs["players"] = players
-    return gymnasium.make(env_id, **kwargs)
+    env = gymnasium.make(env_id, **kwargs)
+    path = getattr(env.unwrapped, "checkpoint_path", None)
+    if path is not None:
+        typer.echo(f"lcvg: model {path}", err=True)
+    return env
 
 
 def check_video_path(path: Path, option: str) -> Path:
@@ -121,7 +134,7 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
 
 
 def _constant_action(env: Any, values: np.ndarray) -> np.ndarray:
-    controls = env.unwrapped.core.controls
+    controls = env.unwrapped.controls
     if len(values) == controls.action_dims:
         return values
     # two values: the translation part of every foreground's control, the rest at the identity
@@ -145,7 +158,8 @@ def rollout(
     ] = None,
     scale: ScaleOpt = None,
     task: TaskOpt = None,
-    threads: ThreadsOpt = 1,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
     players: PlayersOpt = None,
 ) -> None:
     """Run a policy in an env for N steps and write the observations to an mp4 (moviepy)."""
@@ -156,7 +170,7 @@ def rollout(
         check_threads(threads)
         check_video_path(out, "--out")
         _check_rates(fps, scale)
-        env = make_env(env_id, checkpoint, task, threads, players)
+        env = make_env(env_id, checkpoint, task, threads, players, device)
         fixed = parse_policy(policy, env.action_space.shape[0])
         frames, total, episodes = _record(
             env, steps, seed, None if fixed is None else _constant_action(env, fixed)
@@ -226,7 +240,8 @@ def play(
     record: Annotated[Path | None, typer.Option(help="Save the session to this mp4 on exit.")] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: until q/Esc).")] = 0,
     task: TaskOpt = None,
-    threads: ThreadsOpt = 1,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
     players: PlayersOpt = None,
 ) -> None:
     """Drive an env in real time: arrow keys move the foreground, r resets, q or Esc quits. With
@@ -248,11 +263,11 @@ def play(
             raise ValueError(
                 f"lcvg play has key sets for up to {len(PLAYER_KEYS)} players, got --players {players}."
             )
-        env = make_env(env_id, checkpoint, task, threads, players)
+        env = make_env(env_id, checkpoint, task, threads, players, device)
     except user_errors() as e:
         fail(e)
     rate = fps or env.metadata.get("render_fps", 15)
-    keys_line = play_keys(env.unwrapped.core.controls.players)
+    keys_line = play_keys(env.unwrapped.controls.players)
     obs, _ = env.reset(seed=seed)
     try:
         window = HumanWindow(obs.shape[:2], scale, f"lcvg play {env_id} ({keys_line})", rate, keys_line)
@@ -260,7 +275,7 @@ def play(
         env.close()
         fail(e)
     typer.echo(f"lcvg play {env_id}: {keys_line}")
-    controls, frames, step = env.unwrapped.core.controls, [obs], 0
+    controls, frames, step = env.unwrapped.controls, [obs], 0
     try:
         while max_steps <= 0 or step < max_steps:
             command = _poll(window.pygame)

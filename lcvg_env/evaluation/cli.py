@@ -1,7 +1,7 @@
-"""``lcvg evaluate CHECKPOINT DATA_DIR``: the docs/method.md section 6 protocol, printed as a table.
+"""``lcvg evaluate MODEL DATA_DIR``: the docs/method.md section 6 protocol, printed as a table.
 
-Writes the scores as JSON with ``--json OUT`` and a real-vs-generated strip (PNG + mp4) of the first
-test episode with ``--out-dir DIR``. Heavy imports stay inside the command (the CLI imports this
+Writes the scores as JSON with ``--json FILE`` and a real-vs-generated strip (PNG + mp4) of the first
+test episode with ``--out DIR``. Heavy imports stay inside the command (the CLI imports this
 module at start-up).
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -142,11 +144,12 @@ def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> lis
 
 
 def evaluate(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
-    data_dir: Annotated[Path, typer.Argument(help="Dataset root; its test split is evaluated.")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    checkpoint: Model,
+    data_dir: Annotated[Path, typer.Argument(help="Dataset root; its --split (test) is evaluated.")],
+    json_out: JsonOut = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", help="Write strip.png and real_vs_generated.mp4 here.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write strip.png and real_vs_generated.mp4 to this folder."),
     ] = None,
     frames: Annotated[int, typer.Option(help="Frames per episode: 1 real + (frames - 1) generated.")] = 16,
     episodes: Annotated[int | None, typer.Option(help="Evaluate at most this many episodes.")] = None,
@@ -162,8 +165,9 @@ def evaluate(
             "tip_px annotations), none, pusher, or a detector .safetensors file."
         ),
     ] = "auto",
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N, mps or auto.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    device: Device = DEVICE_DEFAULT,
+    threads: Threads = THREADS_DEFAULT,
+    out_dir_alias: Annotated[Path | None, typer.Option("--out-dir", hidden=True)] = None,
 ) -> None:
     """Score a checkpoint on a test split against the real video (docs/method.md section 6).
 
@@ -175,17 +179,21 @@ def evaluate(
     from rich.console import Console
     from rich.markup import escape
 
+    from lcvg_env.cli_options import deprecated
     from lcvg_env.evaluation.video import EvalConfig
     from lcvg_env.evaluation.video import evaluate as run_evaluation
     from lcvg_env.outputs import check_output_dir, check_output_file, write_text
     from lcvg_env.runtime import resolve_device, set_threads
 
+    if out_dir_alias is not None:
+        deprecated("--out-dir", "--out")
+        out_dir = out_dir or out_dir_alias
     try:  # every option and output path checked before the evaluation starts
         set_threads(threads)
         if json_out is not None:
             check_output_file(json_out, "--json")
         if out_dir is not None:
-            check_output_dir(out_dir, "--out-dir")
+            check_output_dir(out_dir, "--out")
         cfg = EvalConfig(
             frames=frames,
             episodes=episodes,

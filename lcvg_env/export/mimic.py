@@ -21,6 +21,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, Model, Threads
+
 
 @dataclass
 class MimicResult:
@@ -94,12 +96,7 @@ def _driving_frames(path: str | os.PathLike, episode: int, size: tuple[int, int]
 
 
 def mimic_command(
-    checkpoint: Annotated[
-        str,
-        typer.Argument(
-            metavar="MODEL", help="Model name (e.g. pusher) or checkpoint file whose M and generator to use."
-        ),
-    ],
+    checkpoint: Model,
     driving_video: Annotated[
         Path, typer.Argument(help="Driving video: a video file, a folder of frames or a dataset.")
     ],
@@ -112,18 +109,18 @@ def mimic_command(
     episode: Annotated[int, typer.Option(help="Which episode when DRIVING_VIDEO holds several.")] = 0,
     max_frames: Annotated[int | None, typer.Option(help="Use at most this many driving frames.")] = None,
     fps: Annotated[float, typer.Option(help="Frames per second of the mp4.")] = 8.0,
-    threads: Annotated[
-        int | None, typer.Option(help="Torch CPU threads (default: torch's; 1 is fastest on a busy machine).")
-    ] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
 ) -> None:
     """Action mimicking: replay the mask motion of a driving video from another start frame (mp4)."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control.fit import torch_threads
     from lcvg_env.env.render import auto_scale, write_video
     from lcvg_env.model import open_model
+    from lcvg_env.runtime import resolve_device
 
     try:
-        ckpt = open_model(checkpoint)
+        ckpt = open_model(checkpoint, device=resolve_device(device))
         start = None if start_frame is None else load_image(start_frame, ckpt.size)
         with torch_threads(threads):
             result = mimic(ckpt, driving_video, start, episode=episode, max_frames=max_frames)
