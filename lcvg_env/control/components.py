@@ -55,25 +55,24 @@ def label_components(masks: torch.Tensor) -> torch.Tensor:
     1 + the row-major index of the component's last pixel (unique within a mask).
 
     Parallel label propagation: every mask pixel takes the largest label in its 3x3 neighbourhood, then
-    the label held by the pixel its label names (pointer jumping, which halves long chains), until
-    nothing changes. Labels stay exact in float32 up to 2**24 pixels.
+    the label held by the pixel its label names (pointer jumping, which shortens long chains), until
+    nothing changes (about 10 passes on the bundled pusher's masks).
     """
     b, h, w = masks.shape
-    fg = masks.bool().reshape(b, 1, h, w).float()  # (B, 1, H, W)
-    index = torch.arange(1, h * w + 1, dtype=torch.float32, device=masks.device).reshape(1, 1, h, w)
-    labels = index * fg
+    fg = masks.reshape(b, 1, h, w).long()  # (B, 1, H, W) in {0, 1}
+    labels = torch.arange(1, h * w + 1, device=masks.device).reshape(1, 1, h, w) * fg
     while True:
-        grown = _max3x3(labels) * fg
-        flat = grown.reshape(b, h * w)
-        jumped = flat.gather(1, (flat.long() - 1).clamp_min(0)).reshape(b, 1, h, w) * fg
+        grown = (_max3x3(labels) * fg).reshape(b, h * w)
+        # label v names pixel v - 1, at v in the row padded with a leading 0 (off the mask stays 0)
+        jumped = F.pad(grown, (1, 0)).gather(1, grown).reshape(b, 1, h, w)
         if torch.equal(jumped, labels):
-            return labels.reshape(b, h, w).long()
+            return labels.reshape(b, h, w)
         labels = jumped
 
 
 def _max3x3(x: torch.Tensor) -> torch.Tensor:
-    """3x3 maximum filter of (B, 1, H, W), zero-padded, as two separable passes (on CPU about 25x faster
-    than ``max_pool2d`` for one channel)."""
+    """3x3 maximum filter of (B, 1, H, W) >= 0, zero-padded, as two separable passes (on one CPU thread
+    5-25x faster than ``max_pool2d`` on one channel)."""
     p = F.pad(x, (1, 1, 1, 1))
     rows = torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])  # (B, 1, H + 2, W)
     return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
