@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.cli import app
 from lcvg_env.env import LCVGEnv, LCVGVectorEnv
-from lcvg_env.env.cli import pressed_action
+from lcvg_env.env.cli import _constant_action, pressed_action
 from lcvg_env.env.config import EnvConfig
 from lcvg_env.env.sim import to_uint8, to_unit_range
 from lcvg_env.env.wrappers import DiscreteControl
@@ -194,3 +194,10 @@ def test_play_drives_two_players_with_two_key_sets(tiny_ckpt: Path, monkeypatch:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "player 0: arrows   player 1: WASD" in result.output
+
+
+def test_rollout_constant_policy_moves_every_player(tiny_ckpt: Path) -> None:
+    env = LCVGEnv(tiny_ckpt, players=2, control="rotation")
+    np.testing.assert_array_equal(_constant_action(env, np.array([0.5, -1.0])), [0.5, -1, 0, 0.5, -1, 0])
+    full = np.arange(6, dtype=np.float32) / 6
+    np.testing.assert_array_equal(_constant_action(env, full), full)
