@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lcvg_env.cli_options import THREADS_DEFAULT, Progress, Threads
+
 from .config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
 
 
@@ -38,15 +40,23 @@ def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str
 
 
 def installed_destination(name: str, overwrite: bool) -> Path:
-    """Where ``--install-as NAME`` writes, checked before training: a plain model name (never a path)
-    and no model installed under it unless ``overwrite``."""
-    from lcvg_env.env.resolve import check_model_name, installed_checkpoint_path
+    """Where ``--install-as NAME`` writes, checked before training: a plain model name (never a path),
+    no model installed under it and no packaged model of that name (which an installed one would shadow
+    for ``LCVG-*-v0``, ``lcvg demo`` and every command taking NAME) unless ``overwrite``."""
+    from lcvg_env.env.resolve import ASSETS_DIR, check_model_name, installed_checkpoint_path
 
     dest = installed_checkpoint_path(check_model_name(name, "--install-as"))
     if dest.exists() and not overwrite:
         raise FileExistsError(
             f"--install-as {name}: a model is already installed as {dest}; pass --overwrite to replace "
             "it, or pick another name."
+        )
+    packaged = ASSETS_DIR / f"{name}.safetensors"
+    if packaged.exists() and not overwrite:
+        raise FileExistsError(
+            f"--install-as {name}: the package ships a model named {name} ({packaged}); an installed one "
+            f"would take its place wherever the name is used (the env ids, lcvg demo, lcvg evaluate {name}). "
+            "Pick another name (e.g. my_pusher), or pass --overwrite to shadow it on purpose."
         )
     return dest
 
@@ -100,10 +110,14 @@ def train(
     precision: Annotated[str | None, typer.Option(help=f"auto or one of {PRECISIONS}.")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (1 is often fastest on a busy CPU).")
+    threads: Threads = THREADS_DEFAULT,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Torch device: auto (cuda, then mps, else cpu), cpu, cuda, cuda:N or mps "
+            "(default: auto; on --resume the run's own)."
+        ),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     install_as: Annotated[
         str | None,
@@ -113,9 +127,12 @@ def train(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="With --install-as: replace a model installed under NAME.")
+        bool,
+        typer.Option(
+            "--overwrite", help="With --install-as: replace (or shadow a packaged) model of that name."
+        ),
     ] = False,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
     from lcvg_env.outputs import describe_os_error

