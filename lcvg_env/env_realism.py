@@ -84,10 +84,11 @@ def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarra
 def real_frames(
     data_dir: str | Path, split: str, count: int, size: tuple[int, int], rng: np.random.Generator
 ) -> np.ndarray:
-    """``count`` frames (count, H, W, 3) drawn without replacement from all frames of ``split``."""
-    from lcvg_env.data import open_episodes
+    """``count`` frames (count, H, W, 3) drawn without replacement from all frames of ``split``'s sound
+    episodes (every frame is decoded first; a broken episode is left out with a warning)."""
+    from lcvg_env.data.validate import validate_split
 
-    episodes = open_episodes(data_dir, split=split)
+    episodes = validate_split(data_dir, split).episodes
     lengths = np.array([ep.num_frames for ep in episodes])
     if lengths.sum() < count:
         raise ValueError(
@@ -168,14 +169,20 @@ def measure(
     checkpoint: str | Path, real_dir: str | Path, reference_dir: str | Path | None, cfg: EnvRealismConfig
 ) -> RealismResult:
     """The env's frames against real frames of ``real_dir``, and ``reference_dir`` against them too."""
-    generated, size = env_frames(checkpoint, cfg)
+    from lcvg_env.checkpoint import read_metadata
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    header = read_metadata(resolve_checkpoint(checkpoint))
+    size = (header["height"], header["width"])
     rng = np.random.default_rng(cfg.seed)
-    sets = [(f"{real_dir} {cfg.split}", real_frames(real_dir, cfg.split, cfg.frames, size, rng))]
-    sets.append((f"env ({cfg.rollouts} random rollouts x {cfg.steps} steps)", generated))
+    # the real sets are read (and checked) before the env's rollouts: bad data fails in seconds
+    real = [(f"{real_dir} {cfg.split}", real_frames(real_dir, cfg.split, cfg.frames, size, rng))]
     if reference_dir is not None:
-        sets.append(
+        real.append(
             (f"{reference_dir} {cfg.split}", real_frames(reference_dir, cfg.split, cfg.frames, size, rng))
         )
+    generated, _ = env_frames(checkpoint, cfg)
+    sets = [real[0], (f"env ({cfg.rollouts} random rollouts x {cfg.steps} steps)", generated), *real[1:]]
     features = inception_features(cfg)
     named = [(name, features(frames)) for name, frames in sets]  # (real, env[, reference])
     rows = [compare("env vs real", named[0], named[1], cfg.kid)]

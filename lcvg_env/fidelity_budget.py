@@ -257,15 +257,18 @@ class BudgetResult:
 
 
 def _episodes(ckpt: Any, data_dir: str | Path, cfg: BudgetConfig) -> list[EpisodeLevels]:
-    from lcvg_env.data import open_episodes
+    from lcvg_env.data.validate import validate_split
     from lcvg_env.evaluation.video import ground_truth
 
     size = (ckpt.config.height, ckpt.config.width)
-    episodes = [ep for ep in open_episodes(data_dir, split=cfg.split) if ep.num_frames >= cfg.frames]
+    # checked before the first prediction: a broken episode is left out with a warning, not met late
+    episodes = validate_split(
+        data_dir, cfg.split, limit=cfg.episodes, keep=lambda ep: ep.num_frames >= cfg.frames
+    ).episodes
     if not episodes:
         raise ValueError(f"{data_dir}: no {cfg.split!r} episode has {cfg.frames} frames; lower --frames.")
     out = []
-    for ep in episodes[: cfg.episodes]:
+    for ep in episodes:
         levels = predict_levels(
             ckpt.generator, ep.frames(size=size)[: cfg.frames], ckpt.control_mode, cfg.solver
         )

@@ -33,9 +33,7 @@ loss, and ``valid = False``; nothing is ever NaN.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +52,7 @@ from lcvg_env.control.warp import (
     pixels_to_normalized_points,
     warp,
 )
+from lcvg_env.runtime import torch_threads
 
 SOLVERS = ("fast", "reference", "brute")
 
@@ -151,20 +150,6 @@ def as_masks(masks: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch CPU threads, then restore the previous number."""
-    old = torch.get_num_threads()
-    switch = threads is not None and threads != old  # a switch rebuilds OpenMP's pool: skip no-ops
-    if switch:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if switch:
-            torch.set_num_threads(old)
-
-
 def fit_loss(
     masks_t: torch.Tensor, masks_next: torch.Tensor, params_norm: torch.Tensor, mode: str, pivot=None
 ) -> torch.Tensor:
@@ -237,6 +222,13 @@ def internal_loss(
     return fit_loss(masks_t, masks_next, params_norm, mode, pivot)
 
 
+def check_solver(solver: str) -> str:
+    """Return ``solver`` if it is one of :data:`SOLVERS`, else raise a ValueError that lists them."""
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {solver!r}; choose one of {SOLVERS}.")
+    return solver
+
+
 def fit_controls(
     masks_t: np.ndarray | torch.Tensor,
     masks_next: np.ndarray | torch.Tensor,
@@ -252,8 +244,7 @@ def fit_controls(
     :class:`ControlFit` with the parameters in pixels / normalized units and the loss per pair.
     """
     check_mode(mode)
-    if solver not in SOLVERS:
-        raise ValueError(f"Unknown solver {solver!r}; choose one of {SOLVERS}.")
+    check_solver(solver)
     cfg = config or FitConfig()
     m0, m1 = as_masks(masks_t, "masks_t"), as_masks(masks_next, "masks_next")
     if m0.shape != m1.shape:
@@ -285,4 +276,4 @@ def fit_controls(
     )  # fmt: skip
 
 
-__all__ = ["CONTROL_DIMS", "SOLVERS", "ControlFit", "FitConfig", "fit_controls", "fit_loss"]
+__all__ = ["CONTROL_DIMS", "SOLVERS", "ControlFit", "FitConfig", "check_solver", "fit_controls", "fit_loss"]

@@ -169,7 +169,7 @@ def rollout(
     try:
         check_threads(threads)
         check_video_path(out, "--out")
-        _check_rates(fps, scale)
+        check_rates(fps, scale)
         env = make_env(env_id, checkpoint, task, threads, players, device)
         fixed = parse_policy(policy, env.action_space.shape[0])
         frames, total, episodes = _record(
@@ -204,7 +204,8 @@ def _record(
     return frames, total, episodes
 
 
-def _check_rates(fps: float | None, scale: int | None) -> None:
+def check_rates(fps: float | None, scale: int | None) -> None:
+    """--fps a finite number > 0 and --scale an integer >= 1 (None: the default)."""
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"--fps must be a number > 0, got {fps}.")
     if scale is not None and scale < 1:
@@ -256,7 +257,7 @@ def play(
         check_threads(threads)
         if record is not None:
             check_video_path(record, "--record")
-        _check_rates(fps, scale)
+        check_rates(fps, scale)
         import_pygame()  # before the model loads: a missing extra or a missing display fails at once
         check_display()
         if players is not None and players > len(PLAYER_KEYS):

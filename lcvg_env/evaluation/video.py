@@ -152,14 +152,17 @@ def rollout(generator: Any, frames: np.ndarray, mode: str, solver: str = "fast")
 
 
 def _rollouts(ckpt: Any, data_dir: str | os.PathLike, cfg: EvalConfig) -> list[Rollout]:
-    from lcvg_env.data import open_episodes
+    from lcvg_env.data.validate import validate_split
 
     size = (ckpt.config.height, ckpt.config.width)
-    episodes = [ep for ep in open_episodes(data_dir, split=cfg.split) if ep.num_frames >= 2]
+    # Every episode to be scored is decoded and checked before the first rollout: a broken one is left
+    # out with a warning that names it (as training does), never found after an hour of scoring.
+    report = validate_split(data_dir, cfg.split, limit=cfg.episodes, keep=lambda ep: ep.num_frames >= 2)
+    episodes = report.episodes
     if not episodes:
         raise ValueError(f"{data_dir}: the {cfg.split!r} split has no episode with at least 2 frames.")
     out = []
-    for ep in episodes[: cfg.episodes]:
+    for ep in episodes:
         frames = ep.frames(size=size)[: cfg.frames]
         r = rollout(ckpt.generator, frames, ckpt.control_mode, cfg.solver)
         r.name = ep.name

@@ -21,10 +21,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.control.fit import FitConfig, fit_controls, torch_threads
-from lcvg_env.control.warp import CONTROL_DIMS, identity_params, mask_centroid, normalized_to_pixels
+from lcvg_env.control.fit import FitConfig, check_solver, fit_controls
+from lcvg_env.control.warp import (
+    CONTROL_DIMS,
+    check_mode,
+    identity_params,
+    mask_centroid,
+    normalized_to_pixels,
+)
 from lcvg_env.export.runner import ExportSummary, file_digest, finish, run_episodes
 from lcvg_env.export.store import EpisodeRecord, EpisodeStore
+from lcvg_env.runtime import check_threads, torch_threads
 
 ACTION_UNITS = {
     "translation": "fitted control (dx, dy) in pixels, x right, y down",
@@ -96,9 +103,13 @@ def export_labels(
     from lcvg_env.export.minari_io import default_dataset_id
     from lcvg_env.model import open_model
 
+    check_solver(solver)  # the options first: a bad one fails before the model and OUT are opened
+    check_threads(threads)
+    if max_episodes is not None and max_episodes < 1:
+        raise ValueError(f"--max-episodes must be >= 1 (or left out for every episode), got {max_episodes}.")
     ckpt = open_model(checkpoint, device=device)
     checkpoint = ckpt.path
-    mode = control or ckpt.control_mode
+    mode = check_mode(control or ckpt.control_mode)
     dims, size = CONTROL_DIMS[mode], (ckpt.config.height, ckpt.config.width)
     # Every episode checked before the first is labelled: a broken or 1-frame episode is left out with
     # a warning that names it (as training does), never found half-way through the export.

@@ -114,12 +114,15 @@ def mimic_command(
 ) -> None:
     """Action mimicking: replay the mask motion of a driving video from another start frame (mp4)."""
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.control.fit import torch_threads
+    from lcvg_env.env.cli import check_rates, check_video_path
     from lcvg_env.env.render import auto_scale, write_video
     from lcvg_env.model import open_model
-    from lcvg_env.runtime import resolve_device
+    from lcvg_env.runtime import check_threads, resolve_device, torch_threads
 
-    try:
+    try:  # the options and the output path first: nothing is fitted for a video that cannot be written
+        check_video_path(out, "--out")
+        check_rates(fps, None)
+        check_threads(threads)
         ckpt = open_model(checkpoint, device=resolve_device(device))
         start = None if start_frame is None else load_image(start_frame, ckpt.size)
         with torch_threads(threads):

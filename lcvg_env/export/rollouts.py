@@ -121,12 +121,13 @@ def export_rollouts(
     one-off compilation; frames may differ from eager ones by a level, so it is part of the
     fingerprint a resumed export must match).
     """
-    from lcvg_env.control.fit import torch_threads
     from lcvg_env.env import LCVGVectorEnv
     from lcvg_env.export.minari_io import default_dataset_id
     from lcvg_env.model import open_model
+    from lcvg_env.runtime import check_threads, torch_threads
 
     policy = policy or PolicyConfig()
+    check_threads(threads)
     if episodes < 1 or steps < 1 or num_envs < 1:
         raise ValueError(f"episodes, steps and num_envs must be >= 1, got {episodes}, {steps}, {num_envs}.")
     # The env checks the checkpoint and the options before OUT is opened: a bad option writes nothing.

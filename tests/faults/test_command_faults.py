@@ -99,8 +99,9 @@ def test_bundle_checks_out_before_the_model_loads(ckpt, tmp_path, monkeypatch, o
         (["--dtype", "int8"], "dtype must be one of"),
         (["--format", "parquet"], "Unknown export format 'parquet'"),
         (["--episodes", "0"], "episodes, steps and num_envs must be >= 1"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
     ],
-    ids=["range", "dtype", "format", "episodes"],
+    ids=["range", "dtype", "format", "episodes", "threads"],
 )
 def test_rollout_export_with_a_bad_option_writes_nothing(ckpt, tmp_path, extra, message):
     out = tmp_path / "out"
@@ -109,6 +110,45 @@ def test_rollout_export_with_a_bad_option_writes_nothing(ckpt, tmp_path, extra, 
     )
     assert message in clean_exit(result)
     assert not out.exists()  # no manifest with the bad settings for the next run to trip over
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--solver", "adam"], "Unknown solver 'adam'"),
+        (["--max-episodes", "0"], "--max-episodes must be >= 1"),
+        (["--control", "shear"], "Unknown control mode 'shear'"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
+    ],
+    ids=["solver", "max-episodes", "control", "threads"],
+)
+def test_label_export_with_a_bad_option_writes_nothing(ckpt, tmp_path, extra, message):
+    write_squares(tmp_path / "data", "train", 2)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", "labels", str(ckpt), str(tmp_path / "data"), str(out), *extra])
+    assert message in clean_exit(result)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-o", "{tmp}"], "is a directory; pass a file path"),
+        (["-o", "{tmp}/file/x.mp4"], "file is a file, so no directory can be made there"),
+        (["-o", "{tmp}/x.avi"], "give a video file ending in .mp4"),
+        (["--fps", "0"], "--fps must be a number > 0"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
+    ],
+    ids=["folder", "under-a-file", "suffix", "fps", "threads"],
+)
+def test_mimic_checks_its_options_before_the_model_opens(ckpt, tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr("lcvg_env.model.open_model", must_not_run)
+    (tmp_path / "file").write_text("keep")
+    write_squares(tmp_path / "data", "train", 1)
+    argv = ["mimic", str(ckpt), str(tmp_path / "data"), *(e.format(tmp=tmp_path) for e in extra)]
+    assert message in clean_exit(runner.invoke(app, argv), 2)  # reported as a bad parameter
+    assert (tmp_path / "file").read_text() == "keep"
+    assert not [*tmp_path.glob("*.mp4"), *tmp_path.glob("*.avi")]
 
 
 # --------------------------------------------------------------------------- data, read before the work
@@ -133,6 +173,68 @@ def test_control_gain_start_frames_leave_a_broken_episode_out(tmp_path):
         pytest.raises(ValueError, match=r"has 3 usable episodes: pass --starts 3"),
     ):
         load_start_frames(tmp_path / "data", "test", 4, (32, 32))
+
+
+def _truncated_test_split(root: Path) -> Path:
+    """3 square episodes of 6 frames (the test split); a frame in the middle of episode 1 cut short."""
+    from tests.conftest import write_square_dataset
+
+    data = write_square_dataset(root, episodes=3, frames=6, tips=True)
+    bad = data / "test" / "episode_00001" / "00003.png"
+    bad.write_bytes(bad.read_bytes()[:60])
+    return data
+
+
+def _recording(monkeypatch, target: str, caught, seen: list):
+    """Replace ``target`` by a wrapper that checks the broken episode was reported before it runs."""
+    import importlib
+
+    module, _, name = target.rpartition(".")
+    real = getattr(importlib.import_module(module), name)
+
+    def wrapper(*args, **kwargs):
+        assert any("episode_00001/00003.png" in str(w.message) for w in caught), "reported too late"
+        seen.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, wrapper)
+
+
+def test_evaluate_leaves_a_broken_episode_out_before_the_first_rollout(
+    tiny_checkpoint, tmp_path, monkeypatch, red_mask
+):
+    from lcvg_env.evaluation.video import OPTIONAL_METRICS, EvalConfig, evaluate
+
+    data, seen = _truncated_test_split(tmp_path / "data"), []
+    with pytest.warns(DataWarning, match=r"episode_00001/00003\.png.*truncated") as caught:
+        _recording(monkeypatch, "lcvg_env.evaluation.video.rollout", caught, seen)
+        result = evaluate(tiny_checkpoint, data, EvalConfig(frames=4, skip=OPTIONAL_METRICS))
+    assert result.meta["episode_names"] == ["episode_00000", "episode_00002"] and len(seen) == 2
+
+
+def test_budget_leaves_a_broken_episode_out_before_the_first_prediction(
+    tiny_checkpoint, tmp_path, monkeypatch, red_mask, red_detector
+):
+    from lcvg_env.fidelity_budget import BudgetConfig, measure
+
+    data, seen = _truncated_test_split(tmp_path / "data"), []
+    with pytest.warns(DataWarning, match=r"episode_00001/00003\.png") as caught:
+        _recording(monkeypatch, "lcvg_env.fidelity_budget.predict_levels", caught, seen)
+        result = measure(tiny_checkpoint, data, BudgetConfig(frames=4))
+    assert result.meta["episodes"] == 2 and len(seen) == 2
+
+
+def test_env_realism_reads_the_real_frames_before_the_env_runs(ckpt, tmp_path, monkeypatch):
+    import lcvg_env.env_realism as realism
+
+    data = _truncated_test_split(tmp_path / "data")
+    (tmp_path / "empty" / "test").mkdir(parents=True)
+    monkeypatch.setattr(realism, "env_frames", must_not_run)
+    cfg = realism.EnvRealismConfig(rollouts=2, steps=2)
+    with pytest.warns(DataWarning, match=r"episode_00001/00003\.png"), pytest.raises(AssertionError):
+        realism.measure(ckpt, data, None, cfg)  # the real set was read (and checked), then the env started
+    with pytest.warns(DataWarning), pytest.raises(ValueError, match="No episodes found"):
+        realism.measure(ckpt, data, tmp_path / "empty", cfg)  # a bad reference set: before the env
 
 
 # -------------------------------------------------------------------------------------------- threads
