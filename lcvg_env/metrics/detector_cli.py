@@ -1,6 +1,7 @@
 """``lcvg detector ...``: train the gripper-tip detector and measure it on held-out data.
 
-Mounted by ``lcvg_env/cli.py``. Heavy imports (torch, mujoco) happen inside the commands.
+Mounted by ``lcvg_env/cli.py``; options as in docs/cli.md. Heavy imports (torch, mujoco) happen inside
+the commands.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from lcvg_env.cli_options import THREADS_DEFAULT, JsonOut, Threads, deprecated
 
 app = typer.Typer(
     help="The gripper-tip detector (detection distance): train it, measure it against ground truth.",
@@ -35,18 +38,26 @@ def train(
         typer.Option(help="ROOT:SPLIT held-out set to measure the saved file on (repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast on the CPU.")] = True,
+    threads: Threads = THREADS_DEFAULT,
+    precision: Annotated[
+        str, typer.Option(help="bf16 (autocast on the CPU; the heads stay fp32) or fp32.")
+    ] = "bf16",
+    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", hidden=True)] = None,
 ) -> None:
     """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives)."""
     from lcvg_env.metrics.detector_train import TrainArgs, main
     from lcvg_env.outputs import check_output_file
 
+    if bf16 is not None:
+        deprecated("--bf16/--no-bf16", "--precision bf16|fp32")
+        precision = "bf16" if bf16 else "fp32"
     try:
+        if precision not in ("bf16", "fp32"):
+            raise ValueError(f"--precision {precision!r}: use bf16 or fp32.")
         args = TrainArgs(
             data=str(data_dir), out=str(out), steps=steps, batch_size=batch_size, lr=lr,
             eval_every=eval_every, episodes=episodes, report=tuple(report or ()), seed=seed,
-            threads=threads, bf16=bf16,
+            threads=threads, bf16=precision == "bf16",
         )  # fmt: skip
         # the output is checked before hours of training, not at the save
         check_output_file(out, "--out", example="tip_detector.safetensors")
@@ -72,16 +83,19 @@ def evaluate(
     rollout_episodes: Annotated[
         int, typer.Option(help="Episodes of 16-frame rollouts for --checkpoint.")
     ] = 16,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    threads: Threads = THREADS_DEFAULT,
+    json_out: JsonOut = None,
 ) -> None:
     """Measure a tip detector against ground truth: error (px), missed rate, false-found rate."""
     from lcvg_env.metrics.detector import load_detector
     from lcvg_env.metrics.detector_eval import evaluate_detector, rollout_found_rate
+    from lcvg_env.outputs import check_output_file, write_text
     from lcvg_env.runtime import set_threads
 
     try:
         set_threads(threads)
+        if json_out is not None:
+            check_output_file(json_out, "--json")
         det = load_detector(detector)
         result: dict[str, Any] = evaluate_detector(det, data_dir, split, episodes=episodes, arm_free=arm_free)
         if checkpoint is not None:
@@ -90,10 +104,10 @@ def evaluate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     result["detector"] = detector
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
     _print_table(result)
+    if json_out is not None:
+        write_text(json_out, json.dumps(result, indent=2, allow_nan=False) + "\n")
+        typer.echo(f"figures written to {json_out}")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -53,7 +53,8 @@ class TrainArgs:
     """Decay of the exponential moving average of the weights (the EMA is what is validated and saved)."""
     eval_every: int = 250
     seed: int = 0
-    threads: int = 1
+    threads: int | None = None
+    """torch CPU threads (None: torch's own)."""
     bf16: bool = True
     """bf16 autocast on the CPU for the forward pass (the heatmap and presence heads stay fp32)."""
     sigma_cells: float = 0.75
@@ -64,7 +65,8 @@ class TrainArgs:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 2 or self.eval_every < 1 or self.threads < 1:
+        threads_ok = self.threads is None or self.threads >= 1
+        if self.steps < 1 or self.batch_size < 2 or self.eval_every < 1 or not threads_ok:
             raise ValueError("steps, eval_every and threads must be >= 1 and batch_size >= 2.")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}.")
@@ -179,19 +181,16 @@ def command_line(args: TrainArgs) -> str:
     ]
     parts += ["--episodes", str(args.episodes)] if args.episodes is not None else []
     parts += [f"--report {item}" for item in args.report]
-    parts += [
-        "--seed",
-        str(args.seed),
-        "--threads",
-        str(args.threads),
-        "--bf16" if args.bf16 else "--no-bf16",
-    ]
+    parts += ["--seed", str(args.seed)]
+    parts += [] if args.threads is None else ["--threads", str(args.threads)]
+    parts += ["--precision", "bf16" if args.bf16 else "fp32"]
     return " ".join(parts)
 
 
 def main(args: TrainArgs, log: Any = print) -> dict[str, Any]:
     """Load data, train, save ``args.out`` with provenance, and evaluate the saved file on ``args.report``."""
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     train = load_tip_data(args.data, args.train_split, episodes=args.episodes, arm_free=True)
     val = load_tip_data(args.data, args.val_split, arm_free=True)

@@ -201,9 +201,11 @@ def test_cli_train_then_eval(pusher_root: Path, tmp_path: Path) -> None:
     meta = load_detector(out).metadata
     assert meta["command"].startswith("lcvg detector train") and f"{pusher_root}:test" in meta["held_out"]
     assert meta["held_out"][f"{pusher_root}:test"]["frames"] == 16
-    result = CliRunner().invoke(app, ["detector", "eval", str(pusher_root), "--json"])
+    result = CliRunner().invoke(
+        app, ["detector", "eval", str(pusher_root), "--json", str(tmp_path / "d.json")]
+    )
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads((tmp_path / "d.json").read_text())
     assert figures["frames"] == 16 and figures["arm_free_frames"] == 16
     assert figures["median_px"] < 0.75 and figures["missed_rate"] == 0 and figures["false_found_rate"] == 0
     result = CliRunner().invoke(
