@@ -6,7 +6,7 @@
     lcvg agent eval random LCVG-Pusher-v0 --episodes 50 --json random.json
     lcvg agent eval runs/agents/ppo LCVG-PusherMuJoCo-v0 --episodes 50      # the real pusher (MuJoCo)
     lcvg agent eval scripted-detector LCVG-Pusher-v0 --real-starts           # from MuJoCo's start states
-    lcvg agent convert old_run/model.zip old_run --trust-pickle     # an SB3 .zip -> model.json + .safetensors
+    lcvg agent convert old_run/model.zip --out old_run --trust-pickle  # SB3 .zip -> model.json + weights
 
 Heavy imports (torch, stable-baselines3) happen inside the commands: ``lcvg`` imports this module at start-up.
 """
@@ -18,6 +18,18 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    THREADS_DEFAULT,
+    Device,
+    JsonOut,
+    NEnvs,
+    OutArgAlias,
+    Progress,
+    Threads,
+    out_path,
+)
 
 app = typer.Typer(
     help="Train stable-baselines3 agents in an LCVG environment and evaluate them (or the baselines).",
@@ -45,7 +57,7 @@ def train_command(
     env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
     algo: Annotated[str, typer.Option(help="ppo, sac or dqn (discrete controls).")] = "ppo",
     timesteps: Annotated[int, typer.Option(help="Environment steps to train for.")] = 200_000,
-    n_envs: Annotated[int, typer.Option(help="Environments batched in one forward pass.")] = 8,
+    n_envs: NEnvs = 8,
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/agents/{env}__{algo}__{seed}__{time}).")
     ] = None,
@@ -70,15 +82,17 @@ def train_command(
     features_dim: Annotated[
         int | None, typer.Option(help="Features width (default: 256, or 32 for keypoints).")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
     time_limit_min: Annotated[
         float | None, typer.Option(help="Stop learning after this many minutes (then save and evaluate).")
     ] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.outputs import check_output_dir
+    from lcvg_env.runtime import resolve_device
 
     from .config import Args, parse_key_values
     from .train import train
@@ -100,6 +114,7 @@ def train_command(
             features=features,
             features_dim=features_dim,
             threads=threads,
+            device=resolve_device(device),
             time_limit_min=time_limit_min,
             progress=progress,
         )
@@ -139,15 +154,13 @@ def eval_command(
         str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0 or LCVG-PusherMuJoCo-v0 (MuJoCo).")
     ],
     episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 20,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the results to this JSON file.")
-    ] = None,
+    json_out: JsonOut = None,
     video: Annotated[
         Path | None, typer.Option(help="mp4 of the first episodes (default: see --no-video).")
     ] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Write no video.")] = False,
     video_episodes: Annotated[int, typer.Option(help="Episodes in the video.")] = 2,
-    n_envs: Annotated[int, typer.Option(help="Episodes run in parallel (one batch).")] = 8,
+    n_envs: NEnvs = 8,
     seed: Annotated[
         int | None, typer.Option(help="First episode seed (default 1000, held out from training).")
     ] = None,
@@ -155,7 +168,8 @@ def eval_command(
     algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
     best: Annotated[bool, typer.Option("--best", help="Evaluate a run folder's best_model.")] = False,
     stochastic: Annotated[bool, typer.Option("--stochastic", help="Sample the agent's actions.")] = False,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
     real_starts: Annotated[
         bool,
         typer.Option(
@@ -174,7 +188,7 @@ def eval_command(
     """
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.outputs import check_output_file, write_text
-    from lcvg_env.runtime import set_threads
+    from lcvg_env.runtime import resolve_device, set_threads
 
     from .config import parse_key_values
     from .envs import make_vector_env
@@ -207,7 +221,7 @@ def eval_command(
             first_seed = EVAL_SEED if seed is None else seed
             policy, discrete = baseline_policy(model, venv, seed=first_seed, detector=detector), False
         else:
-            agent = load_model(source, trust_pickle=trust_pickle)
+            agent = load_model(source, device=resolve_device(device), trust_pickle=trust_pickle)
             check_compatible(agent, venv, source.path)
             policy, discrete = sb3_policy(agent, deterministic=not stochastic)
         video_path = None if no_video else (video or _default_video(model, env_id, source))
@@ -239,9 +253,16 @@ def eval_command(
 @app.command("convert")
 def convert_command(
     model: Annotated[str, typer.Argument(help="A pickled stable-baselines3 agent (.zip).")],
+    out_arg: OutArgAlias = None,
     out: Annotated[
-        Path, typer.Argument(help="Writes OUT.json + OUT.safetensors (a folder: OUT/<zip name>.*).")
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Writes OUT.json + OUT.safetensors (a folder: OUT/<zip name>.*).",
+            show_default=False,
+        ),
+    ] = None,
     trust_pickle: TrustPickle = False,
     algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
 ) -> None:
@@ -249,7 +270,7 @@ def convert_command(
     from .loading import convert_model
 
     try:
-        path = convert_model(model, out, algo, trust_pickle)
+        path = convert_model(model, out_path(out, out_arg), algo, trust_pickle)
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
     typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))

@@ -171,7 +171,7 @@ def test_crafted_zip_is_refused_and_runs_nothing(tmp_path):
     for args in (
         ["agent", "eval", str(model), "LCVG-Pusher-v0", "--no-video"],
         ["agent", "eval", str(run), "LCVG-Pusher-v0", "--no-video"],
-        ["agent", "convert", str(model), str(tmp_path / "out")],
+        ["agent", "convert", str(model), "--out", str(tmp_path / "out")],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 1, result.output
@@ -189,7 +189,7 @@ def test_crafted_zip_runs_code_once_trusted(tmp_path):
     """The refusal above is what protects: with --trust-pickle SB3's loader runs the file's code."""
     marker = tmp_path / "ran"
     model = crafted_zip(tmp_path / "evil.zip", marker)
-    runner.invoke(app, ["agent", "convert", str(model), str(tmp_path / "out"), "--trust-pickle"])
+    runner.invoke(app, ["agent", "convert", str(model), "--out", str(tmp_path / "out"), "--trust-pickle"])
     assert marker.is_dir()
 
 
@@ -202,7 +202,8 @@ def test_convert_a_trusted_zip_to_the_safe_format(tmp_path):
     (tmp_path / "old" / "args.json").write_text(
         json.dumps({"env_id": "E-v0", "env_kwargs": {"task": "reach"}})
     )
-    args = ["agent", "convert", str(tmp_path / "old" / "model.zip"), str(tmp_path / "old"), "--trust-pickle"]
+    args = ["agent", "convert", str(tmp_path / "old" / "model.zip"), "--out", str(tmp_path / "old")]
+    args += ["--trust-pickle"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["model"] == str(tmp_path / "old" / "model.json")
