@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, OutArgAlias, Threads, out_path
+
 app = typer.Typer(
     help="Inspect a world-model checkpoint, or bundle one (fp16, generation-time composite).",
     no_args_is_help=True,
@@ -76,9 +78,15 @@ def info(
 @app.command()
 def bundle(
     source: Annotated[
-        str, typer.Argument(help="Checkpoint file (e.g. runs/NAME/model.safetensors) or name.")
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Model name or checkpoint file (e.g. runs/NAME/model.safetensors)."
+        ),
     ],
-    out: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
+    out_arg: OutArgAlias = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The .safetensors file to write.", show_default=False)
+    ] = None,
     half: Annotated[bool, typer.Option("--half/--full", help="Store fp16 weights (half the size).")] = True,
     composite_margin: Annotated[
         str | None,
@@ -102,21 +110,21 @@ def bundle(
         str, typer.Option(help="Split of --data measured by --max-displacement auto.")
     ] = "train",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
-    threads: Annotated[
-        int | None, typer.Option(help="Torch CPU threads of --max-displacement auto (default: torch's).")
-    ] = None,
+    threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
 ) -> None:
     """Write a copy of a checkpoint for shipping: fp16 weights, the chosen composite, lag correction and
     action range, and where it came from."""
     import dataclasses
     import hashlib
 
-    from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+    from lcvg_env.checkpoint import CheckpointError, read_metadata, save_checkpoint
     from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, default_max_displacement
-    from lcvg_env.env.resolve import resolve_checkpoint
+    from lcvg_env.model import open_model
     from lcvg_env.outputs import check_output_file
-    from lcvg_env.runtime import set_threads
+    from lcvg_env.runtime import resolve_device, set_threads
 
+    out = out_path(out, out_arg)
     margin = parse_margin(composite_margin) if composite_margin is not None else None
     range_px = _parse_range(max_displacement, data)
     if out.suffix != ".safetensors":
@@ -128,10 +136,10 @@ def bundle(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     try:
-        path = resolve_checkpoint(source)
-        ckpt = load_checkpoint(path)
+        ckpt = open_model(source, device=resolve_device(device))
+        path = ckpt.path
         meta = read_metadata(path)
-    except (FileNotFoundError, CheckpointError) as exc:
+    except (FileNotFoundError, CheckpointError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     cfg = ckpt.config
@@ -165,7 +173,7 @@ def bundle(
     }
     written = save_checkpoint(
         out,
-        ckpt.generator,
+        ckpt.generator.cpu(),
         control_mode=ckpt.control_mode,
         start_frames=ckpt.start_frames,
         preset=ckpt.preset,
