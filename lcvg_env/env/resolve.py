@@ -61,14 +61,21 @@ MODELS: dict[str, EnvModel] = {
         EnvModel(
             "bair",
             "bair-256",
-            "lcvg train PATH/TO/bair_256 --preset bair-256 --out runs/bair --install-as bair  "
-            "(PATH/TO/bair_256: BAIR robot pushing at 256x256 in the train/<video>/00000.png layout)",
+            "lcvg train PATH/TO/bair --preset bair-256 --out runs/bair --install-as bair\n"
+            "    PATH/TO/bair: the BAIR robot pushing videos (Ebert et al., 2017), published as TFRecords "
+            "at http://rail.eecs.berkeley.edu/datasets/bair_robot_pushing_dataset_v0.tar (softmotion30_44k; "
+            "lcvg reads them as they are, docs/data.md) or as frames in the train/<video>/00000.png layout. "
+            "No download at hand? `lcvg data pusher data/pusher` renders a BAIR-like set with MuJoCo "
+            "(LCVG-Pusher-v0's model is trained on it).",
         ),
         EnvModel(
             "tennis",
             "tennis-96x256",
-            "lcvg train PATH/TO/tennis --preset tennis-96x256 --out runs/tennis --install-as tennis  "
-            "(PATH/TO/tennis: the Tennis videos in the train/<video>/00000.png layout)",
+            "lcvg train PATH/TO/tennis --preset tennis-96x256 --out runs/tennis --install-as tennis\n"
+            "    PATH/TO/tennis: the Tennis videos of Playable Video Generation (Menapace et al., CVPR 2021; "
+            "download instructions at https://github.com/willi-menapace/PlayableVideoGeneration) in the "
+            "train/<video>/00000.png layout. Without them, `lcvg data atari-tennis data/tennis` records "
+            "Atari Tennis with ale-py (a stand-in, not the paper's videos).",
         ),
     )
 }

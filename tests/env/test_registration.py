@@ -85,3 +85,13 @@ def test_resolve_order(empty_home: Path, tiny_ckpt: Path) -> None:
 def test_missing_path_is_reported(tmp_path: Path) -> None:
     with pytest.raises(CheckpointNotFoundError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_bair_and_tennis_messages_say_where_the_videos_come_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path))
+    with pytest.raises(CheckpointNotFoundError, match=r"bair_robot_pushing_dataset_v0\.tar") as bair:
+        resolve_checkpoint("bair")
+    assert "lcvg data pusher" in str(bair.value)
+    with pytest.raises(CheckpointNotFoundError, match="PlayableVideoGeneration") as tennis:
+        resolve_checkpoint("tennis")
+    assert "lcvg data atari-tennis" in str(tennis.value)
