@@ -57,7 +57,10 @@ def resolve_split_dir(root: Path, split: str) -> Path:
     present = [s for s in SPLITS if (root / s).is_dir()]
     if present:
         raise DataError(
-            f"{root} has no '{split}' split; it has {', '.join(present)}. Pass split= one of those."
+            f"{root} has no '{split}' split; it has {', '.join(present)}. Choose one of those (--split "
+            f"NAME on the command line, split=NAME in Python), or add a '{split}' split to {root} (the "
+            f"`lcvg data` generators write one with --split {split}, e.g. `lcvg data pusher {root} "
+            f"--split {split} --seed 7000`)."
         )
     return root
 
