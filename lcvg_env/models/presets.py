@@ -1,18 +1,19 @@
-"""Named model presets: paper configurations and a CPU-sized one.
+"""Named model presets: paper configurations and CPU-sized ones.
 
-=================  ==========  ===================================================================
-name               frame       what it is
-=================  ==========  ===================================================================
-``bair-256``       256x256     the released BAIR configuration (generator 30.32M, PatchGAN 2.77M)
-``tennis-96x256``  96x256      the Tennis configuration (same widths, 6x16 latents)
-``tiny-64``        64x64       a CPU model (0.24M generator parameters, 0.23 GFLOP per step)
-``base-64``        64x64       a quality-first candidate: tiny-64's layout, 2-4x wider and deeper
-=================  ==========  ===================================================================
+===================  ==========  ===================================================================
+name                 frame       what it is
+===================  ==========  ===================================================================
+``bair-256``         256x256     the released BAIR configuration (generator 30.32M, PatchGAN 2.77M)
+``tennis-96x256``    96x256      the Tennis configuration (same widths, 6x16 latents)
+``tiny-64``          64x64       a CPU model (0.24M generator parameters, 0.23 GFLOP per step)
+``base-64``          64x64       a quality-first candidate: tiny-64's layout, 2-4x wider and deeper
+``atari-tennis-64``  64x64       tiny-64's networks for Atari Tennis (the paper's Tennis loss schedule)
+===================  ==========  ===================================================================
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lcvg_env.models.discriminator import PatchGANConfig
 from lcvg_env.models.generator import GeneratorConfig
@@ -110,6 +111,15 @@ PRESETS: dict[str, Preset] = {
         discriminator=PatchGANConfig(base_channels=32, num_layers=3),
     ),
 }
+
+# Atari Tennis (``lcvg data atari-tennis``, 64x64 frames): the same networks as tiny-64; the players are two
+# small sprites (about 9x6 pixels, 0.6% of the frame each, docs/data.md), so what differs is the training
+# schedule (training/config.py), not the model.
+PRESETS["atari-tennis-64"] = replace(
+    PRESETS["tiny-64"],
+    name="atari-tennis-64",
+    description="Atari Tennis at 64x64: tiny-64's networks, the paper's Tennis loss schedule.",
+)
 
 
 def get_preset(name: str) -> Preset:
