@@ -20,6 +20,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from lcvg_env.outputs import check_output_file
+
 from .config import ALGOS
 from .envs import env_view
 from .policies import DetectorReacher, Policy, RandomPolicy, SB3Policy, ScriptedReacher
@@ -133,7 +135,13 @@ def load_model(source: ModelSource, device: str = "cpu", trust_pickle: bool = Fa
         raise UntrustedPickleError(pickle_refusal(source.path))
     from .train import algo_class
 
-    return algo_class(source.algo).load(source.path, device=device)
+    try:
+        return algo_class(source.algo).load(source.path, device=device)
+    except Exception as e:  # an arbitrary pickle can fail in any way: one message, not SB3's traceback
+        raise ValueError(
+            f"{source.path}: stable-baselines3 could not load it as a {source.algo.upper()} agent "
+            f"({type(e).__name__}: {e}). Pass --algo if it is another algorithm, or re-save the agent."
+        ) from e
 
 
 def convert_model(
@@ -149,6 +157,8 @@ def convert_model(
     existing = [p for p in safe_paths(target) if p.exists()]
     if existing:
         raise FileExistsError(f"{existing[0]} exists; choose another OUT or remove it first.")
+    for path in safe_paths(target):  # before the zip is unpickled: a bad OUT costs nothing
+        check_output_file(path, "--out")
     model = load_model(source, trust_pickle=trust_pickle)
     return save_safe_agent(model, target, source.run_args.get("env_id", ""), source.env_kwargs)
 

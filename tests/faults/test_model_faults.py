@@ -92,8 +92,24 @@ def _fill(value: float, only_first: bool = False):
             lambda s: s.update({k: v.int() for k, v in s.items() if k.endswith("conv_in.weight")}),
             r"dtype mismatches.*int32",
         ),
+        (
+            lambda s: s.update(start_frames=torch.zeros(2, 16, 16, 3, dtype=torch.uint8)),
+            r"start frames are uint8 \(2, 16, 16, 3\), expected uint8 \(N, 32, 32, 3\)",
+        ),
+        (lambda s: s.update({"generator.extra.weight": torch.zeros(3)}), r"1 unexpected tensors"),
+        (lambda s: s.pop(sorted(k for k in s if k.startswith("generator."))[0]), r"missing 1 tensors"),
     ],
-    ids=["nan-weights", "inf-weight", "no-start-frames", "float-start-frames", "empty-bank", "int-weight"],
+    ids=[
+        "nan-weights",
+        "inf-weight",
+        "no-start-frames",
+        "float-start-frames",
+        "empty-bank",
+        "int-weight",
+        "start-frame-size",
+        "extra-tensor",
+        "missing-tensor",
+    ],
 )
 def test_bad_tensors_are_refused(ckpt, tmp_path, edit, message):
     with pytest.raises(CheckpointError, match=message):
@@ -117,6 +133,13 @@ def test_bad_tensors_are_refused(ckpt, tmp_path, edit, message):
             lambda m: json.dumps({**m, "config": {**m["config"], "quantizer": {"num_codes": "16"}}}),
             r"stored model config is invalid \(TypeError",
         ),
+        (
+            lambda m: json.dumps({**m, "format_version": 99}),
+            r"format version 99 is not supported",
+        ),
+        (lambda m: json.dumps({**m, "format": "other"}), r"unknown format 'other'"),
+        (lambda m: json.dumps({**m, "control_mode": "shear"}), r"Unknown control mode 'shear'"),
+        (lambda m: "{not json", r"metadata is not valid JSON"),
     ],
     ids=[
         "list",
@@ -127,12 +150,24 @@ def test_bad_tensors_are_refused(ckpt, tmp_path, edit, message):
         "no-width",
         "step-bool",
         "nested-type",
+        "future-version",
+        "other-format",
+        "unknown-mode",
+        "not-json",
     ],
 )
 def test_bad_metadata_is_refused(ckpt, tmp_path, meta, message):
     bad = resave(ckpt, tmp_path / "meta.safetensors", meta=meta)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(bad)
+
+
+def test_a_safetensors_file_that_is_no_checkpoint_is_named(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(CheckpointError, match=r"other\.safetensors: a safetensors file, but not an lcvg"):
+        load_checkpoint(tmp_path / "other.safetensors")
 
 
 def test_truncated_mid_tensor_is_reported(ckpt, tmp_path):

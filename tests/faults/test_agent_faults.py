@@ -1,0 +1,72 @@
+"""Fault catalogue, agents (issue 19; docs/faults.md): a crafted SB3 .zip never runs its code unless the user
+passes --trust-pickle, and even then not before every other input is checked; a zip SB3 cannot load is one
+line. The safe format's own bad files are in tests/agents/test_agents_safe_format.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import zipfile
+
+import pytest
+from typer.testing import CliRunner
+
+from lcvg_env.cli import app
+from tests.agents.test_agents_safe_format import crafted_zip
+
+runner = CliRunner()
+
+
+def clean_exit(result, code: int = 1) -> str:
+    """The output of a command that stopped with ``code`` and no traceback, on one line."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agent", "eval", "{zip}", "LCVG-Pusher-v0", "--no-video"],
+        ["agent", "eval", "{run}", "LCVG-Pusher-v0", "--no-video"],
+        ["agent", "convert", "{zip}", "--out", "{tmp}/safe"],
+    ],
+    ids=["eval-zip", "eval-run-folder", "convert"],
+)
+def test_a_crafted_zip_runs_nothing_without_trust_pickle(tmp_path, argv):
+    marker = tmp_path / "ran"
+    run = tmp_path / "run"
+    run.mkdir()
+    paths = {"zip": crafted_zip(tmp_path / "evil.zip", marker), "run": run, "tmp": tmp_path}
+    crafted_zip(run / "model.zip", marker)
+    text = clean_exit(runner.invoke(app, [a.format(**paths) for a in argv]))
+    assert "can execute arbitrary code" in text and "--trust-pickle" in text
+    assert not marker.exists() and not (tmp_path / "safe.json").exists()
+
+
+def test_convert_checks_out_before_it_unpickles(tmp_path):
+    marker = tmp_path / "ran"
+    model = crafted_zip(tmp_path / "evil.zip", marker)
+    (tmp_path / "file").write_text("keep")
+    argv = ["agent", "convert", str(model), "--out", str(tmp_path / "file" / "agent"), "--trust-pickle"]
+    assert "file is a file, so no directory can be made there" in clean_exit(runner.invoke(app, argv))
+    assert not marker.exists()  # trusted or not, nothing is unpickled for an output that cannot be written
+
+
+def test_a_zip_sb3_cannot_load_is_one_line(tmp_path):
+    data = {"policy_class": {":type:": "<class 'abc.ABCMeta'>", ":serialized:": "", "__module__": "x"}}
+    data["policy_class"][":serialized:"] = base64.b64encode(pickle.dumps(dict)).decode()  # harmless
+    with zipfile.ZipFile(tmp_path / "odd.zip", "w") as archive:
+        archive.writestr("data", json.dumps(data))  # no spaces, no weights: SB3 raises a KeyError
+    for argv in (
+        ["agent", "eval", str(tmp_path / "odd.zip"), "LCVG-Pusher-v0", "--no-video", "--trust-pickle"],
+        ["agent", "convert", str(tmp_path / "odd.zip"), "--out", str(tmp_path / "safe"), "--trust-pickle"],
+    ):
+        text = clean_exit(runner.invoke(app, argv))
+        assert "odd.zip: stable-baselines3 could not load it as a PPO agent (KeyError" in text
+    (tmp_path / "junk.zip").write_text("not a zip")
+    argv = ["agent", "eval", str(tmp_path / "junk.zip"), "LCVG-Pusher-v0", "--no-video", "--trust-pickle"]
+    assert "junk.zip is not a stable-baselines3 model" in clean_exit(runner.invoke(app, argv))
