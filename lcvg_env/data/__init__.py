@@ -2,10 +2,11 @@
 
 Read any dataset (the project's layout, PVG's, a folder of videos, BAIR's TFRecords) with
 :func:`open_episodes` (episodes) or :class:`VideoDataset` (training pairs). Generate the built-in
-datasets with ``lcvg data pusher OUT`` / ``lcvg data breakout OUT`` or
-:func:`lcvg_env.data.pusher.generate_pusher` / :func:`lcvg_env.data.breakout.generate_breakout`
-(imported from their modules: they need the ``data`` extra, MuJoCo and ale-py, which this package does
-not import). The on-disk layout is described in :mod:`lcvg_env.data.layout` and ``docs/data.md``.
+datasets with ``lcvg data pusher OUT`` / ``lcvg data breakout OUT`` / ``lcvg data atari-tennis OUT`` or
+:func:`lcvg_env.data.pusher.generate_pusher` / :func:`lcvg_env.data.breakout.generate_breakout` /
+:func:`lcvg_env.data.atari_tennis.generate_atari_tennis` (imported from their modules: they need the
+``data`` extra, MuJoCo and ale-py, which this package does not import). The on-disk layout is
+described in :mod:`lcvg_env.data.layout` and ``docs/data.md``.
 
 Attributes load lazily (PEP 562): importing this package (as the ``lcvg`` command line does to build
 its help) does not import torch; ``VideoDataset`` and ``to_tensor`` load it when first used.
