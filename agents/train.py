@@ -16,12 +16,13 @@ The run folder (``Args.run_dir``) ends up with::
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lcvg_env.atomic import atomic_write_json
 
 from .config import Args
 from .envs import lcvg_vector_env, make_sb3_env
@@ -154,7 +155,7 @@ def train(args: Args) -> TrainResult:
         if (run_dir / name).exists():
             raise FileExistsError(f"{run_dir} already holds a trained agent ({name}); choose another --out.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "args.json").write_text(json.dumps(args.to_json(), indent=2))
+    atomic_write_json(run_dir / "args.json", args.to_json())
 
     # 1. Environments: N training envs in one batch, and a separate batch for evaluations.
     discrete = args.algo == "dqn"
@@ -190,7 +191,7 @@ def train(args: Args) -> TrainResult:
     )
     evaluation.extra["timesteps"] = int(model.num_timesteps)
     evaluation.extra["train_seconds"] = round(train_seconds, 1)
-    (run_dir / "eval.json").write_text(json.dumps(evaluation.to_json(), indent=2))
+    atomic_write_json(run_dir / "eval.json", evaluation.to_json())
     env.close()
     eval_env.close()
     return TrainResult(run_dir, model_path, evaluation, round(time.perf_counter() - start, 1))

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from lcvg_env.atomic import atomic_write_json
 from lcvg_env.checkpoint import save_checkpoint
 from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
 from lcvg_env.data import VideoDataset
@@ -252,7 +253,7 @@ class Trainer:
         cfg, main = self.cfg, self.env.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            atomic_write_json(self.run_dir / "config.json", cfg.to_dict())
         monitor = Monitor(self.run_dir, cfg.total_steps, self.step, enabled=main, progress=self.progress)
         history: list[dict[str, float]] = []
         previous = self._install_sigint()

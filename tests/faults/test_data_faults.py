@@ -125,6 +125,33 @@ def test_data_info_reports_what_training_would_leave_out(tmp_path):
     assert quick.exit_code == 0 and '"broken": 0' in quick.stdout
 
 
+def test_full_disk_mid_training_keeps_the_last_state_and_resume_finishes(tmp_path, monkeypatch):
+    import safetensors.torch
+    from lcvg_training.state import load_state
+
+    data = _squares(tmp_path / "data")
+    cfg = tiny_config(stage1_steps=2, stage2_steps=2, checkpoint_every=2, disc_start=1)
+    straight = Trainer(cfg, data, tmp_path / "straight", preset=tiny_preset_object(), progress=False)
+    straight.train()
+    real = safetensors.torch.save_file
+
+    def fills_up(tensors, filename, metadata=None):
+        if str(filename).startswith(str(tmp_path / "run" / "state" / ".tensors-000000004")):
+            raise OSError(errno.ENOSPC, "No space left on device")  # the step-4 state does not fit
+        return real(tensors, filename, metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fills_up)
+    with pytest.raises(OSError, match="No space left"):
+        Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), progress=False).train()
+    assert load_state(tmp_path / "run" / "state")[1]["step"] == 2  # the last complete state
+    assert not [p.name for p in (tmp_path / "run" / "state").iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    resumed = Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), resume=True, progress=False)
+    assert resumed.step == 2 and resumed.train().step == 4
+    a, b = straight.generator.state_dict(), resumed.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the disk filling up cost nothing but the wait
+
+
 def test_empty_split_is_named_with_what_is_expected(tmp_path):
     data = _squares(tmp_path / "data")
     (data / "test").mkdir()
@@ -167,6 +194,29 @@ def test_16bit_grey_png_is_scaled_not_white(tmp_path):
         Image.fromarray(grey16 // (t + 1)).save(folder / f"{t:05d}.png")
     frames = open_episodes(folder)[0].frames()
     assert frames.shape == (3, 16, 16, 3) and len(np.unique(frames[0])) > 200  # a ramp, not white
+
+
+def _png16_rgb(path: Path, rgb16: np.ndarray) -> Path:
+    """A 16-bit-per-channel RGB PNG (Pillow reads these but cannot write them): IHDR, one IDAT, IEND."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))  # filter 0 per row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_16bit_colour_png_keeps_its_colours(tmp_path):
+    rgb16 = np.linspace(0, 65535, 8 * 8 * 3).astype(np.uint16).reshape(8, 8, 3)
+    rgb = load_image(_png16_rgb(tmp_path / "deep.png", rgb16))
+    assert rgb.dtype == np.uint8 and rgb.shape == (8, 8, 3)
+    assert np.abs(rgb.astype(float) - rgb16 / 257.0).max() <= 1.0  # scaled, not clipped to white
 
 
 def test_palette_grey_rgba_and_bilevel_frames_become_rgb(tmp_path):
