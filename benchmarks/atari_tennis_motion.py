@@ -1,6 +1,7 @@
-"""Per-step motion of both players in an Atari Tennis dataset (``lcvg data atari-tennis``), from its
-ground truth: how far each player moves per step (saved pixels), in which of 8 directions, and, for our
-player, the mean displacement under each joystick command (the realized control).
+"""Per-step motion and size of both players in an Atari Tennis dataset (``lcvg data atari-tennis``), from
+its ground truth: how far each player moves per step (saved pixels), in which of 8 directions, for our
+player the mean displacement under each joystick command (the realized control), and each player's mask
+area and bounding box in the saved frames.
 
 Usage::
 
@@ -21,16 +22,19 @@ SECTORS = ("E", "SE", "S", "SW", "W", "NW", "N", "NE")
 MOVING_PX = 0.05
 
 
-def load(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step displacements (N, 2 players, 2) and our commands (N, 2) over a split's episodes."""
-    steps, commands = [], []
+def load(root: str, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Per-step displacements (N, 2 players, 2), our commands (N, 2) and the players' masks over a
+    split's episodes."""
+    steps, commands, masks = [], [], {"ours_mask": [], "opponent_mask": []}
     for ep in open_episodes(root, split=split):
         ann = ep.annotations()
         if ann is None or "players_px" not in ann:
             raise SystemExit(f"{ep.source}: no players_px; pass a dataset made by `lcvg data atari-tennis`.")
         steps.append(np.diff(ann["players_px"], axis=0))  # (T-1, 2, 2)
         commands.append(ann["commands"])
-    return np.concatenate(steps), np.concatenate(commands)
+        for key, value in masks.items():
+            value.append(ann[key])
+    return np.concatenate(steps), np.concatenate(commands), {k: np.concatenate(v) for k, v in masks.items()}
 
 
 def sector_shares(d: np.ndarray) -> dict[str, float]:
@@ -44,8 +48,15 @@ def main() -> None:
     parser.add_argument("root")
     parser.add_argument("--split", default="train")
     args = parser.parse_args()
-    steps, commands = load(args.root, args.split)
+    steps, commands, masks = load(args.root, args.split)
     print(f"{len(steps)} steps")
+    for key, m in masks.items():
+        area, rows, cols = m.sum((1, 2)), m.any(2).sum(1), m.any(1).sum(1)
+        print(
+            f"{key}: area median {np.median(area):.0f} px ({np.median(area) / m[0].size:.4f} of the frame), "
+            f"box median {np.median(rows):.0f} x {np.median(cols):.0f} px (h x w), "
+            f"empty on {(area == 0).mean():.4f}"
+        )
     for player, name in ((OURS, "ours"), (OPPONENT, "opponent")):
         d = steps[:, player]
         norm = np.linalg.norm(d, axis=1)
