@@ -103,8 +103,24 @@ def _mount() -> None:
 _mount()
 
 
+def plain_warnings() -> None:
+    """lcvg's own warnings (a broken episode left out, ...) print as ``Warning: MESSAGE``: the message
+    names the file and what to do, Python's source location and code line would only hide it."""
+    import warnings
+
+    python_format = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
+        if category.__module__.startswith("lcvg_env"):
+            return f"Warning: {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
+
+
 def main() -> None:
     """Console-script entry point (``lcvg``)."""
+    plain_warnings()
     app()
 
 

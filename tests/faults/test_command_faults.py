@@ -272,6 +272,18 @@ def test_every_compute_command_takes_threads():
     assert set(NOT_COMPUTE) <= set(commands)  # the exceptions are real commands
 
 
+def test_lcvg_warnings_print_as_one_plain_block(monkeypatch):
+    import warnings
+
+    from lcvg_env.cli import plain_warnings
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    plain_warnings()
+    text = warnings.formatwarning("1 broken episode(s) in d ...", DataWarning, "/x/trainer.py", 109, "code")
+    assert text == "Warning: 1 broken episode(s) in d ...\n"  # no source location, no code line
+    assert "trainer.py:109" in warnings.formatwarning("other", UserWarning, "/x/trainer.py", 109, "code")
+
+
 # --------------------------------------------------------------------- interruptions and full disks
 def test_ctrl_c_during_an_export_keeps_the_finished_episodes_and_resumes(ckpt, tmp_path, monkeypatch):
     import lcvg_env.export.rollouts as rollouts
