@@ -464,7 +464,7 @@ def test_measurements_check_everything_before_they_start(
 def test_evaluate_out_dir_that_is_a_file(ckpt, tmp_path, monkeypatch):
     monkeypatch.setattr("lcvg_env.evaluation.video.evaluate", must_not_run)
     (tmp_path / "strip").write_text("keep")
-    result = runner.invoke(app, ["evaluate", str(ckpt), str(tmp_path), "--out-dir", str(tmp_path / "strip")])
+    result = runner.invoke(app, ["evaluate", str(ckpt), str(tmp_path), "--out", str(tmp_path / "strip")])
     assert "is a file, not a directory" in clean_exit(result)
     assert (tmp_path / "strip").read_text() == "keep"
 
