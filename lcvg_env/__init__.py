@@ -1,7 +1,7 @@
 """lcvg-env: Layered Controllable Video Generation (ECCV 2022) as a Gymnasium environment.
 
 ``import lcvg_env`` registers the environment ids (``LCVG-Pusher-v0``, ``LCVG-BAIR-v0``,
-``LCVG-Tennis-v0``, ``LCVG-Breakout-v0``) and stays light: gymnasium is not imported for it (the ids
+``LCVG-Tennis-v0``, ``LCVG-AtariTennis-v0``) and stays light: gymnasium is not imported for it (the ids
 are registered when it is, :func:`~lcvg_env.env.registration.register_on_gymnasium_import`) and torch
 loads on ``gymnasium.make``.
 

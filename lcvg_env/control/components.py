@@ -20,7 +20,10 @@ m = 1[M(x) > 0.5] into up to K foregrounds and follows them from step to step:
    its estimate stays where it was last sent. A component left over (more components than present
    foregrounds) revives the absent foreground whose estimate is nearest.
 5. **Reset** (no estimates yet): the components are numbered in ``order``, ``x`` left to right (by
-   centroid) or ``y`` top to bottom; foregrounds without a component start absent.
+   centroid) or ``y`` top to bottom; foregrounds without a component start absent. With ``colours`` (one
+   RGB per foreground) the start frame numbers them instead: foreground k takes the component whose mean
+   colour is nearest to ``colours[k]`` (least summed squared distance, :func:`colour_owner`), so a game's
+   players keep their numbers whichever end of the court each starts on.
 """
 
 from __future__ import annotations
@@ -163,6 +166,20 @@ def assign(
     return owner
 
 
+def colour_owner(frame: np.ndarray, comp_masks: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The component (index into ``comp_masks`` (n, H, W)) each of K foregrounds holds at reset, -1 for
+    none: foreground k the one whose mean colour in ``frame`` (H, W, 3) is nearest to ``colours[k]``
+    (K, 3), by the assignment of least summed squared distance (each component to one foreground)."""
+    owner = np.full(len(colours), -1)
+    if not len(comp_masks):
+        return owner
+    means = np.stack([frame[m].reshape(-1, 3).mean(0) for m in comp_masks])  # (n, 3)
+    cost = ((means[:, None, :] - colours[None].astype(np.float64)) ** 2).sum(-1)  # (n, K)
+    for i, k in match(cost):
+        owner[k] = i
+    return owner
+
+
 def _distance_to_mask(point: np.ndarray, mask: np.ndarray) -> float:
     """Distance (px) from ``point`` (x, y) to the nearest pixel centre of ``mask`` (H, W)."""
     ys, xs = np.nonzero(mask)
@@ -196,13 +213,19 @@ class ForegroundTracker:
         order: str = "x",
         min_area: int | None = None,
         merge_radius: float | None = None,
+        colours: np.ndarray | None = None,
     ) -> None:
         if not 1 <= players <= MAX_PLAYERS:
             raise ValueError(f"players must be in 1..{MAX_PLAYERS}, got {players!r}.")
         if order not in ORDERS:
             raise ValueError(f"player_order must be one of {ORDERS}, got {order!r}.")
+        if colours is not None and np.shape(colours) != (players, 3):
+            raise ValueError(
+                f"colours must be one RGB per foreground, ({players}, 3), got {np.shape(colours)}."
+            )
         h, w = size
         self.players, self.size, self.order = players, size, order
+        self.colours = None if colours is None else np.asarray(colours, dtype=np.float64)
         self.min_area = default_min_area(size) if min_area is None else min_area
         self.merge_radius = default_merge_radius(size) if merge_radius is None else merge_radius
         self.masks = np.zeros((num_envs, players, h, w), dtype=bool)
@@ -210,11 +233,14 @@ class ForegroundTracker:
         self.present = np.zeros((num_envs, players), dtype=bool)
         self.estimates = np.full((num_envs, players, 2), np.nan)
 
-    def reset(self, rows: np.ndarray, masks: torch.Tensor) -> None:
-        """Start ``rows`` afresh from their masks (k, H, W): foregrounds numbered in ``order``."""
+    def reset(self, rows: np.ndarray, masks: torch.Tensor, frames: np.ndarray | None = None) -> None:
+        """Start ``rows`` afresh from their masks (k, H, W): foregrounds numbered in ``order``, or by
+        ``colours`` in ``frames`` (k, H, W, 3) uint8 when the tracker has colours."""
+        if self.colours is not None and frames is None:
+            raise ValueError("This tracker numbers foregrounds by colour: pass the start frames to reset.")
         self.estimates[rows] = np.nan
         self.present[rows] = False
-        self._observe(np.asarray(rows), masks)
+        self._observe(np.asarray(rows), masks, frames)
 
     def advance(self, control_norm: np.ndarray, mode: str) -> None:
         """Send each present foreground's estimate on by its control (B, K, dims), normalized units."""
@@ -228,15 +254,22 @@ class ForegroundTracker:
         """Follow the foregrounds into the masks (B, H, W) of the new frames."""
         self._observe(np.arange(len(self.present)), masks)
 
-    def _observe(self, rows: np.ndarray, masks: torch.Tensor) -> None:
+    def _observe(self, rows: np.ndarray, masks: torch.Tensor, frames: np.ndarray | None = None) -> None:
         comp, centroids = largest_components(masks, self.players, self.min_area)
         axis = ORDERS.index(self.order)
         for j, row in enumerate(rows):
             found = np.flatnonzero(~np.isnan(centroids[j, :, 0]))
             found = found[np.argsort(centroids[j, found, axis], kind="stable")]  # the reset order
-            owner = assign(
-                self.estimates[row], self.present[row], centroids[j, found], comp[j, found], self.merge_radius
-            )
+            if frames is not None and self.colours is not None:  # a reset numbered by colour
+                owner = colour_owner(frames[j], comp[j, found], self.colours)
+            else:
+                owner = assign(
+                    self.estimates[row],
+                    self.present[row],
+                    centroids[j, found],
+                    comp[j, found],
+                    self.merge_radius,
+                )
             self._take(row, owner, comp[j, found])
         cents = mask_centroid(torch.from_numpy(self.masks[rows]).flatten(0, 1).float()).numpy()
         self.centroids[rows] = cents.reshape(len(rows), self.players, 2)

@@ -63,7 +63,14 @@ class LCVGBatch:
         self.mode = cfg.control or ckpt.control_mode
         self.start_frames = ckpt.start_frames  # (N, H, W, 3) uint8
         self.sim = LayeredSimulator(
-            ckpt, num_envs, self.mode, cfg.dtype, cfg.compile, cfg.players, cfg.player_order
+            ckpt,
+            num_envs,
+            self.mode,
+            cfg.dtype,
+            cfg.compile,
+            cfg.players,
+            cfg.player_order,
+            cfg.player_colours,
         )
         self.size = self.sim.size
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)

@@ -82,6 +82,10 @@ class EnvConfig:
     1: the whole mask is the one foreground (the paper's step)."""
     player_order: str = "x"
     """How the foregrounds are numbered at reset (by centroid): ``x`` left to right, ``y`` top to bottom."""
+    player_colours: tuple[tuple[int, int, int], ...] | None = None
+    """One RGB per foreground: at reset foreground k is the component whose mean colour in the start frame
+    is nearest to ``player_colours[k]`` (in place of ``player_order``): players drawn in their own colours
+    keep their numbers wherever they start (``LCVG-AtariTennis-v0``: 0 our orange player, 1 the blue one)."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:
@@ -124,6 +128,14 @@ class EnvConfig:
             raise ValueError(f"players must be an int in 1..{MAX_PLAYERS}, got {self.players!r}.")
         if self.player_order not in ORDERS:
             raise ValueError(f"player_order must be one of {ORDERS}, got {self.player_order!r}.")
+        if self.player_colours is not None:
+            colours = np.asarray(self.player_colours)
+            if colours.shape != (self.players, 3) or not ((colours >= 0) & (colours <= 255)).all():
+                raise ValueError(
+                    f"player_colours must be {self.players} RGB triples in 0..255 (one per player), "
+                    f"got {self.player_colours!r}."
+                )
+            self.player_colours = tuple(tuple(int(c) for c in rgb) for rgb in colours)
         self.device = resolve_device(self.device, "device")
 
 

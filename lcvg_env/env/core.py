@@ -71,7 +71,7 @@ class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
 
     ## Episode End
     Terminated when the reach task succeeds (if ``terminate_on_success``); truncated by the
-    registered ``max_episode_steps`` (100 steps; 200 for Breakout).
+    registered ``max_episode_steps`` (100 steps).
 
     ## Info
     ``mask`` (H, W) bool, ``centroid_px`` (2,) (x, y) or NaN without foreground, ``control_px``

@@ -15,10 +15,14 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ENTRY_POINT = "lcvg_env.env.core:LCVGEnv"
+ATARI_TENNIS_COLOURS = ((240, 128, 128), (117, 128, 240))
+"""Player 0 ours (orange), player 1 the opponent (blue): ``lcvg_env.data.atari_tennis_ram.PLAYER_COLOURS``,
+restated so registering imports no numpy; the players change ends during a set, so colour, not position,
+tells them apart at reset (``EnvConfig.player_colours``)."""
 VECTOR_ENTRY_POINT = "lcvg_env.env.vector:LCVGVectorEnv"
 MUJOCO_ENTRY_POINT = "lcvg_env.env.mujoco_env:PusherMuJoCoEnv"
 
@@ -33,6 +37,9 @@ class EnvId:
     """Checkpoint name resolved by :func:`lcvg_env.env.resolve.resolve_checkpoint`."""
     max_episode_steps: int
     """Episode length (truncation by gymnasium's TimeLimit, or by the vector env itself)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """:class:`~lcvg_env.env.config.EnvConfig` fields the id sets (``gymnasium.make`` keywords override
+    them)."""
 
     def __post_init__(self) -> None:
         if self.max_episode_steps < 1:
@@ -44,8 +51,10 @@ ENV_IDS: tuple[EnvId, ...] = (
     EnvId("LCVG-PusherTiny-v0", "pusher_tiny", 100),
     EnvId("LCVG-BAIR-v0", "bair", 100),
     EnvId("LCVG-Tennis-v0", "tennis", 100),
-    EnvId("LCVG-Breakout-v0", "breakout", 200),
+    EnvId("LCVG-AtariTennis-v0", "atari_tennis", 100, {"players": 2, "player_colours": ATARI_TENNIS_COLOURS}),
 )
+"""The ids. ``LCVG-Breakout-v0`` was withdrawn (no bundled Breakout model; docs/env.md says how to build
+one and run it with ``checkpoint=``)."""
 
 MUJOCO_ENV_ID = EnvId("LCVG-PusherMuJoCo-v0", "pusher", 100)
 """The real system behind ``LCVG-Pusher-v0`` (MuJoCo, :mod:`lcvg_env.env.mujoco_env`); its model is the one
@@ -64,7 +73,7 @@ def register_envs() -> None:
             entry_point=ENTRY_POINT,
             vector_entry_point=VECTOR_ENTRY_POINT,
             max_episode_steps=spec.max_episode_steps,
-            kwargs={"name": spec.model},
+            kwargs={"name": spec.model, **spec.kwargs},
         )
     if MUJOCO_ENV_ID.id not in registry:
         register(

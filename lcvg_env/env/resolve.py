@@ -53,10 +53,21 @@ MODELS: dict[str, EnvModel] = {
             "lcvg train data/pusher --preset tiny-64 --out runs/pusher_tiny --install-as pusher_tiny",
         ),
         EnvModel(
+            "atari_tennis",
+            "atari-tennis-64",
+            "lcvg data atari-tennis data/atari-tennis --episodes 300 --frames 30 --seed 0 --split train && "
+            "lcvg data atari-tennis data/atari-tennis --episodes 8 --frames 30 --seed 1000 --split val && "
+            "lcvg train data/atari-tennis --preset atari-tennis-64 --out runs/atari_tennis --install-as "
+            "atari_tennis\n"
+            '    (ale-py records the games: pip install "lcvg-env[data]"; docs/data.md, Atari Tennis).',
+        ),
+        EnvModel(
             "breakout",
             "tiny-64",
             "lcvg data breakout data/breakout && "
-            "lcvg train data/breakout --preset tiny-64 --out runs/breakout --install-as breakout",
+            "lcvg train data/breakout --preset tiny-64 --out runs/breakout --install-as breakout\n"
+            "    (no env id runs it, none is bundled: run it with "
+            'lcvg_env.env.LCVGEnv(checkpoint="breakout"); docs/env.md, Breakout).',
         ),
         EnvModel(
             "bair",

@@ -60,6 +60,7 @@ class LayeredSimulator:
         compile: bool = False,
         players: int = 1,
         player_order: str = "x",
+        player_colours: tuple[tuple[int, int, int], ...] | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
@@ -75,7 +76,11 @@ class LayeredSimulator:
             self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
         self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
         self.players = players
-        self.tracker = ForegroundTracker(num_envs, players, self.size, player_order) if players > 1 else None
+        self.tracker = (
+            ForegroundTracker(num_envs, players, self.size, player_order, colours=player_colours)
+            if players > 1
+            else None
+        )
         if compile and checkpoint.config.correction_passes > 0:
             # The lag correction's Eq. 5 fit (data-dependent search) breaks the graph into many pieces:
             # measured 0.06x the eager speed at 64 envs (benchmarks/bench_env.py), so it stays eager.
@@ -103,7 +108,7 @@ class LayeredSimulator:
         self.masks[index] = self._binary_mask(batch)
         self.centroids[rows] = mask_centroid(self.masks[index]).cpu().numpy()
         if self.tracker is not None:
-            self.tracker.reset(rows, self.masks[index, 0])
+            self.tracker.reset(rows, self.masks[index, 0], frames)
 
     @torch.inference_mode()
     def step(self, controls_norm: np.ndarray) -> None:
