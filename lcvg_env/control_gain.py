@@ -368,6 +368,13 @@ def control_gain(
     detector: Annotated[
         str, typer.Option(help="Tip detector: pusher (packaged) or a path to a detector file.")
     ] = "pusher",
+    players: Annotated[
+        int,
+        typer.Option(
+            help="2: two players, each with its own command, located by colour (Atari Tennis data; "
+            "lcvg_env/control_gain_players.py); --detector does not apply."
+        ),
+    ] = 1,
     starts: Annotated[int, typer.Option(help="Real start frames (episodes of the split).")] = 48,
     split: Annotated[str, typer.Option(help="Dataset split of the start frames.")] = "test",
     n_envs: NEnvs = 96,
@@ -388,6 +395,9 @@ def control_gain(
         if json_out is not None:
             check_output_file(json_out, "--json")
         device = resolve_device(device)
+        if players != 1:
+            _two_players(checkpoint, data_dir, players, starts, split, n_envs, device, json_out)
+            return
         cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
@@ -412,3 +422,22 @@ def control_gain(
         highlight=False,
     )
     write_figures(json_out, result.to_json())
+
+
+def _two_players(
+    checkpoint: str,
+    data_dir: Path,
+    players: int,
+    starts: int,
+    split: str,
+    n_envs: int,
+    device: str,
+    json_out: Path | None,
+) -> None:
+    """``--players 2``: :mod:`lcvg_env.control_gain_players`."""
+    from lcvg_env.control_gain_players import TwoPlayerGainConfig, two_player_control_gain
+
+    if players != 2:
+        raise ValueError(f"--players must be 1 (one foreground, the tip detector) or 2, got {players}.")
+    cfg = TwoPlayerGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
+    two_player_control_gain(checkpoint, data_dir, cfg, json_out)

@@ -70,6 +70,7 @@ class BlobSim:
 
     def __init__(self, num_envs: int, gain: float = 1.0, skew: float = 0.0) -> None:
         self.size = (SIZE, SIZE)
+        self.tracker = None  # one foreground: no player split
         self.pos = np.zeros((num_envs, 2))
         self.centroids = np.zeros((num_envs, 2), dtype=np.float32)
         c, s = np.cos(skew), np.sin(skew)
