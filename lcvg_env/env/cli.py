@@ -128,7 +128,7 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
         ) from None
     if len(values) not in (2, dims):
         raise typer.BadParameter(f"--policy {spec!r}: give 2 values (DX,DY) or {dims} (the full action).")
-    if not all(np.isfinite(values)):
+    if not all(np.isfinite(values)) or max(abs(v) for v in values) > 1:
         raise typer.BadParameter(f"--policy {spec!r}: the values must be finite numbers in [-1, 1].")
     return np.asarray(values, dtype=np.float32)
 

@@ -53,8 +53,9 @@ class LCVGVectorEnv(ModelEnvProperties, VectorEnv):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"The vector env renders 'rgb_array' only, got render_mode={render_mode!r}.")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps!r}.")
+        steps = max_episode_steps
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"max_episode_steps must be an int >= 1 or None, got {steps!r}.")
         self.cfg = env_config(config, fields)
         self.core = LCVGBatch(checkpoint, num_envs, self.cfg)
         self.cfg = self.core.cfg  # with the checkpoint's defaults filled in (max_displacement)

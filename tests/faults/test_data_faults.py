@@ -275,6 +275,30 @@ def test_a_missing_frame_and_duplicate_numbers_are_named(tmp_path):
     assert open_episodes(only_names)[0].num_frames == 2
 
 
+class _RunsCode:
+    """Unpickling this makes the folder ``marker``: a stand-in for code hidden in a data file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_annotations_holding_a_pickle_are_refused_and_run_nothing(tmp_path):
+    data = _squares(tmp_path / "data")
+    path = data / "train" / "00000" / "annotations.npz"
+    arrays = dict(np.load(path))
+    np.savez(path, **arrays, note=np.array([_RunsCode(tmp_path / "ran")], dtype=object))
+    with pytest.raises(DataError, match=r"00000/annotations\.npz: Object arrays cannot be loaded"):
+        open_episodes(data)[0].annotations()
+    result = _cli("data", "info", data)
+    assert result.exit_code == 1 and "00000/annotations.npz" in result.output
+    assert not (tmp_path / "ran").exists()
+
+
 def test_a_damaged_annotations_file_is_named(tmp_path):
     data = _squares(tmp_path / "data")
     path = data / "train" / "00000" / "annotations.npz"

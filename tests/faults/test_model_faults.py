@@ -293,13 +293,30 @@ def test_bad_actions_are_refused(env, action, message):
         env.step(action)
 
 
-def test_vector_env_refuses_nan_actions(ckpt):
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.array([[0.0, 0.0], [np.nan, 0.0]], np.float32), "NaN or inf"),
+        (np.zeros((3, 2), np.float32), r"shape \(3, 2\), expected \(2, 2\)"),
+        (np.zeros(2, np.float32), r"shape \(2,\), expected \(2, 2\)"),
+    ],
+    ids=["nan", "batch-of-3", "one-action"],
+)
+def test_vector_env_refuses_bad_actions(ckpt, action, message):
     from lcvg_env.env import LCVGVectorEnv
 
     venv = LCVGVectorEnv(2, ckpt)
     venv.reset(seed=0)
-    with pytest.raises(ValueError, match="NaN or inf"):
-        venv.step(np.array([[0.0, 0.0], [np.nan, 0.0]], np.float32))
+    with pytest.raises(ValueError, match=message):
+        venv.step(action)
+
+
+@pytest.mark.parametrize("steps", ["100", 0, 2.5, True])
+def test_a_step_limit_that_is_no_positive_int_is_refused(ckpt, steps):
+    from lcvg_env.env import LCVGVectorEnv
+
+    with pytest.raises(ValueError, match=r"max_episode_steps must be an int >= 1 or None"):
+        LCVGVectorEnv(2, ckpt, max_episode_steps=steps)  # e.g. --env-kwargs max_episode_steps=abc
 
 
 def test_env_steps_on_one_thread_and_gives_the_caller_back_its_own(env):
@@ -394,6 +411,7 @@ def test_rollout_errors_are_one_line(ckpt, tmp_path):
         (["LCVG-Pusher-v0", "-c", str(garbage)], "not a readable lcvg checkpoint", 1),
         (["LCVG-Nope-v0", "-c", str(ckpt)], "The lcvg ids: LCVG-Pusher-v0", 1),
         (["LCVG-Pusher-v0", "-c", str(ckpt), "--policy", "constant:1,nan"], "must be finite numbers", 2),
+        (["LCVG-Pusher-v0", "-c", str(ckpt), "--policy", "constant:2,0"], "finite numbers in [-1, 1]", 2),
         (["LCVG-Pusher-v0", "-c", str(ckpt), "--threads", "0"], "--threads must be an integer >= 1", 1),
         (["LCVG-Pusher-v0", "-c", str(ckpt), "--fps", "0"], "--fps must be a number > 0", 1),
     ]
