@@ -121,7 +121,7 @@ def bundle(
     from lcvg_env.checkpoint import CheckpointError, read_metadata, save_checkpoint
     from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, default_max_displacement
     from lcvg_env.model import open_model
-    from lcvg_env.outputs import check_output_file
+    from lcvg_env.outputs import check_output_file, describe_os_error
     from lcvg_env.runtime import resolve_device, set_threads
 
     out = out_path(out, out_arg)
@@ -171,16 +171,20 @@ def bundle(
         "step": ckpt.step,
         "created": meta.get("created"),
     }
-    written = save_checkpoint(
-        out,
-        ckpt.generator.cpu(),
-        control_mode=ckpt.control_mode,
-        start_frames=ckpt.start_frames,
-        preset=ckpt.preset,
-        step=ckpt.step,
-        extra=extra,
-        half=half,
-    )
+    try:  # written aside, then renamed: a full disk leaves OUT as it was
+        written = save_checkpoint(
+            out,
+            ckpt.generator.cpu(),
+            control_mode=ckpt.control_mode,
+            start_frames=ckpt.start_frames,
+            preset=ckpt.preset,
+            step=ckpt.step,
+            extra=extra,
+            half=half,
+        )
+    except OSError as exc:
+        typer.echo(f"Error: OUT {out}: could not write it ({describe_os_error(exc)}).", err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
         f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes, "

@@ -51,6 +51,7 @@ def save_state(
 
 def load_state(state_dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read the state named by ``state_dir/manifest.json``: (tensors, meta)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     state_dir = Path(state_dir)
@@ -64,7 +65,7 @@ def load_state(state_dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         manifest = json.loads(manifest_path.read_text())
         meta = json.loads((state_dir / manifest["meta"]).read_text())
         tensors = load_file(str(state_dir / manifest["tensors"]))
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, TypeError, ValueError, SafetensorError) as e:  # damaged, truncated, edited
         raise StateError(f"The resume state in {state_dir} is unreadable ({e}); start a new run.") from e
     if manifest.get("version") != STATE_VERSION:
         raise StateError(f"{manifest_path}: state version {manifest.get('version')} is not supported.")

@@ -225,6 +225,8 @@ def save_detector(detector: TipDetector, path: str | os.PathLike, metadata: dict
     """Write weights (fp16) and ``{format, version, config, info: metadata}`` JSON; never a pickle."""
     from safetensors.torch import save_file
 
+    from lcvg_env.atomic import atomic_path
+
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous().cpu()
         for k, v in detector.state_dict().items()
@@ -234,7 +236,8 @@ def save_detector(detector: TipDetector, path: str | os.PathLike, metadata: dict
     header["info"] = metadata
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(header)})
+    with atomic_path(path) as tmp:  # a kill or a full disk leaves the previous detector file whole
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(header)})
 
 
 def load_detector(name_or_path: str | os.PathLike = "pusher", device: str = "cpu") -> TipDetector:

@@ -45,8 +45,9 @@ def train(
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", hidden=True)] = None,
 ) -> None:
     """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives)."""
+    from lcvg_env.atomic import is_disk_full
     from lcvg_env.metrics.detector_train import TrainArgs, main
-    from lcvg_env.outputs import check_output_file
+    from lcvg_env.outputs import check_output_file, describe_os_error
 
     if bf16 is not None:
         deprecated("--bf16/--no-bf16", "--precision bf16|fp32")
@@ -63,7 +64,17 @@ def train(
         check_output_file(out, "--out", example="tip_detector.safetensors")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    main(args, log=typer.echo)
+    try:
+        main(args, log=typer.echo)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        typer.echo(
+            f"Error: --out {out}: could not write it ({describe_os_error(exc)}); a detector saved before "
+            "is whole (written aside, then renamed).",
+            err=True,
+        )
+        raise typer.Exit(code=1) from exc
     typer.echo(f"wrote {out}")
 
 

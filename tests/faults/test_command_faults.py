@@ -367,3 +367,38 @@ def test_a_kill_while_encoding_a_video_keeps_the_old_video(tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         write_video(frames[::-1], path, fps=4)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["rollout.mp4"]
+
+
+def test_full_disk_while_bundling_is_one_line_and_keeps_the_old_file(ckpt, tmp_path, monkeypatch):
+    import safetensors.torch
+
+    out = tmp_path / "shipped.safetensors"
+    out.write_bytes(b"the previous bundle")
+    monkeypatch.setattr(safetensors.torch, "save_file", _enospc)
+    argv = ["checkpoint", "bundle", str(ckpt), "--out", str(out), "--overwrite"]
+    text = clean_exit(runner.invoke(app, argv))
+    assert f"Error: OUT {out}: could not write it (the disk is full: free some space" in text
+    assert out.read_bytes() == b"the previous bundle" and listing(tmp_path) == ["shipped.safetensors"]
+
+
+def test_full_disk_while_training_the_detector_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", _enospc)
+    argv = ["detector", "train", str(tmp_path), "--out", str(tmp_path / "tip.safetensors")]
+    text = clean_exit(runner.invoke(app, argv))
+    assert "tip.safetensors: could not write it (the disk is full" in text and "is whole" in text
+
+
+@pytest.mark.parametrize("damage", ["truncated-tensors", "manifest-list"])
+def test_a_damaged_resume_state_is_named_not_a_traceback(tmp_path, damage):
+    import json
+
+    from lcvg_training.state import StateError, load_state, save_state
+
+    state = save_state(tmp_path / "state", 4, {"w": torch.ones(8)}, {"step": 4})
+    if damage == "truncated-tensors":
+        tensors = next(state.glob("tensors-*.safetensors"))
+        tensors.write_bytes(tensors.read_bytes()[:40])
+    else:
+        (state / "manifest.json").write_text(json.dumps(["tensors", "meta"]))
+    with pytest.raises(StateError, match=r"resume state in .*state is unreadable"):
+        load_state(state)
