@@ -38,7 +38,9 @@ METRIC_ROWS = [
     ("displacement_error_px", "displacement error vs true tip (px)", "↓"),
     ("m_centroid_distance_px", "M-centroid distance (model's own M, px)", "↓"),
     ("m_missing_rate", "foreground missing (model's own M)", "↓"),
-    ("m_iou_generated", "IoU of M(generated) with true arm", "↑"),
+    ("player_error_px", "players vs true players_px (colour locator, px)", "↓"),
+    ("player_missing_rate", "player missing (colour locator)", "↓"),
+    ("m_iou_generated", "IoU of M(generated) with true foreground", "↑"),
 ]
 STRIP_GAP = 2
 """Pixels between frames in the PNG strip."""
@@ -103,7 +105,7 @@ def ground_truth_lines(result: EvalResult) -> list[str]:
     m = result.meta.get("mask_net_real") or {}
     if m.get("iou") is not None:
         lines.append(
-            f"mask network M on real frames vs true arm: IoU {_fmt(m['iou'])}, "
+            f"mask network M on real frames vs true foreground: IoU {_fmt(m['iou'])}, "
             f"precision {_fmt(m['precision'])}, recall {_fmt(m['recall'])}"
         )
     floor = result.meta.get("detector_floor_real") or {}
@@ -112,7 +114,10 @@ def ground_truth_lines(result: EvalResult) -> list[str]:
             f"detector on real frames vs true tip (its floor): median {_fmt(floor['median_px'])} px, "
             f"p90 {_fmt(floor['p90_px'])} px, missed {_fmt(floor['missed_rate'])}"
         )
-    return lines
+    from lcvg_env.evaluation.players import floor_line
+
+    players = floor_line(result.meta, _fmt)
+    return [*lines, players] if players else lines
 
 
 def _upscale(frames: np.ndarray, min_side: int = 128) -> np.ndarray:

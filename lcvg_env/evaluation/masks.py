@@ -1,7 +1,9 @@
 """How well the learned mask finds the moving foreground: IoU with a ground-truth mask (training's check
 at the end of stage 1; ``lcvg evaluate`` reports the same against the test split's ``arm_mask``).
 
-The built-in pusher data stores the arm's pixels (``annotations()["arm_mask"]``). The IoU of the binarized
+The built-in pusher data stores the arm's pixels (``annotations()["arm_mask"]``), Atari Tennis each player's
+(``ours_mask``, ``opponent_mask``): the true foreground is the arm, or the union of the players
+(:func:`with_foreground`). The IoU of the binarized
 mask 1[M(x) > 0.5] with it is reported next to two baselines a mask that knows nothing would reach:
 the whole frame (IoU = the arm's share of the frame) and a random mask of the same size as the learned
 one (expected IoU = p q / (p + q - p q) for independent pixels with shares p and q).
@@ -10,6 +12,7 @@ one (expected IoU = p q / (p + q - p q) for independent pixels with shares p and
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,21 @@ from lcvg_env.data import DataError, DataWarning, open_episodes, rescale_annotat
 from lcvg_env.data.validate import validate_split
 from lcvg_env.model import binary_masks
 from lcvg_env.models.generator import LayeredGenerator
+
+FOREGROUND_KEY = "foreground_mask"
+"""The key :func:`with_foreground` adds: the true foreground LCVG's single mask should find."""
+
+
+def with_foreground(ann: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """``ann`` with :data:`FOREGROUND_KEY` added: ``arm_mask`` (the pusher), or without it the union of
+    the ``*_mask`` keys (Atari Tennis: ``ours_mask | opponent_mask``, both players in LCVG's one mask);
+    ``ann`` as it is when it has no mask (None stays None)."""
+    if not ann:
+        return None if ann is None else dict(ann)
+    keys = ["arm_mask"] if "arm_mask" in ann else sorted(k for k in ann if k.endswith("_mask"))
+    if not keys:
+        return dict(ann)
+    return {**ann, FOREGROUND_KEY: np.logical_or.reduce([np.asarray(ann[k], dtype=bool) for k in keys])}
 
 
 def mask_split(data_dir: str | Path) -> str:
@@ -44,9 +62,10 @@ def mask_iou_summary(
     root: str | Path,
     split: str = "val",
     max_frames: int = 256,
-    key: str = "arm_mask",
+    key: str = FOREGROUND_KEY,
 ) -> dict[str, float] | None:
-    """IoU of the binarized learned mask with ``annotations()[key]`` on up to ``max_frames`` frames.
+    """IoU of the binarized learned mask with ``annotations()[key]`` (default: the true foreground,
+    :func:`with_foreground`) on up to ``max_frames`` frames.
 
     Returns ``{"iou", "iou_full_frame", "iou_random", "frames"}`` or None when the split has no such
     annotations (e.g. real video).
@@ -62,7 +81,7 @@ def mask_iou_summary(
     frames_done = 0
     for ep in episodes:
         try:
-            ann = ep.annotations()  # checked against the frames: a mismatch is a DataError
+            ann = with_foreground(ep.annotations())  # checked against the frames: a mismatch is a DataError
         except DataError:
             continue
         if ann is None or key not in ann or frames_done >= max_frames:

@@ -17,9 +17,12 @@ What is measured, and against what:
   and in the real one, per step and mean, and the share of frames where it is missing;
 * against ground truth, where the data has it (the built-in pusher's ``tip_px`` and ``arm_mask``):
   the tip error and the displacement error (:mod:`lcvg_env.metrics.tips`), the detector's own error
-  on the real frames (its floor), and the IoU, precision and recall of M on the real frames;
+  on the real frames (its floor), and the IoU, precision and recall of M on the real frames; for
+  two-player data (Atari Tennis: ``players_px``, ``ours_mask``, ``opponent_mask``) the true foreground
+  is the union of the players' masks and the players, located by colour, are scored against
+  ``players_px`` (:mod:`lcvg_env.evaluation.players`);
 * by the model's own mask network, labelled as such (``m_*``): the distance between the centroids of
-  M(x_hat^t) and M(x^t), M's missing rate, and the IoU of M(x_hat^t) with the true arm.
+  M(x_hat^t) and M(x^t), M's missing rate, and the IoU of M(x_hat^t) with the true foreground.
 
 The copy-first-frame baseline (x_hat^t = x^0 for every t) is scored the same way, as a reference row.
 A metric that cannot be computed (weights not installed, too few frames or clips, no ground truth)
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lcvg_env.evaluation.players import locator_floor, player_scores
 from lcvg_env.metrics.masks import control_scores, mask_iou, mask_precision_recall
 from lcvg_env.metrics.suite import MetricSuite, dedup_apply
 from lcvg_env.metrics.tips import nan_mean, nan_quantile, point_distance, tip_scores
@@ -109,6 +113,8 @@ class Rollout:
     """Wall-clock time of mask fitting and generation."""
     tips: torch.Tensor | None = None
     """(T, 2) true tip (x, y) pixels at the model's size (``tip_px``), or None."""
+    players: torch.Tensor | None = None
+    """(T, K, 2) true players (x, y) pixels at the model's size (``players_px``, Atari Tennis), or None."""
 
 
 @dataclass
@@ -130,11 +136,12 @@ class EvalResult:
 
 
 def ground_truth(episode: Any, size: tuple[int, int], count: int, key: str) -> torch.Tensor | None:
-    """The episode's annotation ``key`` (``arm_mask`` or ``tip_px``; first ``count`` frames) at the
-    model's size, or None when the data does not have it."""
+    """The episode's annotation ``key`` (``foreground_mask``, ``arm_mask``, ``tip_px``, ``players_px``;
+    first ``count`` frames) at the model's size, or None when the data does not have it."""
     from lcvg_env.data import rescale_annotations
+    from lcvg_env.evaluation.masks import with_foreground
 
-    ann = episode.annotations()
+    ann = with_foreground(episode.annotations())
     if not ann or key not in ann:
         return None
     value = rescale_annotations({key: ann[key]}, episode.stored_size(), size)[key][:count]
@@ -166,8 +173,9 @@ def _rollouts(ckpt: Any, data_dir: str | os.PathLike, cfg: EvalConfig) -> list[R
         frames = ep.frames(size=size)[: cfg.frames]
         r = rollout(ckpt.generator, frames, ckpt.control_mode, cfg.solver)
         r.name = ep.name
-        r.gt_masks = ground_truth(ep, size, len(frames), "arm_mask")
+        r.gt_masks = ground_truth(ep, size, len(frames), "foreground_mask")  # the arm, or the players
         r.tips = ground_truth(ep, size, len(frames), "tip_px")
+        r.players = ground_truth(ep, size, len(frames), "players_px")
         out.append(r)
     return out
 
@@ -207,6 +215,7 @@ class _Reference:
     detections: torch.Tensor | None  # (E, T, 2) detected tips of the real frames (NaN: not found)
     features: torch.Tensor | None  # (N, 2048) Inception features, None if FID is unavailable
     embeddings: torch.Tensor | None  # (E, 400) I3D embeddings of the real clips, None if FVD is unavailable
+    players: torch.Tensor | None = None  # (E, T, K, 2) true players, None unless every episode has them
 
     @property
     def real(self) -> torch.Tensor:
@@ -246,7 +255,9 @@ def _reference(
     clips = torch.stack([r.real[:t] for r in rollouts])  # (E, T, 3, H, W)
     gts = _stack_all([None if r.gt_masks is None else r.gt_masks[1:t] for r in rollouts])
     if gts is None:
-        reasons["mask_iou"] = "no ground-truth arm_mask in the dataset's annotations"
+        reasons["mask_iou"] = (
+            "no ground-truth foreground mask (arm_mask, or players' *_mask) in the annotations"
+        )
     tips = _stack_all([None if r.tips is None else r.tips[:t] for r in rollouts])
     if tips is None:
         reasons.setdefault("ground_truth_tips", "no ground-truth tip_px in the dataset's annotations")
@@ -266,6 +277,7 @@ def _reference(
         detections=None if detector is None else _detect(detector, clips),
         features=None if "fid" in reasons else suite.inception_features(real),
         embeddings=None if "fvd" in reasons else suite.i3d_features(clips),
+        players=_stack_all([None if r.players is None else r.players[:t] for r in rollouts]),
     )
 
 
@@ -306,6 +318,8 @@ def _score_row(
     row["m_centroid_distance_px"] = own.control_error_px()
     row["m_missing_rate"] = own.missing_rate()
     row["m_iou_generated"] = None if ref.gt is None else nan_mean(mask_iou(masks, ref.gt))
+    if ref.players is not None:  # two-player data: the players located by colour, against players_px
+        row.update(player_scores(clips, ref.players))
     row.update(frames=len(pred), episodes=len(clips), fvd_clips=len(clips), fvd_clip_frames=clips.shape[1])
     row["seconds"] = time.perf_counter() - start
     return row
@@ -347,6 +361,11 @@ def evaluate(
     suite = MetricSuite.build(cfg.skip, cfg.device, cfg.batch_size)
     reasons.update(suite.reasons)
     ref = _reference(suite, rollouts, detector, reasons)
+    if ref.players is not None and detector is None and cfg.detector == DETECTOR_AUTO:
+        reasons["detection"] = (
+            "no tip detector applies to two-player data (players_px); the players are located by colour "
+            "instead (player rows)"
+        )
     t = ref.clips.shape[1]
     row_clips = {  # frames per episode of each row in ROWS; copy-first-frame repeats the start frame
         "model": torch.stack([r.generated[:t] for r in rollouts]),
@@ -368,6 +387,7 @@ def evaluate(
         "mask_net_real": ref.mask_net(),
         "detector": None if detector is None else getattr(detector, "source", cfg.detector),
         "detector_floor_real": ref.detector_floor(),
+        "player_locator_real": None if ref.players is None else locator_floor(ref.clips, ref.players),
         "solver": cfg.solver,
         "episode_names": [r.name for r in rollouts],
         "seconds_total": round(time.perf_counter() - start, 3),
