@@ -5,7 +5,8 @@ reward task and the per-env state (goal, last control). The single env is ``LCVG
 so the vector env gives the same results as N single envs seeded alike.
 
 With ``players`` K > 1 the info adds each foreground's mask, centroid and presence, and the reach task
-scores foreground 0 (docs/env.md, "Several foregrounds").
+scores foreground 0; ``reach_each`` gives every foreground its own goal (docs/env.md, "Several
+foregrounds").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lcvg_env.control.control_range import default_max_displacement
 from lcvg_env.env.config import EnvConfig, load_env_checkpoint
 from lcvg_env.env.controls import ControlMap
 from lcvg_env.env.sim import LayeredSimulator
-from lcvg_env.env.task import ReachTask
+from lcvg_env.env.task import PlayersReachTask, ReachTask
 from lcvg_env.runtime import torch_threads
 
 RESET_OPTIONS = ("frame", "start_index")
@@ -74,13 +75,14 @@ class LCVGBatch:
         )
         self.size = self.sim.size
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)
-        self.task = ReachTask(self.size, cfg.success_radius, cfg.goal_margin) if cfg.task == "reach" else None
-        self.goals = np.zeros((num_envs, 2), dtype=np.float32)
+        self.task = make_task(cfg, self.size)
+        goal_shape = (cfg.players, 2) if cfg.task == "reach_each" else (2,)  # one goal per foreground, or one
+        self.goals = np.zeros((num_envs, *goal_shape), dtype=np.float32)
         self.control_px = self.controls.identity(num_envs)
         image_space = spaces.Box(0, 255, shape=(*self.size, 3), dtype=np.uint8)
         self.observation_space: spaces.Space = image_space
         if cfg.observation == "dict":
-            point = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+            point = spaces.Box(-1.0, 1.0, shape=(self.goals[0].size,), dtype=np.float32)  # (2,) or (2 K,)
             self.observation_space = spaces.Dict(
                 {"image": image_space, "achieved_goal": point, "desired_goal": point}
             )
@@ -105,14 +107,15 @@ class LCVGBatch:
         return self.start_frames[rng.integers(n)]
 
     def reset(self, rows: np.ndarray, rngs: list[np.random.Generator], options: list[dict | None]) -> None:
-        """Reset ``rows`` (each with its own generator and options) in one mask pass."""
-        frames = []
-        for row, rng, opts in zip(rows, rngs, options, strict=True):
-            frames.append(self.start_frame(rng, opts))  # start frame first, then the goal
-            if self.task is not None:
-                self.goals[row] = self.task.sample_goal(rng)
+        """Reset ``rows`` (each with its own generator and options) in one mask pass; each generator draws
+        the start frame, then the goal(s), which ``reach_each`` places by where the foregrounds start."""
+        frames = [self.start_frame(rng, opts) for rng, opts in zip(rngs, options, strict=True)]
         with torch_threads(self.cfg.threads):
             self.sim.load(rows, np.stack(frames))
+        if self.task is not None:
+            starts = self.scored_centroids()[rows]
+            for row, rng, start in zip(rows, rngs, starts, strict=True):
+                self.goals[row] = self.task.sample_goal(rng, start)
         self.control_px[rows] = self.controls.identity(len(rows))
 
     def step(self, actions: np.ndarray) -> None:
@@ -122,9 +125,12 @@ class LCVGBatch:
             self.sim.step(self.controls.to_normalized(self.control_px))
 
     def scored_centroids(self) -> np.ndarray:
-        """(B, 2) the centroids the reach task scores: the mask's, or foreground 0's when ``players`` > 1."""
+        """The centroids the task scores: (B, 2) the mask's, or foreground 0's when ``players`` > 1;
+        (B, K, 2) every foreground's for ``reach_each``."""
         tracker = self.sim.tracker
-        return self.sim.centroids if tracker is None else tracker.centroids[:, 0]
+        if tracker is None:
+            return self.sim.centroids
+        return tracker.centroids if self.cfg.task == "reach_each" else tracker.centroids[:, 0]
 
     def infos(self) -> dict[str, np.ndarray]:
         """Per-env information, batched: every value has B rows."""
@@ -146,6 +152,8 @@ class LCVGBatch:
             info.update(
                 goal_px=self.goals.copy(), distance_px=distance, is_success=self.task.success(distance)
             )
+            if self.goals.ndim == 3:  # reach_each: (B, K) which foregrounds are at their goals
+                info["player_success"] = distance <= self.task.success_radius
         return info
 
     def rewards(self, info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +182,8 @@ class LCVGBatch:
             return obs
         return {
             "image": obs,
-            "achieved_goal": self.to_fraction(self.scored_centroids()),
-            "desired_goal": self.to_fraction(self.goals),
+            "achieved_goal": self.to_fraction(self.scored_centroids()).reshape(self.num_envs, -1),
+            "desired_goal": self.to_fraction(self.goals).reshape(self.num_envs, -1),
         }
 
     def to_fraction(self, points_px: np.ndarray) -> np.ndarray:
@@ -191,9 +199,21 @@ class LCVGBatch:
         h, w = self.size
         scale = np.array([w, h], dtype=np.float32)
         achieved = np.asarray(achieved_goal, dtype=np.float32)
+        desired = np.asarray(desired_goal, dtype=np.float32)
+        if self.goals.ndim == 3:  # reach_each: (..., 2 K) -> (..., K, 2)
+            achieved, desired = (v.reshape(*v.shape[:-1], -1, 2) for v in (achieved, desired))
         centroids = np.where((achieved < 0).any(axis=-1, keepdims=True), np.nan, achieved * scale)
-        distance = self.task.distance(centroids, np.asarray(desired_goal, dtype=np.float32) * scale)
+        distance = self.task.distance(centroids, desired * scale)
         return self.task.reward(distance)
+
+
+def make_task(cfg: EnvConfig, size: tuple[int, int]) -> ReachTask | None:
+    """The reward task of ``cfg.task`` (None for ``none``)."""
+    if cfg.task == "reach":
+        return ReachTask(size, cfg.success_radius, cfg.goal_margin)
+    if cfg.task == "reach_each":
+        return PlayersReachTask(size, cfg.success_radius, cfg.goal_margin, cfg.players)
+    return None
 
 
 def obs_row(obs: Observation, i: int) -> np.ndarray | dict[str, np.ndarray]:

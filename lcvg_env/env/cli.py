@@ -28,7 +28,10 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the first reset.")]
 ScaleOpt = Annotated[
     int | None, typer.Option(help="Integer upscaling of the frames (default: up to 512 px).")
 ]
-TaskOpt = Annotated[str | None, typer.Option(help="Reward task: reach or none (default: the env's).")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(help="Reward task: reach, reach_each (--players 2+) or none (default: the env's)."),
+]
 PlayersOpt = Annotated[
     int | None,
     typer.Option(help="Foregrounds moved separately, one control each (default: the env's, 1)."),

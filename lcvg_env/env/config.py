@@ -18,7 +18,7 @@ from lcvg_env.runtime import check_threads, resolve_device
 if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
 
-TASKS = ("reach", "none")
+TASKS = ("reach", "reach_each", "none")
 OBSERVATIONS = ("pixels", "dict")
 DTYPES = ("bfloat16", "float32", "float16")
 
@@ -35,7 +35,9 @@ class EnvConfig:
     control: str | None = None
     """``translation`` (2 dims), ``rotation`` (3) or ``affine`` (6); None: the checkpoint's mode."""
     task: str = "reach"
-    """``reach``: bring the foreground centroid to a goal point; ``none``: reward 0 (data generation)."""
+    """``reach``: bring the foreground centroid to a goal point; ``reach_each`` (``players`` > 1): every
+    foreground to its own goal, in the half of the frame it starts in (:mod:`lcvg_env.env.task`);
+    ``none``: reward 0 (data generation)."""
     max_displacement: float | None = None
     """Pixels the mask moves per step at action +-1 (translation components). None: the checkpoint's
     data-derived default (the 99th percentile of the per-axis controls it was trained on,
@@ -110,9 +112,9 @@ class EnvConfig:
             )
         if self.observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}.")
-        if self.observation == "dict" and self.task != "reach":
+        if self.observation == "dict" and self.task not in ("reach", "reach_each"):
             raise ValueError(
-                "observation='dict' carries the reach goal: use it with task='reach', "
+                "observation='dict' carries the reach goal: use it with task='reach' or 'reach_each', "
                 "or use observation='pixels'."
             )
         if not isinstance(self.compile, bool):
@@ -136,6 +138,12 @@ class EnvConfig:
                     f"got {self.player_colours!r}."
                 )
             self.player_colours = tuple(tuple(int(c) for c in rgb) for rgb in colours)
+        if self.task == "reach_each" and (self.players < 2 or self.goal_margin >= 0.25):
+            raise ValueError(
+                "task='reach_each' gives each of several foregrounds its own goal, in its half of the frame: "
+                f"it needs players >= 2 and goal_margin < 0.25, got players={self.players}, "
+                f"goal_margin={self.goal_margin}; for one foreground use task='reach'."
+            )
         self.device = resolve_device(self.device, "device")
 
 

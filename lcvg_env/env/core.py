@@ -60,8 +60,10 @@ class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
     ``task="reach"``: -||centroid - goal|| / frame diagonal per step, -1 when the frame has no
-    foreground (:mod:`lcvg_env.env.task`). ``task="none"``: 0. ``reward_fn(frame, mask, info)``
-    replaces either (the clean frame (H, W, 3) uint8, the mask (H, W) bool, the step's info).
+    foreground (:mod:`lcvg_env.env.task`). ``task="reach_each"`` (``players`` > 1): every foreground its
+    own goal in its half of the frame, -mean_k ||centroid_k - goal_k|| / diagonal. ``task="none"``: 0.
+    ``reward_fn(frame, mask, info)`` replaces any of them (the clean frame (H, W, 3) uint8, the mask
+    (H, W) bool, the step's info).
 
     ## Starting State
     A real frame from the checkpoint's bank (drawn with ``np_random``), or
@@ -78,7 +80,8 @@ class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
     (the applied control in pixels and radians), ``control_norm`` (in the warp's normalized units),
     and for reach ``goal_px`` (2,), ``distance_px``, ``is_success``. With ``players=K`` > 1 also
     ``player_masks`` (K, H, W) bool, ``player_centroids_px`` (K, 2) (NaN when absent) and
-    ``player_present`` (K,) bool; the reach task then scores foreground 0's centroid.
+    ``player_present`` (K,) bool; the reach task then scores foreground 0's centroid; ``reach_each`` gives
+    ``goal_px`` (K, 2), ``distance_px`` (K,), ``player_success`` (K,) and ``is_success`` (all K).
 
     ## Arguments
     ``checkpoint`` (path or :class:`~lcvg_env.checkpoint.Checkpoint`; None resolves ``name``, see
