@@ -51,7 +51,12 @@ ENV_IDS: tuple[EnvId, ...] = (
     EnvId("LCVG-PusherTiny-v0", "pusher_tiny", 100),
     EnvId("LCVG-BAIR-v0", "bair", 100),
     EnvId("LCVG-Tennis-v0", "tennis", 100),
-    EnvId("LCVG-AtariTennis-v0", "atari_tennis", 100, {"players": 2, "player_colours": ATARI_TENNIS_COLOURS}),
+    EnvId(
+        "LCVG-AtariTennis-v0",
+        "atari_tennis",
+        100,
+        {"players": 2, "player_colours": ATARI_TENNIS_COLOURS, "task": "reach_each"},
+    ),
 )
 """The ids. ``LCVG-Breakout-v0`` was withdrawn (no bundled Breakout model; docs/env.md says how to build
 one and run it with ``checkpoint=``)."""

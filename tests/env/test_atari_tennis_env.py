@@ -36,7 +36,12 @@ ORANGE, BLUE = (tuple(int(c) for c in rgb) for rgb in PLAYER_COLOURS)
 
 def test_id_is_registered_with_two_players_numbered_by_colour() -> None:
     spec = gymnasium.spec("LCVG-AtariTennis-v0")
-    assert spec.kwargs == {"name": "atari_tennis", "players": 2, "player_colours": ATARI_TENNIS_COLOURS}
+    assert spec.kwargs == {
+        "name": "atari_tennis",
+        "players": 2,
+        "player_colours": ATARI_TENNIS_COLOURS,
+        "task": "reach_each",
+    }
     np.testing.assert_array_equal(ATARI_TENNIS_COLOURS, PLAYER_COLOURS)  # ours first, as in the data
     assert "LCVG-Breakout-v0" not in {s.id for s in ENV_IDS}
     assert "LCVG-Breakout-v0" not in gymnasium.registry
@@ -67,7 +72,9 @@ def test_env_checker_at_the_data_size(tmp_path: Path) -> None:
         check_env(env.unwrapped)
     assert env.action_space.shape == (4,) and env.observation_space.shape == (64, 64, 3)
     _, info = env.reset(seed=0)
-    assert info["player_masks"].shape == (2, 64, 64)
+    assert info["player_masks"].shape == (2, 64, 64) and info["goal_px"].shape == (2, 2)
+    dict_env = gymnasium.make("LCVG-AtariTennis-v0", checkpoint=model, observation="dict")
+    assert dict_env.observation_space["desired_goal"].shape == (4,)
 
 
 def test_colour_owner_matches_components_to_colours() -> None:
