@@ -172,6 +172,23 @@ def test_empty_val_split_skips_the_stage1_check_with_a_warning_not_an_error(tmp_
     assert trainer.train().mask_iou is None
 
 
+def test_truncated_and_fake_videos_are_named_and_left_out(tmp_path):
+    from lcvg_env.env.render import write_video
+
+    split = tmp_path / "videos" / "train"
+    frames = [np.full((16, 16, 3), 30 * i, np.uint8) for i in range(6)]
+    for name in ("good", "cut", "fake"):
+        write_video(frames, split / f"{name}.mp4", fps=6)
+    cut = split / "cut.mp4"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 3])
+    (split / "fake.mp4").write_text("not a video")
+    report = validate_split(tmp_path / "videos", "train", warn=False)
+    assert [ep.name for ep in report.episodes] == ["good"] and report.broken == 2
+    assert all("It may be truncated or not a video; re-encode it" in p for p in report.problems)
+    result = _cli("data", "info", tmp_path / "videos")
+    assert result.exit_code == 1 and "cut.mp4" in result.output and "fake.mp4" in result.output
+
+
 # ---------------------------------------------------------------- frame formats
 def _save(tmp_path: Path, array: np.ndarray, mode: str | None = None, **kwargs) -> Path:
     path = tmp_path / f"frame_{mode or 'x'}.png"
@@ -393,6 +410,16 @@ def test_overwrite_refuses_a_folder_with_user_files_and_deletes_nothing(tiny_che
     (out / "lcvg" / "someone-elses-v0").rmdir()
     summary = _labels(tiny_checkpoint, videos, out, max_episodes=1, overwrite=True, output_format="npz")
     assert summary.episodes == 1 and sorted(p.name for p in out.iterdir()) == ["episodes", MANIFEST]
+
+
+def test_a_damaged_export_manifest_is_named_and_nothing_is_deleted(tiny_checkpoint, videos, tmp_path):
+    out = tmp_path / "out"
+    _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=2)
+    (out / MANIFEST).write_text("{damaged")
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    with pytest.raises(ExportError, match=r"lcvg_export\.json is unreadable .*remove it or pass --overwrite"):
+        _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=3)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
 
 
 def test_export_into_a_file_is_refused(tiny_checkpoint, videos, tmp_path):
