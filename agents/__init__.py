@@ -6,7 +6,7 @@ they import each other relatively).
 - :mod:`agents.config`: the run's ``Args`` dataclass and per-algorithm defaults.
 - :mod:`agents.train`: ``train(Args)``: PPO, SAC or DQN on the batched vector env, with evaluation,
   checkpoints, TensorBoard logs and a video of the trained agent.
-- :mod:`agents.evaluate`: ``evaluate_policy``: one seeded evaluation loop for every policy.
+- evaluation of any policy: :mod:`lcvg_env.evaluation.policy` (``evaluate_policy``, one seeded loop).
 - :mod:`agents.policies`: the random and scripted reference controllers.
 - :mod:`agents.networks`: a CoordConv features extractor for frames of any size >= 16 px.
 - :mod:`agents.envs`: the batched env stacks (gymnasium vector env; SB3 adapter, discrete moves).

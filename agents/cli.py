@@ -187,12 +187,12 @@ def eval_command(
     eval_{random,scripted}__{env}.mp4 in the current folder for the baselines.
     """
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.evaluation.policy import EVAL_SEED, evaluate_policy
     from lcvg_env.outputs import check_output_file, write_text
     from lcvg_env.runtime import resolve_device, set_threads
 
     from .config import parse_key_values
     from .envs import make_vector_env
-    from .evaluate import EVAL_SEED, evaluate_policy
     from .loading import (
         BASELINES,
         baseline_policy,

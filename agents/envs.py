@@ -3,7 +3,7 @@
 Every agent trains on the natively batched :class:`~lcvg_env.env.vector.LCVGVectorEnv` (N envs, one
 forward pass of the world model per step), made from a registered id with ``gymnasium.make_vec`` so
 the id's model and episode length apply. Evaluation also runs in the real pusher,
-``LCVG-PusherMuJoCo-v0`` (:mod:`agents.real_envs`); :func:`env_view` reads either alike. For
+``LCVG-PusherMuJoCo-v0`` (:mod:`agents.real_envs`); ``lcvg_env.evaluation.env_view`` reads either. For
 stable-baselines3 the stack is::
 
     LCVGVectorEnv -> SB3VecEnv (the env's adapter) [-> DiscreteVecControl for DQN]
@@ -12,9 +12,7 @@ stable-baselines3 the stack is::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -23,10 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor, 
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from lcvg_env.env.controls import DISCRETE_ACTIONS, ControlMap
-from lcvg_env.env.vector import LCVGVectorEnv
-
-if TYPE_CHECKING:
-    from lcvg_env.env.task import ReachTask
+from lcvg_env.evaluation.env_view import discrete_to_box, env_view, lcvg_vector_env
 
 
 def env_ids() -> list[str]:
@@ -53,45 +48,6 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | Non
     )
 
 
-@dataclass
-class EnvView:
-    """What evaluation and the reference controllers read of a vector env, learned or real."""
-
-    controls: ControlMap
-    """Action -> pixels map of the sub-envs (the discrete action table too)."""
-    task: ReachTask | None
-    """The reach task (goals, success radius), None without one."""
-    max_displacement: float
-    """Pixels per step at action +-1."""
-    point: str
-    """The ``info`` key of the point the task scores: ``centroid_px`` (the learned env's mask centroid)
-    or ``tip_px`` (the real env's true tip)."""
-    frames: Callable[[], np.ndarray]
-    """The sub-envs' current frames (N, H, W, 3) uint8 without the goal marker."""
-
-
-def env_view(venv: Any) -> EnvView:
-    """The :class:`EnvView` of an LCVG vector env (or a wrapper of one) or of a ``SyncVectorEnv`` of
-    MuJoCo envs (:func:`agents.real_envs.make_mujoco_vector_env`)."""
-    envs = _sync_envs(venv)
-    if envs is not None:
-        real = envs[0].unwrapped
-        frames = lambda: np.stack([env.unwrapped.frame for env in envs])  # noqa: E731  (N, H, W, 3)
-        return EnvView(real.controls, real.task, float(real.max_displacement), "tip_px", frames)
-    lcvg = lcvg_vector_env(venv)
-    md = float(lcvg.cfg.max_displacement)
-    return EnvView(lcvg.controls, lcvg.task, md, "centroid_px", lambda: lcvg.frames)
-
-
-def _sync_envs(venv: Any) -> list[gym.Env] | None:
-    """The sub-envs of a ``SyncVectorEnv`` under ``venv`` (through vector wrappers), else None."""
-    while venv is not None and not isinstance(venv, LCVGVectorEnv):
-        if isinstance(venv, gym.vector.SyncVectorEnv):
-            return list(venv.envs)
-        venv = getattr(venv, "env", None)
-    return None
-
-
 def make_sb3_env(
     env_id: str,
     num_envs: int,
@@ -113,16 +69,6 @@ def make_sb3_env(
     return venv
 
 
-def lcvg_vector_env(venv: Any) -> Any:
-    """The :class:`LCVGVectorEnv` under a gymnasium vector env or an SB3 stack."""
-    while not isinstance(venv, LCVGVectorEnv):
-        inner = getattr(venv, "venv", None) or getattr(venv, "env", None)
-        if inner is None:
-            raise TypeError(f"{type(venv).__name__} does not wrap an LCVGVectorEnv.")
-        venv = inner
-    return venv
-
-
 def _has_hwc_image(space: gym.Space) -> bool:
     """True if ``space`` is, or (a dict observation) holds, a channel-last image."""
     if isinstance(space, gym.spaces.Dict):
@@ -132,12 +78,6 @@ def _has_hwc_image(space: gym.Space) -> bool:
 
 def _has_reach_task(venv: VecEnv) -> bool:
     return env_view(venv).task is not None
-
-
-def discrete_to_box(actions: np.ndarray, controls: ControlMap) -> np.ndarray:
-    """Discrete action indices (B,) -> the env's continuous actions (B, dims), ``DiscreteControl``'s table."""
-    indices = np.asarray(actions).reshape(-1)
-    return np.stack([controls.discrete(int(a)) for a in indices]).astype(np.float32)
 
 
 class DiscreteVecControl(VecEnvWrapper):

@@ -20,11 +20,12 @@ from typing import Any
 
 import gymnasium as gym
 
+from lcvg_env.evaluation.env_view import env_view
+from lcvg_env.evaluation.policy import Policy
 from lcvg_env.outputs import check_output_file
 
 from .config import ALGOS
-from .envs import env_view
-from .policies import DetectorReacher, Policy, RandomPolicy, SB3Policy, ScriptedReacher
+from .policies import DetectorReacher, RandomPolicy, SB3Policy, ScriptedReacher
 from .safe_format import SUFFIXES, load_safe_agent, read_agent_json, safe_paths, save_safe_agent
 
 BASELINES = ("random", "scripted", "scripted-detector")

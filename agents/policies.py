@@ -15,7 +15,7 @@ batch of actions: ``policy(obs (B, ...), info {key: (B, ...)}) -> actions (B, ..
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,12 +29,6 @@ TRANSLATION_INDEX = {"translation": (0, 1), "rotation": (0, 1), "affine": (2, 5)
 
 # Discrete actions of the env's DiscreteControl wrapper: index -> unit move (x, y); 0 is the no-op.
 DISCRETE_MOVES = np.array([(x, y) for _, x, y in DISCRETE_ACTIONS], dtype=np.float32)  # (5, 2)
-
-
-class Policy(Protocol):
-    """A batched controller."""
-
-    def __call__(self, obs: Any, info: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
 class RandomPolicy:
@@ -60,9 +54,7 @@ class ScriptedReacher:
     env's true tip).
     """
 
-    def __init__(
-        self, action_space: gym.Space, max_displacement: float = 4.0, point: str = "centroid_px"
-    ) -> None:
+    def __init__(self, action_space: gym.Space, max_displacement: float, point: str = "centroid_px") -> None:
         if not max_displacement > 0:
             raise ValueError(f"ScriptedReacher needs max_displacement > 0, got {max_displacement!r}.")
         self.action_space = action_space
@@ -109,8 +101,8 @@ class DetectorReacher:
     The tip is what the independent tip detector (:mod:`lcvg_env.metrics.detector`, trained on real
     frames) finds in ``frames()``, the envs' current frames without the goal marker; the goal is
     ``info["goal_px"]`` (the cross drawn on the observation). Nothing else of the env's state is read, so
-    the same controller runs in the learned simulator and in MuJoCo (:func:`agents.envs.env_view`
-    gives ``frames``).
+    the same controller runs in the learned simulator and in MuJoCo
+    (:func:`lcvg_env.evaluation.env_view.env_view` gives ``frames``).
     """
 
     def __init__(

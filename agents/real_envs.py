@@ -5,7 +5,7 @@ data, with the same spaces: a policy trained in the learned simulator is evaluat
 (the transfer table of ``docs/sim_to_real.md``).
 
 - :func:`make_mujoco_vector_env`: N MuJoCo envs in a gymnasium ``SyncVectorEnv`` with ``SAME_STEP``
-  autoreset (the learned vector env's mode, which :mod:`agents.evaluate` reads). Synchronous, not
+  autoreset (the learned vector env's mode, which :mod:`lcvg_env.evaluation.policy` reads). Synchronous, not
   ``AsyncVectorEnv``: a step is a few milliseconds of physics and rendering on the CPU, so worker
   processes would only add their start-up (each importing torch and MuJoCo and loading M for the
   learned criterion) and pickling; and MuJoCo's EGL context does not survive a fork, so an async env in
@@ -104,10 +104,10 @@ class RealStarts(gym.vector.VectorWrapper):
     """A learned vector env (:class:`~lcvg_env.env.vector.LCVGVectorEnv`, reach task) whose ``reset`` starts
     sub-env i from the MuJoCo env's start state of seed i: its rendered frame (the learned env's
     ``options={"frame": ...}``) and its goal. Steps are the learned env's own; a sub-env that ends
-    autoresets from the model's bank of start frames, as usual (:mod:`agents.evaluate` ignores those)."""
+    autoresets from the model's bank of start frames, as usual (the evaluation ignores those)."""
 
     def __init__(self, env: Any) -> None:
-        from .envs import lcvg_vector_env
+        from lcvg_env.evaluation.env_view import lcvg_vector_env
 
         self.lcvg = lcvg_vector_env(env)
         if self.lcvg.task is None:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from lcvg_env.atomic import atomic_write_json
+from lcvg_env.evaluation.env_view import lcvg_vector_env
+from lcvg_env.evaluation.policy import EVAL_SEED, PolicyResult, evaluate_policy
 
 from .config import Args
-from .envs import lcvg_vector_env, make_sb3_env
-from .evaluate import EVAL_SEED, EvalResult, evaluate_policy
+from .envs import make_sb3_env
 from .networks import policy_kwargs
 from .policies import SB3Policy
 from .safe_format import load_safe_agent, save_safe_agent
@@ -41,7 +42,7 @@ class TrainResult:
     run_dir: Path
     model_path: Path
     """The safe agent's ``model.json`` (weights in ``model.safetensors`` beside it)."""
-    evaluation: EvalResult
+    evaluation: PolicyResult
     seconds: float
 
 

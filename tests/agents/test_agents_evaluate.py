@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 from lcvg_agents.envs import make_vector_env
-from lcvg_agents.evaluate import evaluate_policy
 from lcvg_agents.loading import baseline_policy
+
+from lcvg_env.evaluation.policy import evaluate_policy
 
 
 def colour_env(checkpoint, num_envs: int = 4, **kwargs):

@@ -36,7 +36,7 @@ def test_scripted_sets_only_the_translation_entries(dims, index):
 
 
 def test_scripted_without_foreground_does_nothing():
-    action = ScriptedReacher(BOX2)(None, reach_info([[np.nan, np.nan]], [[3, 3]]))
+    action = ScriptedReacher(BOX2, max_displacement=4.0)(None, reach_info([[np.nan, np.nan]], [[3, 3]]))
     np.testing.assert_array_equal(action, [[0.0, 0.0]])
 
 
@@ -48,7 +48,7 @@ def test_scripted_discrete_picks_the_best_direction_and_stops_near_the_goal():
 
 def test_scripted_needs_the_reach_info():
     with pytest.raises(ValueError, match="goal_px"):
-        ScriptedReacher(BOX2)(None, {"centroid_px": np.zeros((1, 2))})
+        ScriptedReacher(BOX2, max_displacement=4.0)(None, {"centroid_px": np.zeros((1, 2))})
     with pytest.raises(ValueError, match="max_displacement"):
         ScriptedReacher(BOX2, max_displacement=0.0)
 

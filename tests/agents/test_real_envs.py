@@ -7,14 +7,15 @@ import json
 
 import numpy as np
 import pytest
-from lcvg_agents.envs import env_ids, env_view, make_vector_env
-from lcvg_agents.evaluate import evaluate_policy
+from lcvg_agents.envs import env_ids, make_vector_env
 from lcvg_agents.loading import baseline_policy
 from lcvg_agents.real_envs import MUJOCO_ID, RealStarts, mujoco_env_kwargs
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from lcvg_env.env.mujoco_env import PusherMuJoCoEnv
+from lcvg_env.evaluation.env_view import env_view
+from lcvg_env.evaluation.policy import evaluate_policy
 from tests.agents.conftest import tiny_env_kwargs
 
 runner = CliRunner()

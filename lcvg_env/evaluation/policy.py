@@ -1,6 +1,7 @@
 """Evaluation of any policy (random, scripted, a trained SB3 model) by one loop over the batched env:
 the learned simulator's :class:`~lcvg_env.env.vector.LCVGVectorEnv`, or the real pusher's vector env
-(:mod:`agents.real_envs`), both with ``SAME_STEP`` autoreset.
+(``lcvg_agents.real_envs``), both with ``SAME_STEP`` autoreset. ``lcvg agent eval`` and the agents'
+training both report through it.
 
 Episodes run in lock-step batches of the vector env's N sub-envs: batch k resets with seed
 ``seed + k * N`` (sub-env i gets ``seed + k * N + i``), then steps until every sub-env has ended
@@ -15,21 +16,25 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from lcvg_env.env.batch import Observation, obs_images, obs_row
-
-from .envs import discrete_to_box, env_view
-from .policies import Policy
+from lcvg_env.evaluation.env_view import discrete_to_box, env_view
 
 EVAL_SEED = 1_000
 """First seed of the evaluation episodes, away from the training envs' seeds (0 .. n_envs - 1)."""
 
 
+class Policy(Protocol):
+    """A batched controller."""
+
+    def __call__(self, obs: Any, info: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
 @dataclass
-class EvalResult:
+class PolicyResult:
     """Returns and success of ``episodes`` episodes; ``to_json`` gives the report's fields."""
 
     policy: str
@@ -96,7 +101,7 @@ def evaluate_policy(
     video_path: str | os.PathLike | None = None,
     video_episodes: int = 2,
     max_steps: int = 10_000,
-) -> EvalResult:
+) -> PolicyResult:
     """Run ``episodes`` seeded episodes of ``policy`` in the gymnasium vector env ``venv``.
 
     ``discrete``: the policy outputs ``Discrete(5)`` indices (DQN), mapped to the env's actions.
@@ -113,7 +118,7 @@ def evaluate_policy(
     ]
     take = lambda key: np.concatenate([getattr(b, key) for b in batches])[:episodes]  # noqa: E731
     reach = env_view(venv).task is not None
-    result = EvalResult(
+    result = PolicyResult(
         policy=name,
         env_id=env_id,
         episodes=episodes,
