@@ -22,13 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.control.fit import fit_controls
 from lcvg_env.data import open_episodes
-from lcvg_env.env.resolve import resolve_checkpoint
 from lcvg_env.metrics.detector import load_detector
 from lcvg_env.metrics.lpips import LPIPS
-from lcvg_env.model import to_model_range
+from lcvg_env.model import open_model, to_model_range
 
 
 @torch.no_grad()
@@ -60,7 +58,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = open_model(args.checkpoint)
     generator, mode = ckpt.generator, ckpt.control_mode
     size = (ckpt.config.height, ckpt.config.width)
     detector, lpips = load_detector("pusher"), LPIPS.from_pretrained("alex")
@@ -71,7 +69,7 @@ def main() -> None:
     episodes = open_episodes(args.data, split=args.split)[: args.episodes]
     for ep in episodes:
         real = to_model_range(ep.frames(size=size)[: args.frames])  # (T, 3, H, W)
-        masks = generator.binary_mask(real)[:, 0] > 0.5
+        masks = ckpt.binary_masks(real)  # (T, H, W) bool
         controls = fit_controls(masks[:-1].float(), masks[1:].float(), mode).params_norm
         tips = detector.detect(real[1:]).xy
         for v in variants:

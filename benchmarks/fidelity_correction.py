@@ -20,13 +20,11 @@ import time
 import numpy as np
 import torch
 
-from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.control.control_range import default_max_displacement
 from lcvg_env.control.warp import pixels_to_normalized
 from lcvg_env.control_gain import DIRECTIONS, direction_vectors, gain_and_cross, load_start_frames
-from lcvg_env.env.resolve import resolve_checkpoint
 from lcvg_env.metrics.detector import load_detector
-from lcvg_env.model import to_model_range
+from lcvg_env.model import open_model, to_model_range
 
 
 @torch.no_grad()
@@ -63,7 +61,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ckpt = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    ckpt = open_model(args.checkpoint)
     if ckpt.control_mode != "translation":
         raise SystemExit(
             f"This benchmark drives translation models; {args.checkpoint} is {ckpt.control_mode}."

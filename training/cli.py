@@ -11,6 +11,8 @@ Many GPUs or nodes (PyTorch DDP, the same options)::
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
 import shutil
 import time
@@ -37,6 +39,37 @@ def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str
     if changed:
         typer.echo(f"Resuming with changed settings: {changed}")
     return TrainConfig(**{**stored, **changed})
+
+
+def named_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``train`` named after a :class:`TrainConfig` field (the config is not restated:
+    every option of that name is passed on; None: not given)."""
+    from .config import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
+    return {k: v for k, v in given.items() if k in names and v is not None}
+
+
+def config_settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as TrainConfig overrides; VALUE is a Python literal (number, list,
+    True/False/None) or else a string. An unknown KEY is a ``ValueError`` listing the fields."""
+    from .config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or key not in fields or key == "preset":
+            raise ValueError(
+                f"--set {item!r}: expected KEY=VALUE with KEY a TrainConfig field, one of "
+                f"{', '.join(sorted(set(fields) - {'preset'}))} (--preset sets the preset)."
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a bare word: a string (e.g. --set lpips_net=alex)
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def installed_destination(name: str, overwrite: bool) -> Path:
@@ -133,32 +166,25 @@ def train(
         ),
     ] = False,
     progress: Progress = True,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any other TrainConfig field as KEY=VALUE (repeatable), e.g. --set disc_start=5001 "
+            "--set betas=[0.5,0.9] (fields: docs/training.md, training/config.py).",
+        ),
+    ] = None,
 ) -> None:
     """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
+    given = dict(locals())  # the options as given: those named after TrainConfig fields are passed on
     from lcvg_env.outputs import describe_os_error
     from lcvg_env.runtime import check_device, check_threads
 
     from .state import StateError
     from .trainer import Trainer, TrainingDiverged
 
-    overrides = dict(
-        stage1_steps=stage1_steps,
-        stage2_steps=stage2_steps,
-        batch_size=batch_size,
-        lr=lr,
-        frame_skip=frame_skip,
-        control=control,
-        stage2_mask_source=stage2_mask_source,
-        lpips_weight=lpips_weight,
-        lpips_net=lpips_net,
-        rollout_steps=rollout_steps,
-        precision=precision,
-        checkpoint_every=checkpoint_every,
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
     try:
+        overrides = {**config_settings(settings), **named_settings(given)}
         check_threads(threads)
         if device is not None:
             check_device(device)

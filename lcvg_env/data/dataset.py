@@ -29,8 +29,10 @@ from lcvg_env.data.validate import DataReport, check_episode, fix_hint
 
 
 def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1] (:func:`lcvg_env.model.to_model_range`)."""
+    from lcvg_env.model import to_model_range
+
+    return to_model_range(np.ascontiguousarray(frame)[None])[0]
 
 
 def _as_size(size: int | Size) -> Size:

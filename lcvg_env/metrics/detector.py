@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lcvg_env.model import to_model_range
+
 FORMAT_NAME = "lcvg-tip-detector"
 FORMAT_VERSION = 1
 METADATA_KEY = "lcvg_detector"
@@ -184,7 +186,7 @@ def as_unit_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     if frames.dtype == torch.uint8:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"Expected uint8 frames (N, H, W, 3), got shape {tuple(frames.shape)}.")
-        return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, H, W)
+        return to_model_range(frames)  # (N, 3, H, W)
     if not frames.is_floating_point():
         raise ValueError(f"Expected uint8 (N, H, W, 3) or float (N, 3, H, W) frames, got {frames.dtype}.")
     if frames.ndim != 4 or frames.shape[1] != 3:

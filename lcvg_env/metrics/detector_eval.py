@@ -25,6 +25,7 @@ import torch
 from lcvg_env.metrics.detector import TipDetector
 from lcvg_env.metrics.detector_augment import disk, gaussian_blur
 from lcvg_env.metrics.detector_data import TipData, load_tip_data
+from lcvg_env.model import to_model_range
 
 
 def error_figures(
@@ -60,8 +61,7 @@ def remove_gripper(data: TipData, radius: float = 14.0) -> torch.Tensor:
     """Real frames with the gripper (arm pixels within ``radius`` px of the tip, grown by blur) replaced by
     the arm-free twin, the rest of the arm kept: (N, 3, H, W) in [-1, 1]."""
     assert data.free is not None
-    real = torch.from_numpy(data.frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, H, W)
-    free = torch.from_numpy(data.free).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    real, free = to_model_range(data.frames), to_model_range(data.free)  # (N, 3, H, W)
     arm = torch.from_numpy(data.masks).float()[:, None]  # (N, 1, H, W)
     n, _, h, w = real.shape
     region = (gaussian_blur(arm, torch.full((n,), 1.0)) * 2).clamp(0, 1)
@@ -77,7 +77,7 @@ def figures_on(detector: TipDetector, data: TipData, blur_sigmas: tuple[float, .
         out["gripper_removed_false_found_rate"] = float(
             detector.detect(remove_gripper(data)).found.double().mean()
         )
-    real = torch.from_numpy(data.frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, H, W)
+    real = to_model_range(data.frames)  # (N, 3, H, W)
     for sigma in blur_sigmas:
         blurred = gaussian_blur(real, torch.full((len(real),), float(sigma)))
         fig = error_figures(detector, blurred.clamp(-1, 1), data.tips)

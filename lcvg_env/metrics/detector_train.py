@@ -28,6 +28,7 @@ from lcvg_env.metrics.detector import DetectorConfig, TipDetector, load_detector
 from lcvg_env.metrics.detector_augment import AugmentConfig, compose
 from lcvg_env.metrics.detector_data import TipData, load_tip_data, split_recipe
 from lcvg_env.metrics.detector_eval import evaluate_detector, figures_on
+from lcvg_env.model import to_model_range
 
 
 @dataclass
@@ -101,7 +102,7 @@ def detector_loss(
 
 def _batch(data: TipData, index: np.ndarray) -> tuple[torch.Tensor, ...]:
     def unit(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a[index]).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, 3, H, W)
+        return to_model_range(a[index])  # (B, 3, H, W)
 
     assert data.free is not None
     mask = torch.from_numpy(data.masks[index]).float()[:, None]  # (B, 1, H, W)

@@ -109,3 +109,15 @@ def test_install_as_a_packaged_name_is_refused_before_training(tmp_path, monkeyp
     assert result.exit_code == 1
     assert "ships a model named pusher" in result.output and "--overwrite" in result.output
     assert not (tmp_path / "home" / "checkpoints" / "pusher.safetensors").exists()
+
+
+def test_set_passes_any_train_config_field():
+    from lcvg_training.cli import config_settings
+
+    assert config_settings(["betas=[0.5,0.99]", "lpips_net=alex", "disc_start=7"]) == {
+        "betas": (0.5, 0.99),
+        "lpips_net": "alex",
+        "disc_start": 7,
+    }
+    result = runner.invoke(app, ["train", "data", "--out", "run", "--set", "learning_rat=1"])
+    assert result.exit_code == 1 and "KEY a TrainConfig field" in result.output and "lr" in result.output
