@@ -9,7 +9,8 @@ model name is resolved in the order written in :mod:`lcvg_env.env.resolve` (an e
 The operations the env, evaluation, export, mimic and training share (docs/method.md sections 3-7):
 
 * :func:`to_model_range` / :func:`to_frames`: uint8 video frames (T, H, W, 3) to the model's input
-  range [-1, 1] (T, 3, H, W) and back;
+  range [-1, 1] (T, 3, H, W) and back; :func:`to_unit_range` / :func:`to_uint8`, the same values
+  without the layout change, for tensors already channels-first (the env's frames on the device);
 * :func:`binary_masks`: the binarized foreground mask 1[M(x) > 0.5] of frames, the mask the control
   moves (section 3);
 * :func:`fit_and_replay`: fit the controls between consecutive masks of a video (Eq. 5) and replay
@@ -39,6 +40,17 @@ MASK_THRESHOLD = 0.5
 """The binarization threshold of M's soft mask (docs/method.md section 3)."""
 
 
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 values -> float32 in [-1, 1], any layout (x / 127.5 - 1)."""
+    return x.float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float values roughly in [-1, 1] -> uint8 (clipped, rounded), any layout; the inverse of
+    :func:`to_unit_range`."""
+    return ((x.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+
+
 def to_model_range(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 frames (T, H, W, 3) -> float32 (T, 3, H, W) in [-1, 1]; a float tensor (already in the
     model's range and layout) passes unchanged."""
@@ -51,14 +63,13 @@ def to_model_range(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
             f"Expected uint8 frames (T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}; for one frame "
             "pass frame[None]."
         )
-    return arr.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (T, 3, H, W)
+    return to_unit_range(arr.permute(0, 3, 1, 2))  # (T, 3, H, W)
 
 
 def to_frames(x: torch.Tensor) -> np.ndarray:
     """float (T, 3, H, W) in [-1, 1] (clipped) -> uint8 frames (T, H, W, 3), the inverse of
     :func:`to_model_range`."""
-    out = ((x.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    return out.permute(0, 2, 3, 1).cpu().numpy()  # (T, H, W, 3)
+    return to_uint8(x.detach()).permute(0, 2, 3, 1).cpu().numpy()  # (T, H, W, 3)
 
 
 @torch.no_grad()

@@ -29,22 +29,13 @@ import torch
 from lcvg_env.checkpoint import Checkpoint
 from lcvg_env.control.components import ForegroundTracker
 from lcvg_env.control.warp import mask_centroid
+from lcvg_env.model import to_uint8, to_unit_range
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
 ROWS_PER_WORKER = 16
 """An eager CPU batch of at least this many rows per torch thread is stepped in slices side by side
 (measured on 2 cores with tiny-64: 16 envs gain nothing from two slices of 8, 32 envs gain 15 %)."""
-
-
-def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float32 in [-1, 1]."""
-    return frames.float() / 127.5 - 1.0
-
-
-def to_uint8(frames: torch.Tensor) -> torch.Tensor:
-    """float (B, 3, H, W) roughly in [-1, 1] -> uint8 (clipped, rounded)."""
-    return ((frames.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
 
 
 class LayeredSimulator:
