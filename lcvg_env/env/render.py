@@ -132,11 +132,13 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     """Write uint8 (H, W, 3) frames to an H.264 mp4 with moviepy; returns the path.
 
     The video is encoded beside ``path`` and renamed over it when complete (:mod:`lcvg_env.atomic`): a
-    kill or a full disk leaves the old file, never a truncated video under the name.
+    kill or a full disk leaves the old file, never a truncated video under the name; a full disk raises
+    :class:`~lcvg_env.outputs.OutputError` (a ValueError) that says so.
     """
     from moviepy import ImageSequenceClip
 
-    from lcvg_env.atomic import atomic_path
+    from lcvg_env.atomic import atomic_path, is_disk_full
+    from lcvg_env.outputs import OutputError, describe_os_error
 
     if len(frames) == 0:
         raise ValueError(f"No frames to write to {path}.")
@@ -151,6 +153,10 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
             clip.write_videofile(
                 str(tmp), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
             )
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        raise OutputError(f"{path}: could not write the video ({describe_os_error(e)}).") from e
     finally:
         clip.close()
     return path

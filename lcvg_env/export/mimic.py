@@ -130,7 +130,11 @@ def mimic_command(
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         raise typer.BadParameter(str(e)) from e
     panels = result.side_by_side()
-    write_video(list(panels), out, fps=fps, scale=auto_scale(panels.shape[1:3], 512))
+    try:
+        write_video(list(panels), out, fps=fps, scale=auto_scale(panels.shape[1:3], 512))
+    except ValueError as e:  # the disk filled up while the video was written
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(code=1) from e
     typer.echo(
         f"Wrote {out}: {len(panels)} frames, {ckpt.control_mode} controls, "
         f"mean |control| {np.abs(result.controls_px).mean():.2f}, mean fit loss {result.fit_loss.mean():.4f}."

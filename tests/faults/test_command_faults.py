@@ -402,3 +402,15 @@ def test_a_damaged_resume_state_is_named_not_a_traceback(tmp_path, damage):
         (state / "manifest.json").write_text(json.dumps(["tensors", "meta"]))
     with pytest.raises(StateError, match=r"resume state in .*state is unreadable"):
         load_state(state)
+
+
+def test_full_disk_while_writing_a_video_is_one_line_and_keeps_the_old_one(ckpt, tmp_path, monkeypatch):
+    from moviepy import ImageSequenceClip
+
+    out = tmp_path / "rollout.mp4"
+    out.write_bytes(b"the previous video")
+    monkeypatch.setattr(ImageSequenceClip, "write_videofile", lambda self, *a, **k: _enospc())
+    argv = ["rollout", "LCVG-Pusher-v0", "-c", str(ckpt), "--steps", "2", "-o", str(out)]
+    text = clean_exit(runner.invoke(app, argv))
+    assert f"Error: {out}: could not write the video (the disk is full: free some space" in text
+    assert out.read_bytes() == b"the previous video" and listing(tmp_path) == ["rollout.mp4"]
