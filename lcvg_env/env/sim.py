@@ -205,7 +205,7 @@ class LayeredSimulator:
         return torch.maximum(union, rest)
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
-        return (self.generator.mask(to_unit_range(frames)) > 0.5).float()  # (B, 1, H, W)
+        return self.generator.binary_mask(to_unit_range(frames))  # (B, 1, H, W) in {0, 1}
 
     def observations(self) -> np.ndarray:
         """Current frames as uint8 (B, H, W, 3), a fresh array."""
