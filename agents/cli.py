@@ -90,8 +90,9 @@ def train_command(
     progress: Progress = True,
 ) -> None:
     """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
+    from lcvg_env.atomic import is_disk_full
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.outputs import check_output_dir
+    from lcvg_env.outputs import OutputError, check_output_dir, describe_os_error
     from lcvg_env.runtime import resolve_device
 
     from .config import Args, parse_key_values
@@ -122,6 +123,15 @@ def train_command(
         result = train(args)
     except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        _fail(
+            OutputError(
+                f"--out {args.run_dir}: {describe_os_error(e)}. The pickle-free checkpoints saved before "
+                f"({args.run_dir / 'checkpoints'}/*.json) are whole: each is written aside, then renamed."
+            )
+        )
     evaluation = result.evaluation.to_json()
     summary = {
         "run_dir": str(result.run_dir),

@@ -6,6 +6,7 @@ line. The safe format's own bad files are in tests/agents/test_agents_safe_forma
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import pickle
 import zipfile
@@ -70,3 +71,14 @@ def test_a_zip_sb3_cannot_load_is_one_line(tmp_path):
     (tmp_path / "junk.zip").write_text("not a zip")
     argv = ["agent", "eval", str(tmp_path / "junk.zip"), "LCVG-Pusher-v0", "--no-video", "--trust-pickle"]
     assert "junk.zip is not a stable-baselines3 model" in clean_exit(runner.invoke(app, argv))
+
+
+def test_full_disk_while_an_agent_trains_is_one_line(tmp_path, monkeypatch):
+    def fills_up(args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("lcvg_agents.train.train", fills_up)
+    result = runner.invoke(app, ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "run")])
+    text = clean_exit(result)
+    assert f"--out {tmp_path / 'run'}: the disk is full: free some space or write elsewhere" in text
+    assert "checkpoints saved before" in text
