@@ -20,6 +20,7 @@ import torch
 
 from lcvg_env.data import DataError, DataWarning, open_episodes, rescale_annotations
 from lcvg_env.data.validate import validate_split
+from lcvg_env.metrics.masks import overlap_counts
 from lcvg_env.model import binary_masks
 from lcvg_env.models.generator import LayeredGenerator
 
@@ -77,7 +78,7 @@ def mask_iou_summary(
             episodes = open_episodes(root, split=split)
     except (DataError, FileNotFoundError, ValueError):
         return None
-    inter = union = pred_area = true_area = 0.0
+    totals = np.zeros(4)  # pixels of pred & truth, pred | truth, pred, truth over the frames
     frames_done = 0
     for ep in episodes:
         try:
@@ -92,13 +93,11 @@ def mask_iou_summary(
         except DataError:
             continue  # broken: left out here as everywhere (check_mask_split warned before step 1)
         truth = rescale_annotations({key: ann[key]}, ep.stored_size(), size)[key][:n].astype(bool)
-        pred = binary_masks(generator, frames).numpy()  # (n, H, W)
-        inter += float(np.logical_and(pred, truth).sum())
-        union += float(np.logical_or(pred, truth).sum())
-        pred_area, true_area = pred_area + float(pred.sum()), true_area + float(truth.sum())
+        totals += overlap_counts(binary_masks(generator, frames), torch.from_numpy(truth))  # (n, H, W) each
         frames_done += n
     if frames_done == 0:
         return None
+    inter, union, pred_area, true_area = totals.tolist()
     pixels = frames_done * size[0] * size[1]
     p, q = pred_area / pixels, true_area / pixels
     return {

@@ -74,12 +74,17 @@ def mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
+def overlap_counts(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float, float]:
+    """Pixels of ``pred & truth``, ``pred | truth``, ``pred`` and ``truth`` (bool (N, H, W)), summed over
+    all frames: the pooled scores (IoU, precision, recall) are ratios of these."""
+    _check(pred, truth)
+    return (float((pred & truth).sum()), float((pred | truth).sum()), float(pred.sum()), float(truth.sum()))
+
+
 def mask_precision_recall(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float | None, float | None]:
     """Pixel precision |pred & truth| / |pred| and recall |pred & truth| / |truth|, pooled over all frames.
 
     None where the denominator is 0 (nothing predicted / nothing to find).
     """
-    _check(pred, truth)
-    inter = float((pred & truth).sum())
-    n_pred, n_truth = float(pred.sum()), float(truth.sum())
+    inter, _, n_pred, n_truth = overlap_counts(pred, truth)
     return (inter / n_pred if n_pred else None), (inter / n_truth if n_truth else None)
