@@ -291,8 +291,8 @@ def measure(checkpoint: str | Path, data_dir: str | Path, cfg: BudgetConfig | No
     start = time.perf_counter()
     ckpt = open_model(checkpoint, device=cfg.device)
     path = ckpt.path
+    det = detector_module.load_detector(cfg.detector)  # before the episodes: a bad --detector fails at once
     eps = _episodes(ckpt, data_dir, cfg)
-    det = detector_module.load_detector(cfg.detector)
     suite = MetricSuite.build(skip=("lpips_vgg", "fid", "fvd"), device=cfg.device)
     real = torch.stack([e.real for e in eps])  # (E, T + 1, 3, H, W)
 

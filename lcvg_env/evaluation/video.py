@@ -355,9 +355,12 @@ def evaluate(
     start = time.perf_counter()
     ckpt = open_model(checkpoint, device=cfg.device)
     path = ckpt.path
-    rollouts = _rollouts(ckpt, data_dir, cfg)
     reasons: dict[str, str] = {}
-    detector = _load_detector(cfg.detector, all(r.tips is not None for r in rollouts), reasons)
+    chosen = cfg.detector not in (DETECTOR_AUTO, "none")  # a named detector opens before the rollouts
+    detector = _load_detector(cfg.detector, True, reasons) if chosen else None
+    rollouts = _rollouts(ckpt, data_dir, cfg)
+    if not chosen:  # auto: the pusher detector where the data has tip_px annotations
+        detector = _load_detector(cfg.detector, all(r.tips is not None for r in rollouts), reasons)
     suite = MetricSuite.build(cfg.skip, cfg.device, cfg.batch_size)
     reasons.update(suite.reasons)
     ref = _reference(suite, rollouts, detector, reasons)

@@ -224,6 +224,22 @@ def test_budget_leaves_a_broken_episode_out_before_the_first_prediction(
     assert result.meta["episodes"] == 2 and len(seen) == 2
 
 
+@pytest.mark.parametrize(
+    ("command", "work"),
+    [
+        ("evaluate", "lcvg_env.evaluation.video.rollout"),
+        ("budget", "lcvg_env.fidelity_budget.predict_levels"),
+    ],
+)
+def test_a_missing_detector_fails_before_the_rollouts(tiny_checkpoint, tmp_path, monkeypatch, command, work):
+    from tests.conftest import write_square_dataset
+
+    monkeypatch.setattr(work, must_not_run)
+    data = write_square_dataset(tmp_path / "data", episodes=2, frames=6, tips=True)
+    argv = [command, str(tiny_checkpoint), str(data), "--detector", str(tmp_path / "nope.safetensors")]
+    assert "No tip detector at" in clean_exit(runner.invoke(app, argv))
+
+
 def test_env_realism_reads_the_real_frames_before_the_env_runs(ckpt, tmp_path, monkeypatch):
     import lcvg_env.env_realism as realism
 
