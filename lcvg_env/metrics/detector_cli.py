@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lcvg_env.cli_options import THREADS_DEFAULT, JsonOut, Threads, deprecated
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Threads, deprecated
 
 app = typer.Typer(
     help="The gripper-tip detector (detection distance): train it, measure it against ground truth.",
@@ -42,12 +42,14 @@ def train(
     precision: Annotated[
         str, typer.Option(help="bf16 (autocast on the CPU; the heads stay fp32) or fp32.")
     ] = "bf16",
+    device: Device = DEVICE_DEFAULT,
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", hidden=True)] = None,
 ) -> None:
     """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives)."""
     from lcvg_env.atomic import is_disk_full
     from lcvg_env.metrics.detector_train import TrainArgs, main
     from lcvg_env.outputs import check_output_file, describe_os_error
+    from lcvg_env.runtime import resolve_device
 
     if bf16 is not None:
         deprecated("--bf16/--no-bf16", "--precision bf16|fp32")
@@ -58,7 +60,7 @@ def train(
         args = TrainArgs(
             data=str(data_dir), out=str(out), steps=steps, batch_size=batch_size, lr=lr,
             eval_every=eval_every, episodes=episodes, report=tuple(report or ()), seed=seed,
-            threads=threads, bf16=precision == "bf16",
+            threads=threads, bf16=precision == "bf16", device=resolve_device(device),
         )  # fmt: skip
         # the output is checked before hours of training, not at the save
         check_output_file(out, "--out", example="tip_detector.safetensors")
@@ -95,19 +97,20 @@ def evaluate(
         int, typer.Option(help="Episodes of 16-frame rollouts for --checkpoint.")
     ] = 16,
     threads: Threads = THREADS_DEFAULT,
+    device: Device = DEVICE_DEFAULT,
     json_out: JsonOut = None,
 ) -> None:
     """Measure a tip detector against ground truth: error (px), missed rate, false-found rate."""
     from lcvg_env.metrics.detector import load_detector
     from lcvg_env.metrics.detector_eval import evaluate_detector, rollout_found_rate
     from lcvg_env.outputs import check_output_file, write_text
-    from lcvg_env.runtime import set_threads
+    from lcvg_env.runtime import resolve_device, set_threads
 
     try:
         set_threads(threads)
         if json_out is not None:
             check_output_file(json_out, "--json")
-        det = load_detector(detector)
+        det = load_detector(detector, device=resolve_device(device))
         result: dict[str, Any] = evaluate_detector(det, data_dir, split, episodes=episodes, arm_free=arm_free)
         if checkpoint is not None:
             result["rollouts"] = rollout_found_rate(det, checkpoint, data_dir, split, rollout_episodes)

@@ -56,6 +56,8 @@ class TrainArgs:
     seed: int = 0
     threads: int | None = None
     """torch CPU threads (None: torch's own)."""
+    device: str = "cpu"
+    """Torch device of the training (``cpu``, ``cuda``, ...; the saved detector loads on the CPU)."""
     bf16: bool = True
     """bf16 autocast on the CPU for the forward pass (the heatmap and presence heads stay fp32)."""
     sigma_cells: float = 0.75
@@ -127,7 +129,7 @@ def train_detector(
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = TipDetector(args.detector).to(memory_format=torch.channels_last)
+    model = TipDetector(args.detector).to(args.device, memory_format=torch.channels_last)
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
@@ -135,9 +137,9 @@ def train_detector(
     history, start = [], time.perf_counter()
     for step in range(1, args.steps + 1):
         x, free, mask, tips = _batch(train, rng.integers(len(train), size=args.batch_size))
-        x, tips, present = compose(x, free, mask, tips, args.augment, gen)
+        x, tips, present = (t.to(args.device) for t in compose(x, free, mask, tips, args.augment, gen))
         model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
             loss, logs = detector_loss(
                 model, x.contiguous(memory_format=torch.channels_last), tips, present, args
             )
@@ -185,6 +187,7 @@ def command_line(args: TrainArgs) -> str:
     parts += ["--seed", str(args.seed)]
     parts += [] if args.threads is None else ["--threads", str(args.threads)]
     parts += ["--precision", "bf16" if args.bf16 else "fp32"]
+    parts += [] if args.device == "cpu" else ["--device", args.device]
     return " ".join(parts)
 
 
