@@ -16,7 +16,7 @@ from lcvg_env.data.atari_tennis_ram import PLAYER_COLOURS
 from lcvg_env.env import LCVGEnv
 from lcvg_env.env.config import EnvConfig
 from lcvg_env.env.registration import ATARI_TENNIS_COLOURS, ENV_IDS
-from lcvg_env.env.resolve import CheckpointNotFoundError, resolve_checkpoint
+from lcvg_env.env.resolve import ASSETS_DIR, CheckpointNotFoundError, resolve_checkpoint
 from tests.env.conftest import make_checkpoint
 
 GREEN = (82, 126, 45)  # the court's grass in the saved frames
@@ -126,3 +126,24 @@ def test_player_colours_are_checked() -> None:
         (1, 2, 3),
         (4, 5, 6),
     )
+
+
+@pytest.mark.skipif(
+    not (ASSETS_DIR / "atari_tennis.safetensors").is_file(),
+    reason="the atari_tennis model is not bundled yet",
+)
+def test_bundled_model_finds_both_players_numbered_by_colour() -> None:
+    from lcvg_env.metrics.players import PlayerLocator
+
+    env = gymnasium.make("LCVG-AtariTennis-v0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    bank = env.unwrapped.core.start_frames  # (N, 64, 64, 3) real frames
+    located, _ = PlayerLocator(size=bank.shape[1:3]).locate(bank)  # (N, 2, 2): ours, opponent by colour
+    found = []
+    for i in range(len(bank)):
+        _, info = env.reset(options={"start_index": i})
+        gap = np.linalg.norm(info["player_centroids_px"] - located[i], axis=-1)  # NaN when absent
+        found.append(info["player_present"].all() and bool((gap < 3.0).all()))
+    assert np.mean(found) >= 0.9, f"both players, in the right order, at {np.mean(found):.0%} of the starts"
