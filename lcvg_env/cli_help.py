@@ -1,9 +1,11 @@
-"""How ``lcvg ... --help`` shows parameters: flags as flags, values as click's metavars.
+"""How ``lcvg ... --help`` shows parameters: flags as flags, values as click's metavars, plain text.
 
 typer 0.2x labels every parameter with its Python annotation (``<bool>`` on ``--help`` and on every
 flag, ``<int>``, ``<str>``, ``<path>``, arguments as ``{checkpoint}``). :func:`plain_help` restores the
 convention of click and of most command lines (docs/cli.md): a flag has no value label, an option
-shows ``INTEGER``, ``TEXT``, ``PATH``, ``FLOAT`` or its choices, an argument is ``CHECKPOINT``.
+shows ``INTEGER``, ``TEXT``, ``PATH``, ``FLOAT`` or its choices, an argument is ``CHECKPOINT``. Help
+and usage errors print as click prints them, as plain text: typer's rich panels import and lay out
+rich for every ``--help``, a third of the 0.4 s CPU ``lcvg --help`` took (docs/cli.md, "Start-up").
 
 It changes how typer's parameter classes render help, for the whole process, so every entry point
 (``lcvg``, ``python -m training``) calls it once before building its app. Older typer versions that
@@ -46,6 +48,7 @@ def plain_help() -> None:
     argument, option = core.TyperArgument, core.TyperOption
     if getattr(core, "_lcvg_plain_help", False) or not hasattr(option, "display_type_rich"):
         return
+    core.HAS_RICH = False  # typer reads it at each help and error: click's plain formatting
     option.display_type_rich = _value_label
     argument.display_type_rich = lambda self, ctx: None  # the name says it: CHECKPOINT, DATA_DIR
     if isinstance(getattr(argument, "display_name_raw", None), property):
