@@ -36,7 +36,7 @@ def _writing(out_dir: Path, split: str) -> Iterator[None]:
         check_output_dir(out_dir / split, "OUT_DIR")
         yield
     except (DiskFullError, OutputError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
 
 
@@ -163,7 +163,7 @@ def info(
             warnings.simplefilter("ignore", DataWarning)  # the report below lists every problem
             report = validate_split(root, split=split, decode=not quick, strict=strict, warn=False)
     except DataError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(json.dumps(report.as_dict(), indent=2))
     if report.problems:

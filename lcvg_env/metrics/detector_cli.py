@@ -115,7 +115,7 @@ def evaluate(
         if checkpoint is not None:
             result["rollouts"] = rollout_found_rate(det, checkpoint, data_dir, split, rollout_episodes)
     except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     result["detector"] = detector
     _print_table(result)
