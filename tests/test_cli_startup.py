@@ -10,7 +10,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "mujoco", "stable_baselines3", "pygame", "minari", "imageio", "PIL", "safetensors")
+HEAVY = (
+    "torch",
+    "numpy",
+    "gymnasium",
+    "mujoco",
+    "stable_baselines3",
+    "pygame",
+    "minari",
+    "imageio",
+    "PIL",
+    "safetensors",
+    "rich",
+)
 
 
 def _modules_after(code: str) -> set[str]:

@@ -6,13 +6,16 @@ imports this module at start-up.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import numpy as np
 import typer
 
 from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, Threads
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EnvIdArg = Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")]
 CheckpointOpt = Annotated[
@@ -131,8 +134,10 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
         ) from None
     if len(values) not in (2, dims):
         raise typer.BadParameter(f"--policy {spec!r}: give 2 values (DX,DY) or {dims} (the full action).")
-    if not all(np.isfinite(values)) or max(abs(v) for v in values) > 1:
+    if not all(math.isfinite(v) for v in values) or max(abs(v) for v in values) > 1:
         raise typer.BadParameter(f"--policy {spec!r}: the values must be finite numbers in [-1, 1].")
+    import numpy as np  # not at start-up: the CLI imports this module
+
     return np.asarray(values, dtype=np.float32)
 
 
@@ -209,7 +214,7 @@ def _record(
 
 def check_rates(fps: float | None, scale: int | None) -> None:
     """--fps a finite number > 0 and --scale an integer >= 1 (None: the default)."""
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"--fps must be a number > 0, got {fps}.")
     if scale is not None and scale < 1:
         raise ValueError(f"--scale must be an integer >= 1, got {scale}.")
