@@ -48,6 +48,7 @@ def control_gain(
         measure,
         render_tables,
     )
+    from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
 
@@ -62,6 +63,7 @@ def control_gain(
         cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
+        model_path(checkpoint)  # says which file the env will load
         batch = make_batch(checkpoint, min(cfg.batch_size, rows), cfg)
         frames = load_start_frames(data_dir, cfg.split, cfg.starts, batch.size)
         result = measure(batch, det, frames, cfg)

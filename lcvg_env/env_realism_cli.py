@@ -38,6 +38,7 @@ def env_realism(
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.env_realism import EnvRealismConfig, measure, render_table
     from lcvg_env.metrics.kid import KIDConfig
+    from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
 
@@ -50,6 +51,7 @@ def env_realism(
         cfg = EnvRealismConfig(
             rollouts=rollouts, steps=steps, split=split, seed=seed, kid=kid_cfg, device=device
         )
+        model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, real_dir, reference, cfg)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)

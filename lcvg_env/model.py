@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,6 +128,18 @@ def fit_and_replay(
     for t in range(len(controls)):
         generated.append(generator.step(generated[-1], controls[t : t + 1], mode).frame.clamp(-1.0, 1.0))
     return Replay(masks, fit, torch.cat(generated).cpu(), time.perf_counter() - t0)
+
+
+def model_path(model: str | os.PathLike, *, quiet: bool = False) -> Path:
+    """The checkpoint file ``model`` (a name or a path) resolves to, in the order of the module docstring,
+    said on stderr unless ``quiet``: for the commands that hand the model to an env to load."""
+    from lcvg_env.env.resolve import resolve_checkpoint
+
+    path = resolve_checkpoint(model)
+    if not quiet:
+        asked = os.fspath(model)
+        print(f"lcvg: model {asked if asked == str(path) else f'{asked} -> {path}'}", file=sys.stderr)
+    return path
 
 
 def open_model(

@@ -175,7 +175,7 @@ def run_reach(env: LCVGVectorEnv, detector: Detector, max_steps: int, seed: int)
         )
     _, info = env.reset(seed=seed)
     goals = np.asarray(info["goal_px"], dtype=np.float32)  # (E, 2)
-    controls, radius = env.core.controls, float(env.core.task.success_radius)
+    controls, radius = env.controls, float(env.task.success_radius)
     right, down = controls.discrete(4), controls.discrete(2)  # unit +x / +y actions (DISCRETE_ACTIONS)
     e = env.num_envs
     first, model_first = np.zeros(e, dtype=np.int64), np.zeros(e, dtype=np.int64)
@@ -275,14 +275,14 @@ def measure(
     env = make_env(checkpoint, cfg)
     try:
         # the data is read before the run, so a dataset without tip_px fails at once, not after it
-        tips = None if data_dir is None else data_tips(data_dir, split, env.core.size)
+        tips = None if data_dir is None else data_tips(data_dir, split, env.size)
         result = run_reach(env, detector, cfg.max_steps, cfg.seed)
         if tips is not None:
-            result.coverage = goal_coverage(env.core.task, tips)
+            result.coverage = goal_coverage(env.task, tips)
             result.coverage.update(data=str(data_dir), split=split)
             result.goal_reachable = nearest_distance(result.goals, tips) <= result.success_radius
         result.meta = {"config": asdict(cfg), "checkpoint": str(checkpoint),
-                       "checkpoint_file": str(env.core.checkpoint_path),
+                       "checkpoint_file": str(env.checkpoint_path),
                        "max_displacement": result.max_displacement}  # fmt: skip
     finally:
         env.close()

@@ -35,6 +35,7 @@ def reach_check(
     frame; the env's own criterion (M's centroid) is reported beside it."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control_gain import load_tip_detector
+    from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.reach_check import PUSHER_MAX_STEPS, ReachCheckConfig, measure, render
     from lcvg_env.runtime import resolve_device, set_threads
@@ -45,6 +46,7 @@ def reach_check(
             check_output_file(json_out, "--json")
         steps = PUSHER_MAX_STEPS if max_steps is None else max_steps
         cfg = ReachCheckConfig(episodes, steps, seed, detector, resolve_device(device))
+        model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, cfg, load_tip_detector(detector), data, split)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)

@@ -32,6 +32,7 @@ def sim_to_real(
     (smooth random walks and constant pushes); the detected learned tip vs MuJoCo's true tip."""
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.control_gain import load_tip_detector
+    from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_file, write_figures
     from lcvg_env.runtime import resolve_device, set_threads
     from lcvg_env.sim_to_real import OpenLoopConfig, measure, render
@@ -45,6 +46,7 @@ def sim_to_real(
         cfg = OpenLoopConfig(
             starts, steps, seed, walks, detector=detector, device=resolve_device(device), threads=threads
         )
+        model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, cfg, load_tip_detector(detector))
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)

@@ -67,3 +67,12 @@ def test_fit_and_replay_fits_the_motion_and_replays_it(tiny_checkpoint, red_mask
     assert np.array_equal(to_frames(other.generated[:1]), ckpt.start_frames[1:2])
     with pytest.raises(ValueError, match="at least 2 frames"):
         fit_and_replay(ckpt.generator, video[:1], "translation")
+
+
+def test_model_path_names_the_file_an_env_will_load(tiny_checkpoint, capsys) -> None:
+    from lcvg_env.model import model_path
+
+    assert model_path("pusher_tiny").name == "pusher_tiny.safetensors"
+    assert "lcvg: model pusher_tiny -> " in capsys.readouterr().err
+    assert model_path(str(tiny_checkpoint), quiet=True) == tiny_checkpoint
+    assert capsys.readouterr().err == ""
