@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lcvg_training.config import PRECISIONS, preset_config
-from lcvg_training.trainer import Trainer
 
 from lcvg_env.data.layout import write_episode
 from lcvg_env.models import get_preset
+from lcvg_training.config import PRECISIONS, preset_config
+from lcvg_training.trainer import Trainer
 
 
 def write_squares(root: Path, size: int, episodes: int = 4, frames: int = 20, seed: int = 0) -> Path:

@@ -36,9 +36,9 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
-from lcvg_agents.policies import ScriptedReacher
 
 import lcvg_env  # noqa: F401  (registers the ids)
+from lcvg_agents.policies import ScriptedReacher
 
 REAL, LEARNED = "LCVG-PusherMuJoCo-v0", "LCVG-Pusher-v0"
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+
 from lcvg_agents.envs import make_vector_env
 from lcvg_agents.loading import baseline_policy
-
 from lcvg_env.evaluation.policy import evaluate_policy
 
 

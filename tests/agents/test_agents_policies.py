@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from lcvg_agents.config import Args, parse_key_values
 from lcvg_agents.networks import CoordCNN, num_downsamples, policy_kwargs
 from lcvg_agents.policies import RandomPolicy, ScriptedReacher

@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
+
 from lcvg_agents.config import ALGOS
 from lcvg_agents.loading import ModelSource, UntrustedPickleError, find_model, load_model
 from lcvg_agents.networks import policy_kwargs
@@ -28,8 +30,6 @@ from lcvg_agents.safe_format import (
     save_safe_agent,
 )
 from lcvg_agents.safe_json import AgentFormatError, policy_classes
-from typer.testing import CliRunner
-
 from lcvg_env.cli import app
 from tests.agents.conftest import tiny_env_kwargs
 
@@ -59,8 +59,9 @@ class SpacesEnv(gym.Env):
 
 
 def build_model(algo: str, observation: gym.Space = PIXELS, features: str = "keypoints", action=None):
-    from lcvg_agents.train import algo_class
     from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from lcvg_agents.train import algo_class
 
     action = action or (gym.spaces.Discrete(5) if algo == "dqn" else BOX2)
     env = DummyVecEnv([lambda: SpacesEnv(observation, action)])

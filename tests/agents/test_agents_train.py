@@ -8,11 +8,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from lcvg_agents.config import Args
 from lcvg_agents.loading import check_compatible, detect_algo, find_model
 from lcvg_agents.train import train
-from typer.testing import CliRunner
-
 from lcvg_env.cli import app
 from tests.agents.conftest import tiny_env_kwargs
 

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from lcvg_agents.envs import env_ids, make_vector_env
 from lcvg_agents.loading import baseline_policy
 from lcvg_agents.real_envs import MUJOCO_ID, RealStarts, mujoco_env_kwargs
-from typer.testing import CliRunner
-
 from lcvg_env.cli import app
 from lcvg_env.env.mujoco_env import PusherMuJoCoEnv
 from lcvg_env.evaluation.env_view import env_view
@@ -94,7 +94,6 @@ def test_eval_cli_runs_the_baselines_in_the_real_env(tmp_path) -> None:
 def test_eval_cli_runs_a_saved_agent_in_both_envs_from_the_same_starts(agent_checkpoint, tmp_path) -> None:
     from lcvg_agents.envs import make_sb3_env
     from lcvg_agents.safe_format import save_safe_agent
-
     from tests.agents.test_agents_safe_format import build_model
 
     kwargs = tiny_env_kwargs(agent_checkpoint)  # a 32x32 model, 8-step episodes

@@ -346,6 +346,7 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(ckpt, tmp_path, m
 
 def test_a_kill_while_saving_the_training_state_keeps_the_previous_state(tmp_path, monkeypatch):
     import safetensors.torch
+
     from lcvg_training.state import load_state, save_state
 
     state = tmp_path / "state"

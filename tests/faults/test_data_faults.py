@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lcvg_training.trainer import Trainer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -31,6 +30,7 @@ from lcvg_env.export import store as store_module
 from lcvg_env.export.labels import export_labels
 from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
+from lcvg_training.trainer import Trainer
 from tests.conftest import write_square_dataset
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
 
@@ -127,6 +127,7 @@ def test_data_info_reports_what_training_would_leave_out(tmp_path):
 
 def test_full_disk_mid_training_keeps_the_last_state_and_resume_finishes(tmp_path, monkeypatch):
     import safetensors.torch
+
     from lcvg_training.state import load_state
 
     data = _squares(tmp_path / "data")

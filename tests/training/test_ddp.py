@@ -27,7 +27,6 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, out: str) -> 
     )
     torch.set_num_threads(1)
     from lcvg_training.trainer import Trainer
-
     from tests.training.conftest import tiny_config, tiny_preset_object
 
     cfg = tiny_config(stage1_steps=3, stage2_steps=2, disc_start=1, batch_size=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from lcvg_training.config import preset_config
 from lcvg_training.losses import (
     LCVGLoss,

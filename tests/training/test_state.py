@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
+
 from lcvg_training import state as st
 
 

@@ -8,10 +8,10 @@ import signal
 import numpy as np
 import pytest
 import torch
-from lcvg_training.stage2_controls import stage2_masks
-from lcvg_training.trainer import Trainer, TrainingDiverged
 
 from lcvg_env.checkpoint import load_checkpoint
+from lcvg_training.stage2_controls import stage2_masks
+from lcvg_training.trainer import Trainer, TrainingDiverged
 from tests.training.conftest import tiny_config
 
 
@@ -127,10 +127,9 @@ def test_warped_stage2_masks_work_inside_bf16_autocast(tiny_generator, mode):
 
 
 def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
-    from lcvg_training.data import PairBatches
-
     from lcvg_env.data import VideoDataset
     from lcvg_env.data.dataset import to_tensor
+    from lcvg_training.data import PairBatches
 
     ds = VideoDataset(squares, "train", size=(32, 32))
     batches = PairBatches(ds, 4, seed=0, history=3)
