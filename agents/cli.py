@@ -120,6 +120,7 @@ def train_command(
             progress=progress,
         )
         check_output_dir(args.run_dir, "--out")  # before the envs are built and the agent learns
+        say_model(env_id, args.env_kwargs)
         result = train(args)
     except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
@@ -224,6 +225,7 @@ def eval_command(
         source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
+        say_model(env_id, kwargs)
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
         if real_starts:
             venv = _with_real_starts(venv, env_id)
@@ -284,6 +286,19 @@ def convert_command(
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
     typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))
+
+
+def say_model(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Say on stderr which world-model file the env id runs on (its model name, or ``checkpoint=``)."""
+    import gymnasium
+
+    import lcvg_env  # noqa: F401  (registers the ids)
+    from lcvg_env.model import model_path
+
+    if env_id in gymnasium.registry:
+        model = env_kwargs.get("checkpoint") or gymnasium.spec(env_id).kwargs.get("name")
+        if isinstance(model, str):
+            model_path(model)
 
 
 def _with_real_starts(venv: Any, env_id: str) -> Any:

@@ -39,7 +39,8 @@ def test_eval_baselines_write_rows(agent_checkpoint, tmp_path):
         assert row["policy"] == name and row["episodes"] == 2
         assert {"mean_return", "std_return", "success_rate"} <= set(row)
         assert -8.0 <= row["mean_return"] <= 0.0  # 8 steps of rewards in [-1, 0]
-        assert json.loads(result.output)["mean_return"] == row["mean_return"]
+        assert json.loads(result.stdout)["mean_return"] == row["mean_return"]
+        assert f"lcvg: model {agent_checkpoint}" in result.stderr  # the world-model file, said once
         assert (tmp_path / f"{name}.mp4").stat().st_size > 0
 
 

@@ -81,7 +81,7 @@ def runs(tmp_path_factory, agent_checkpoint) -> dict:
     args += [f"--hp={k}={v}" for k, v in HYPERPARAMS["ppo"].items()]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    out = {"ppo": root / "ppo", "cli_output": result.output}
+    out = {"ppo": root / "ppo", "cli_output": result.stdout}
     for algo in ("sac", "dqn"):
         out[algo] = train(small_run(algo, root / algo, agent_checkpoint)).run_dir
     return out
