@@ -109,6 +109,15 @@ def bundle(
     split: Annotated[
         str, typer.Option(help="Split of --data measured by --max-displacement auto.")
     ] = "train",
+    players: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=4,
+            help="Foregrounds measured each on its own by --max-displacement auto (the env's players); "
+            "default: the training's (`players` of its config), else 1.",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
@@ -154,7 +163,10 @@ def bundle(
         from lcvg_env.control.control_range import control_range_of_split, env_defaults
 
         try:
-            measured = control_range_of_split(ckpt, data, split)
+            if players is None:
+                trained = ckpt.extra.get("train_config") or {}
+                players = int(trained.get("players", 1)) if isinstance(trained, dict) else 1
+            measured = control_range_of_split(ckpt, data, split, players=players)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc

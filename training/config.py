@@ -40,6 +40,9 @@ class TrainConfig:
     """Distance k in frames between x^t and the target x^{t+k}."""
     control: str = "translation"
     """Control parameterization stored in the checkpoint: translation, rotation or affine."""
+    players: int = 1
+    """Foregrounds the env moves separately (its ``players``): the action range recorded at the end is
+    measured per foreground (:func:`lcvg_env.control.control_range.measure_control_range`)."""
     seed: int = 0
     """Seed of weights, data order and every random number generator."""
     device: str = "auto"
@@ -104,6 +107,7 @@ class TrainConfig:
 
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         _check(self.control in CONTROL_DIMS, "control", self.control, f"one of {sorted(CONTROL_DIMS)}")
+        _check(isinstance(self.players, int) and 1 <= self.players <= 4, "players", self.players, "1 to 4")
         _check(self.precision in (*PRECISIONS, "auto"), "precision", self.precision, f"auto or {PRECISIONS}")
         _check(
             self.stage2_mask_source in MASK_SOURCES,
@@ -255,6 +259,7 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
         bg_fg_ratio=80.0,
         ratio_halve_every=2500,
         min_bg_fg_ratio=20.0,
+        players=2,
     ),
 }
 

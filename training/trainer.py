@@ -368,7 +368,9 @@ class Trainer:
             ckpt = Checkpoint(
                 self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
             )
-            measured = control_range_of_split(ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES)
+            measured = control_range_of_split(
+                ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES, players=self.cfg.players
+            )
         except (ValueError, FileNotFoundError) as exc:
             print(f"No action range recorded in the checkpoint: {exc}")
             return None

@@ -29,6 +29,32 @@ def test_the_range_of_a_square_moving_right_is_its_speed(tmp_path, red_mask, tin
     assert env_defaults(measured)["max_displacement"] == measured.max_displacement
 
 
+def _two_squares(frames: int, speed: int) -> np.ndarray:
+    """(T, 32, 32, 3) uint8: two red 4x4 squares on black, the top one moving right by ``speed`` px a frame,
+    the bottom one left (rows 4-7 and 22-25)."""
+    clip = np.zeros((frames, 32, 32, 3), np.uint8)
+    for t in range(frames):
+        clip[t, 4:8, 2 + speed * t : 6 + speed * t, 0] = 255
+        clip[t, 22:26, 26 - speed * t : 30 - speed * t, 0] = 255
+    return clip
+
+
+def test_several_foregrounds_are_measured_each_on_its_own(tiny_generator, red_mask):
+    clip = _two_squares(frames=5, speed=2)
+    each = measure_control_range(tiny_generator, [clip], "translation", players=2)
+    assert each.pairs == 2 * 4  # two components per frame pair
+    assert each.axis_p99 == pytest.approx(2.0, abs=0.1)  # each square moves 2 px a step
+    assert each.norm_p50 == pytest.approx(2.0, abs=0.1)
+    union = measure_control_range(tiny_generator, [clip], "translation")
+    assert union.pairs == 4
+    assert union.axis_p99 > 10  # the union's fit lays one square onto the other: a jump, not a step
+
+
+def test_players_must_be_positive(tiny_generator, red_mask):
+    with pytest.raises(ValueError, match="players must be >= 1"):
+        measure_control_range(tiny_generator, [_two_squares(3, 1)], "translation", players=0)
+
+
 def test_no_foreground_anywhere_is_a_clear_error(tiny_generator, red_mask):
     clips = [np.zeros((4, 32, 32, 3), np.uint8)]  # black: no red pixels, empty masks
     with pytest.raises(ValueError, match="No frame pair with a foreground"):
