@@ -133,3 +133,14 @@ def test_every_readme_command_runs(tmp_path, monkeypatch) -> None:
             ran.append(argv[0])
     for step in ("data", "train", "evaluate", "export", "mimic", "agent", "checkpoint", "python block"):
         assert step in ran
+
+
+def test_readme_names_the_registered_ids() -> None:
+    import gymnasium
+
+    import lcvg_env  # noqa: F401  (registers the ids)
+
+    line = next(ln for ln in README.read_text().splitlines() if ln.startswith("import lcvg_env  # registers"))
+    named = set(re.findall(r"LCVG-[A-Za-z]+-v\d+", line))
+    registered = {k for k in gymnasium.registry if k.startswith("LCVG-") and "MuJoCo" not in k}
+    assert named == registered
