@@ -260,6 +260,10 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
         ratio_halve_every=2500,
         min_bg_fg_ratio=20.0,
         players=2,
+        # Stage 2 on the true next masks: "warped" moves the whole mask by one fitted translation, which for
+        # two players who move differently lays one onto the other; a generator trained on those (3,000
+        # steps, run of 2026-12-01) erased both players at the first env step.
+        stage2_mask_source="binarized",
     ),
 }
 
