@@ -11,8 +11,8 @@ pytest.importorskip("ale_py")
 
 from typer.testing import CliRunner
 
-from lcvg_env.data import open_episodes
 from lcvg_env.data import atari_tennis_ram as tr
+from lcvg_env.data import open_episodes
 from lcvg_env.data.atari_tennis import generate_atari_tennis, make_env
 from lcvg_env.data.atari_tennis_view import CourtView, box_weights
 from lcvg_env.data.cli import app
