@@ -30,6 +30,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 SCALE: dict[tuple[str, ...], dict[str, str | tuple[str, ...]]] = {
     # command prefix -> option: value (replaced, or added; "" for a flag; a tuple: added, repeatable)
     ("data", "pusher"): {"--episodes": "2", "--frames": "6"},
+    ("data", "atari-tennis"): {"--episodes": "2", "--frames": "6"},
     ("train",): {
         "--stage1-steps": "2", "--stage2-steps": "1", "--batch-size": "2", "--threads": "1",
         "--no-progress": "",
@@ -43,6 +44,8 @@ SCALE: dict[tuple[str, ...], dict[str, str | tuple[str, ...]]] = {
         "--eval-episodes": "2", "--checkpoint-freq": "0", "--video-episodes": "0", "--threads": "1",
         "--no-progress": "",
     },
+    ("agent", "eval"): {"--episodes": "2", "--threads": "1"},
+    ("sim-to-real",): {"--starts": "1", "--steps": "3", "--walks": "1", "--threads": "1"},
     ("export", "labels"): {"--max-episodes": "1", "--no-progress": "", "--threads": "1"},
     ("export", "rollouts"): {"--episodes": "2", "--steps": "3", "--no-progress": "", "--threads": "1"},
     ("mimic",): {"--episode": "1", "--max-frames": "3", "--threads": "1"},
