@@ -133,11 +133,9 @@ class RealStarts(gym.vector.VectorWrapper):
             goals[i] = info["goal_px"]
             row = np.arange(n) == i
             row_seeds = [s if r else None for r in row]
-            self.lcvg.reset(seed=row_seeds, options={"reset_mask": row, "frame": self.real.frame})
-        core = self.lcvg.core
-        core.goals[:] = goals  # the real goals, drawn on the observations and scored from here on
-        info = core.infos()
-        return core.observations(), {**info, **{f"_{k}": np.ones(n, bool) for k in info}}
+            options = {"reset_mask": row, "frame": self.real.frame, "goal": goals[i]}
+            obs, info = self.lcvg.reset(seed=row_seeds, options=options)
+        return obs, {**info, **{f"_{k}": np.ones(n, bool) for k in info if not k.startswith("_")}}
 
     def close(self, **kwargs: Any) -> None:
         self.real.close()

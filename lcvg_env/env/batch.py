@@ -26,7 +26,7 @@ from lcvg_env.env.sim import LayeredSimulator
 from lcvg_env.env.task import PlayersReachTask, ReachTask
 from lcvg_env.runtime import torch_threads
 
-RESET_OPTIONS = ("frame", "start_index")
+RESET_OPTIONS = ("frame", "start_index", "goal")
 
 Observation = np.ndarray | dict[str, np.ndarray]
 """Batched observations: frames (B, H, W, 3), or a dict of (B, ...) arrays for ``observation="dict"``."""
@@ -114,9 +114,23 @@ class LCVGBatch:
             self.sim.load(rows, np.stack(frames))
         if self.task is not None:
             starts = self.scored_centroids()[rows]
-            for row, rng, start in zip(rows, rngs, starts, strict=True):
-                self.goals[row] = self.task.sample_goal(rng, start)
+            for row, rng, start, opts in zip(rows, rngs, starts, options, strict=True):
+                goal = self.task.sample_goal(rng, start)  # drawn either way: the same draws follow
+                self.goals[row] = goal if (opts or {}).get("goal") is None else self.given_goal(opts["goal"])
         self.control_px[rows] = self.controls.identity(len(rows))
+
+    def given_goal(self, goal: Any) -> np.ndarray:
+        """``options["goal"]``: the goal in pixels, (x, y) (or (K, 2) for ``reach_each``), checked."""
+        arr = np.asarray(goal, dtype=np.float64)
+        h, w = self.size
+        if arr.shape != self.goals.shape[1:] or not np.isfinite(arr).all():
+            raise ValueError(
+                f"options['goal'] must be finite pixels of shape {self.goals.shape[1:]} (x, y per goal), "
+                f"got {goal!r}."
+            )
+        if (arr < 0).any() or (arr[..., 0] > w).any() or (arr[..., 1] > h).any():
+            raise ValueError(f"options['goal'] {arr.tolist()} is outside the {w}x{h} frame.")
+        return arr.astype(np.float32)
 
     def step(self, actions: np.ndarray) -> None:
         """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads."""

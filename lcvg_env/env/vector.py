@@ -93,7 +93,7 @@ class LCVGVectorEnv(ModelEnvProperties, VectorEnv):
         """Reset all sub-envs, or those in ``options["reset_mask"]`` (N,) bool.
 
         ``seed``: an int (sub-env i gets ``seed + i``) or one seed per sub-env. Other options
-        (``frame``, ``start_index``) apply to every reset sub-env.
+        (``frame``, ``start_index``, ``goal``) apply to every reset sub-env.
         """
         options = dict(options or {})
         mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)

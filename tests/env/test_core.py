@@ -239,3 +239,14 @@ def test_compile_is_declined_with_a_warning_for_lag_correction(tmp_path: Path) -
     assert not env.core.sim.compiled
     env.reset(seed=0)
     env.step(np.array([1.0, 0.0], np.float32))
+
+
+def test_reset_goal_option_sets_the_goal_and_is_checked(tmp_path: Path) -> None:
+    env = LCVGEnv(checkpoint=make_checkpoint(tmp_path / "m.safetensors", 32))
+    _, drawn = env.reset(seed=3)
+    _, info = env.reset(seed=3, options={"goal": (10.0, 20.0)})
+    np.testing.assert_allclose(info["goal_px"], [10.0, 20.0])
+    assert not np.allclose(drawn["goal_px"], [10.0, 20.0])
+    for bad in ((1.0,), (np.nan, 2.0), (-1.0, 3.0), (1e4, 3.0)):
+        with pytest.raises(ValueError, match="options\\['goal'\\]"):
+            env.reset(seed=3, options={"goal": bad})
