@@ -187,22 +187,26 @@ class LayeredSimulator:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(uint8 frames, binary masks, controls, foreground masks or None) -> the next frames, their masks
         and centroids (B, 2)."""
-        moved = self._move(masks, control, parts)  # (B, 1, H, W) binary
-        out = self.generator.render(to_unit_range(frames), masks, moved)
+        moved, moved_parts = self._move(masks, control, parts)  # (B, 1, H, W) binary; (B, K, H, W) or None
+        out = self.generator.render(to_unit_range(frames), masks, moved, moved_parts)
         frames = to_uint8(out.frame)
         masks = self._binary_mask(frames)
         return frames, masks, mask_centroid(masks)
 
-    def _move(self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None) -> torch.Tensor:
+    def _move(
+        self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """m' (B, 1, H, W): the masks moved by their controls (B, dims); with foreground masks ``parts``
-        (B, K, H, W), each moved by its own control (B, K * dims), and the rest of ``masks`` in place."""
+        (B, K, H, W), each moved by its own control (B, K * dims), and the rest of ``masks`` in place. Also
+        the moved foregrounds (B, K, H, W) (None without ``parts``), for the lag correction."""
         if parts is None:
-            return self.generator.warp_mask(masks, control, self.mode)
+            return self.generator.warp_mask(masks, control, self.mode), None
         b, k, h, w = parts.shape
         moved = self.generator.warp_mask(parts.reshape(b * k, 1, h, w), control.reshape(b * k, -1), self.mode)
-        union = moved.reshape(b, k, h, w).amax(dim=1, keepdim=True)  # (B, 1, H, W)
+        moved = moved.reshape(b, k, h, w)
+        union = moved.amax(dim=1, keepdim=True)  # (B, 1, H, W)
         rest = masks * (1.0 - parts.amax(dim=1, keepdim=True))  # pixels no foreground holds
-        return torch.maximum(union, rest)
+        return torch.maximum(union, rest), moved
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
         return self.generator.binary_mask(to_unit_range(frames))  # (B, 1, H, W) in {0, 1}

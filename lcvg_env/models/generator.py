@@ -21,6 +21,10 @@ from lcvg_env.models.mask_net import MaskNetConfig, MaskNetwork
 from lcvg_env.models.quantizer import QuantizerConfig, VectorQuantizer
 from lcvg_env.models.vqgan import AutoencoderConfig, Decoder, Encoder
 
+LAG_REACH_PX = 4
+"""How far (px per 64 px of frame) from where a foreground was sent the lag correction looks for it in
+M(x_hat), when there are several (:meth:`LayeredGenerator.render`)."""
+
 
 @dataclass
 class GeneratorConfig:
@@ -173,7 +177,13 @@ class LayeredGenerator(nn.Module):
             pivot = pixels_to_normalized_points(mask_centroid(mask), size).nan_to_num(0.0)
         return (warp(mask.float(), control.float(), mode, pivot=pivot) > 0.5).float()
 
-    def render(self, frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor) -> GeneratorOutput:
+    def render(
+        self,
+        frame: torch.Tensor,
+        current: torch.Tensor,
+        moved: torch.Tensor,
+        parts: torch.Tensor | None = None,
+    ) -> GeneratorOutput:
         """One controlled step: generate from ``frame`` (B, 3, H, W) cut by the ``moved`` mask, correct the
         lag ``cfg.correction_passes`` times, then apply the configured composite (``cfg.composite_margin``)
         with the ``current`` mask (masks (B, 1, H, W) in {0, 1}).
@@ -183,19 +193,27 @@ class LayeredGenerator(nn.Module):
         and generates again from ``frame`` with the mask moved on by it, so that M of the result lands
         where it was sent.
 
+        With several foregrounds, ``parts`` (B, K, H, W) are their moved masks (``moved`` is their union and
+        the pixels no foreground holds): each pass fits each foreground's lag on its own, between the part
+        of M(x_hat) near where it was sent (within :data:`LAG_REACH_PX` per 64 px) and its moved mask, and
+        moves it on by that; one translation of the whole mask would lay one foreground onto another.
+
         Composite with a margin k: ``u * D(...) + (1 - u) * frame``, u = dilate_k(current | moved | the
         corrected mask): the scene outside the foreground's old and new place is the input's, exactly, so
         that the background and the objects cannot drift over a rollout; stage 1's L_bg asks the same.
         """
         out = self.generate(frame, moved)
         union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
-        sent = moved
+        sent, sent_parts = moved, parts
         if self.cfg.correction_passes:
             from lcvg_env.control.fit import fit_controls
         for _ in range(self.cfg.correction_passes):
-            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))[:, 0].cpu()  # (B, H, W)
-            lag = fit_controls(achieved, sent[:, 0].float().cpu(), "translation").params_norm
-            moved = self.warp_mask(moved, lag.to(moved.device), "translation")
+            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
+            if parts is None:
+                lag = fit_controls(achieved[:, 0].cpu(), sent[:, 0].float().cpu(), "translation").params_norm
+                moved = self.warp_mask(moved, lag.to(moved.device), "translation")
+            else:
+                moved, parts = self._correct_parts(achieved, moved, parts, sent_parts)
             out = self.generate(frame, moved)
             union = torch.maximum(union, moved.float())
         margin = self.cfg.composite_margin
@@ -205,6 +223,27 @@ class LayeredGenerator(nn.Module):
             union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
         out.frame = union * out.frame + (1.0 - union) * frame.float()
         return out
+
+    def _correct_parts(
+        self, achieved: torch.Tensor, moved: torch.Tensor, parts: torch.Tensor, sent_parts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One lag-correction pass for K foregrounds: achieved (B, 1, H, W) = M(x_hat) binarized, moved (B, 1,
+        H, W) the mask generated from, parts (B, K, H, W) the foregrounds' masks in it, sent_parts (B, K, H,
+        W) the foregrounds as first sent -> the moved mask and the parts, moved on by their lags."""
+        from lcvg_env.control.fit import fit_controls
+
+        b, k, h, w = parts.shape
+        reach = max(1, round(LAG_REACH_PX * max(h, w) / 64))
+        near = nn.functional.max_pool2d(
+            sent_parts.float(), 2 * reach + 1, stride=1, padding=reach
+        )  # (B,K,H,W)
+        own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
+        sent = sent_parts.reshape(b * k, h, w)
+        lag = fit_controls(own.float().cpu(), sent.float().cpu(), "translation").params_norm  # (B K, 2)
+        new = self.warp_mask(parts.reshape(b * k, 1, h, w), lag.to(parts.device), "translation")
+        new = new.reshape(b, k, h, w)
+        rest = moved * (1.0 - parts.amax(dim=1, keepdim=True))  # pixels no foreground holds stay
+        return torch.maximum(new.amax(dim=1, keepdim=True), rest), new
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor, control: torch.Tensor, mode: str) -> GeneratorOutput:

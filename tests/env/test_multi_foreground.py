@@ -41,7 +41,9 @@ def perfect_generator(sim: object, monkeypatch: pytest.MonkeyPatch) -> None:
     def mask(frame: torch.Tensor) -> torch.Tensor:
         return (frame[:, :1] > 0.5).float()  # (B, 1, H, W)
 
-    def render(frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor) -> SimpleNamespace:
+    def render(
+        frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor, parts: torch.Tensor | None = None
+    ) -> SimpleNamespace:
         return SimpleNamespace(
             frame=torch.where(moved.bool(), colours[1, :, None, None], colours[0, :, None, None])
         )
