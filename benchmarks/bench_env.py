@@ -93,8 +93,8 @@ def time_steps(step, n: int, warmup: int) -> float:
     return float(np.median(chunks))
 
 
-def check_compiled(core, compile: bool) -> None:
-    if compile and not core.sim.compiled:
+def check_compiled(env, compile: bool) -> None:
+    if compile and not env.compiled:
         raise RuntimeError("compile=True fell back to eager (see the warning above): no compiled figure.")
 
 
@@ -107,12 +107,12 @@ def bench_single(ckpt: Path, steps: int, compile: bool = False) -> tuple[float, 
     env.reset(seed=0)
     env.action_space.seed(0)
     per_step = time_steps(lambda: env.step(env.action_space.sample()), steps, 20)
-    check_compiled(env.core, compile)
-    core = env.core
+    check_compiled(env, compile)
+    controls = env.controls
 
     def env_code_only() -> None:
-        action = core.controls.check(env.action_space.sample())[None]
-        core.controls.to_normalized(core.controls.to_pixels(action))
+        action = controls.check(env.action_space.sample())[None]
+        controls.to_normalized(controls.to_pixels(action))
         env._emit()  # infos, reward, observation with the goal drawn
 
     own = time_steps(env_code_only, steps, 5)
@@ -144,11 +144,11 @@ def bench_vector(
     venv.reset(seed=0)
     venv.action_space.seed(0)
     with batch_slicing(split):
-        slices = venv.core.sim.workers()
+        slices = venv.step_slices
         t = time.perf_counter()
         venv.step(venv.action_space.sample())
         first = time.perf_counter() - t
-        check_compiled(venv.core, compile)
+        check_compiled(venv, compile)
         per_step = time_steps(lambda: venv.step(venv.action_space.sample()), steps, 2)
     venv.close()
     return per_step, first, slices

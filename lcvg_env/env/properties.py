@@ -46,3 +46,14 @@ class ModelEnvProperties:
     def checkpoint_path(self) -> Path | None:
         """The model file the env runs on (None for a checkpoint object made in memory)."""
         return self.core.checkpoint_path
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the world model's step runs under ``torch.compile`` (``compile=True`` can be declined or
+        fall back to eager, with a warning)."""
+        return self.core.sim.compiled
+
+    @property
+    def step_slices(self) -> int:
+        """Slices the next step splits the batch into, one per torch thread (eager CPU; 1 otherwise)."""
+        return self.core.sim.workers()
