@@ -46,6 +46,7 @@ def test_components_are_8_connected_and_unique() -> None:
 
 def test_components_match_scipy_on_random_and_winding_masks() -> None:
     from scipy import ndimage  # a test dependency (the dev extra), not the library's
+
     rng = np.random.default_rng(0)
     masks = rng.random((6, 24, 40)) < np.array([0.2, 0.4, 0.5, 0.55, 0.6, 0.7])[:, None, None]
     snake = np.zeros((24, 40), dtype=bool)
