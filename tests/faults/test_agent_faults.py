@@ -16,16 +16,9 @@ from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from tests.agents.test_agents_safe_format import crafted_zip
+from tests.faults.conftest import clean_exit
 
 runner = CliRunner()
-
-
-def clean_exit(result, code: int = 1) -> str:
-    """The output of a command that stopped with ``code`` and no traceback, on one line."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(

@@ -16,33 +16,10 @@ from typer.testing import CliRunner
 from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
 from lcvg_env.cli import app
 from lcvg_env.data import DataWarning
-from tests.env.conftest import make_checkpoint
+from tests.faults.conftest import clean_exit, must_not_run
 from tests.training.conftest import write_squares
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread) -> None:
-    """One torch thread (tests/conftest.py)."""
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """A 32x32 random-weight checkpoint (tests/env/conftest.py)."""
-    return make_checkpoint(tmp_path_factory.mktemp("commands") / "tiny.safetensors", 32)
-
-
-def must_not_run(*args, **kwargs):
-    raise AssertionError("the long work started before the bad input was reported")
-
-
-def clean_exit(result, code: int = 1) -> str:
-    """The output of a command that stopped with ``code`` and no traceback, on one line."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return " ".join(result.output.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
 
 
 def listing(root: Path) -> list[str]:

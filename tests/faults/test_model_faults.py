@@ -24,20 +24,9 @@ from lcvg_env.cli import app
 from lcvg_env.env.resolve import CheckpointNotFoundError, check_model_name, resolve_checkpoint
 from lcvg_env.outputs import OutputError, check_output_dir, check_output_file, write_text
 from lcvg_env.runtime import resolve_device, set_threads, torch_threads
-from tests.env.conftest import make_checkpoint
+from tests.faults.conftest import clean_exit, must_not_run
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread) -> None:
-    """One torch thread (tests/conftest.py)."""
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """A 32x32 random-weight checkpoint (tests/env/conftest.py)."""
-    return make_checkpoint(tmp_path_factory.mktemp("faults") / "tiny.safetensors", 32)
 
 
 def resave(src: Path, dst: Path, tensors=None, meta=None) -> Path:
@@ -55,19 +44,6 @@ def resave(src: Path, dst: Path, tensors=None, meta=None) -> Path:
         text = meta(json.loads(text))
     save_file(state, str(dst), metadata={"lcvg": text})
     return dst
-
-
-def must_not_run(*args, **kwargs):
-    raise AssertionError("the long work started before the bad input was reported")
-
-
-def clean_exit(result, code: int = 1) -> str:
-    """The output of a command that stopped with ``code`` and no traceback."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    text = result.output.translate({ord(c): " " for c in "│╭╮╰╯─"})  # rich's error box
-    return " ".join(text.split())  # and the lines it wraps
 
 
 # ------------------------------------------------------------------------------------------ checkpoints

@@ -1,0 +1,33 @@
+"""Shared pieces of the fault catalogue: one torch thread, a tiny checkpoint, and how a clean stop reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.env.conftest import make_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread) -> None:
+    """One torch thread (tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """A 32x32 random-weight checkpoint (tests/env/conftest.py), one per test module."""
+    return make_checkpoint(tmp_path_factory.mktemp("faults") / "tiny.safetensors", 32)
+
+
+def must_not_run(*args, **kwargs):
+    raise AssertionError("the long work started before the bad input was reported")
+
+
+def clean_exit(result, code: int = 1) -> str:
+    """The output of a command that stopped with ``code`` and no traceback, on one line."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    text = result.output.translate({ord(c): " " for c in "│╭╮╰╯─"})  # rich's error box, if any
+    return " ".join(text.split())  # and the lines it wraps
