@@ -14,8 +14,7 @@ its help) does not import torch; ``VideoDataset`` and ``to_tensor`` load it when
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lcvg_env.lazy import lazy_exports
 
 _EXPORTS = {
     "VideoDataset": "lcvg_env.data.dataset",
@@ -38,12 +37,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcvg_env.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,7 @@ Attributes load lazily (PEP 562) so that ``import lcvg_env`` (registration) neve
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lcvg_env.lazy import lazy_exports
 
 _EXPORTS = {
     "LCVGEnv": "lcvg_env.env.core",
@@ -25,12 +24,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcvg_env.env' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -16,8 +16,7 @@ the CLI imports this package at start-up.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lcvg_env.lazy import lazy_exports
 
 _EXPORTS = {
     "EvalConfig": "lcvg_env.evaluation.video",
@@ -31,12 +30,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcvg_env.evaluation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,8 +13,7 @@ Torch and minari are imported when a function runs, not here.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lcvg_env.lazy import lazy_exports
 
 _EXPORTS = {
     "export_labels": "lcvg_env.export.labels",
@@ -33,12 +32,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lcvg_env.export' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
