@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lcvg_env.data import atari_tennis_ram as tr
+from lcvg_env.data.ale import make_ale_env
 from lcvg_env.data.atari_tennis_view import CourtView
 from lcvg_env.data.layout import SPLITS, check_split, episode_dirname, update_dataset_info, write_episode
 
@@ -103,17 +104,7 @@ class AtariTennisConfig:
 
 def make_env(frameskip: int = 4) -> Any:
     """Tennis-v5 without sticky actions (so recorded actions are the ones applied)."""
-    try:
-        import ale_py
-        import gymnasium as gym
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'Atari Tennis needs ale-py: pip install "lcvg-env[data]" (or pip install ale-py).'
-        ) from exc
-    gym.register_envs(ale_py)
-    return gym.make(
-        "ALE/Tennis-v5", render_mode="rgb_array", frameskip=frameskip, repeat_action_probability=0.0
-    )
+    return make_ale_env("ALE/Tennis-v5", "Atari Tennis", frameskip)
 
 
 def joystick_table(meanings: list[str]) -> tuple[np.ndarray, np.ndarray]:

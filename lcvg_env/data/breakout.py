@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lcvg_env.data.ale import make_ale_env
 from lcvg_env.data.layout import SPLITS, check_split, episode_dirname, update_dataset_info, write_episode
 from lcvg_env.data.transforms import ResizeCrop, rescale_annotations
 
@@ -72,17 +73,7 @@ class BreakoutConfig:
 
 def make_env(frameskip: int = 4) -> Any:
     """Breakout-v5 without sticky actions (so recorded actions are the ones applied)."""
-    try:
-        import ale_py
-        import gymnasium as gym
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'Breakout needs ale-py: pip install "lcvg-env[data]" (or pip install ale-py).'
-        ) from exc
-    gym.register_envs(ale_py)
-    return gym.make(
-        "ALE/Breakout-v5", render_mode="rgb_array", frameskip=frameskip, repeat_action_probability=0.0
-    )
+    return make_ale_env("ALE/Breakout-v5", "Breakout", frameskip)
 
 
 def positions_from_ram(ram: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
