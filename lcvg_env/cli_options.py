@@ -53,6 +53,9 @@ JsonOut = Annotated[
     typer.Option("--json", help="Write the figures as JSON to this file.", show_default=False),
 ]
 
+Detector = Annotated[str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")]
+"""The independent tip detector of the measuring commands (docs/detector.md); default ``"pusher"``."""
+
 OutArgAlias = Annotated[Path | None, typer.Argument(hidden=True, show_default=False)]
 """The output folder where older versions took it as a positional argument (deprecated: ``--out``)."""
 

@@ -11,15 +11,22 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, NEnvs, Threads
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    THREADS_DEFAULT,
+    Detector,
+    Device,
+    JsonOut,
+    Model,
+    NEnvs,
+    Threads,
+)
 
 
 def control_gain(
     checkpoint: Model,
     data_dir: Annotated[Path, typer.Argument(help="Dataset root; frame 0 of its episodes are the starts.")],
-    detector: Annotated[
-        str, typer.Option(help="Tip detector: pusher (packaged) or a path to a detector file.")
-    ] = "pusher",
+    detector: Detector = "pusher",
     players: Annotated[
         int,
         typer.Option(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Detector, Device, JsonOut, Model, Threads
 
 
 def budget(
@@ -18,7 +18,7 @@ def budget(
     data_dir: Annotated[Path, typer.Argument(help="Dataset root with tip_px / arm_mask annotations.")],
     episodes: Annotated[int | None, typer.Option(help="Measure at most this many episodes.")] = None,
     frames: Annotated[int, typer.Option(help="Frames per episode: x^0 + (frames - 1) predicted.")] = 17,
-    detector: Annotated[str, typer.Option(help="Tip detector: pusher or a detector file.")] = "pusher",
+    detector: Detector = "pusher",
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     solver: Annotated[str, typer.Option(help="Eq. 5 solver of the fitted controls.")] = "fast",
     data_stats: Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Threads
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Detector, Device, JsonOut, Model, Threads
 
 
 def reach_check(
@@ -20,9 +20,7 @@ def reach_check(
         int | None, typer.Option(help="Horizon; default: LCVG-Pusher-v0's max_episode_steps (100).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the env's reset (start frames and goals).")] = 0,
-    detector: Annotated[
-        str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")
-    ] = "pusher",
+    detector: Detector = "pusher",
     data: Annotated[
         Path | None, typer.Option(help="Dataset root: also check the goals against its tip_px.")
     ] = None,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, Device, JsonOut, Model
+from lcvg_env.cli_options import DEVICE_DEFAULT, Detector, Device, JsonOut, Model
 
 
 def sim_to_real(
@@ -19,9 +19,7 @@ def sim_to_real(
     steps: Annotated[int, typer.Option(help="Steps of every action sequence.")] = 30,
     seed: Annotated[int, typer.Option(help="First start seed; also seeds the random walks.")] = 0,
     walks: Annotated[int, typer.Option(help="Random-walk sequences per start (beside 8 pushes).")] = 8,
-    detector: Annotated[
-        str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")
-    ] = "pusher",
+    detector: Detector = "pusher",
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
     ] = 1,
