@@ -66,12 +66,13 @@ class Checkpoint:
         return binary_masks(self.generator, frames)
 
     def fit_and_replay(
-        self, frames: np.ndarray | torch.Tensor, start: Any = None, solver: str = "fast"
+        self, frames: np.ndarray | torch.Tensor, start: Any = None, solver: str = "fast", players: int = 1
     ) -> Any:
-        """Controls fitted on ``frames`` replayed from ``start`` (:func:`lcvg_env.model.fit_and_replay`)."""
+        """Controls fitted on ``frames`` replayed from ``start``, one per foreground with ``players`` > 1
+        (:func:`lcvg_env.model.fit_and_replay`)."""
         from lcvg_env.model import fit_and_replay
 
-        return fit_and_replay(self.generator, frames, self.control_mode, start, solver)
+        return fit_and_replay(self.generator, frames, self.control_mode, start, solver, players)
 
 
 def save_checkpoint(

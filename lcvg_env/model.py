@@ -110,10 +110,19 @@ def fit_and_replay(
     mode: str,
     start: np.ndarray | torch.Tensor | None = None,
     solver: str = "fast",
+    players: int = 1,
 ) -> Replay:
     """Fit the controls between consecutive binarized masks of ``frames`` (T >= 2, at the model's size)
     and replay them autoregressively from ``start`` (one frame (H, W, 3) uint8 or (3, H, W) float;
-    default: the video's first frame). ``solver``: see :func:`~lcvg_env.control.fit_controls`."""
+    default: the video's first frame). ``solver``: see :func:`~lcvg_env.control.fit_controls`.
+
+    ``players`` > 1: the masks hold several foregrounds (two tennis players) that move independently.
+    Each is followed through the video as the env follows it
+    (:class:`~lcvg_env.control.components.ForegroundTracker`, numbered top to bottom on the first frame),
+    its control fitted between its own masks (:func:`fit_players`), and the replay moves each foreground
+    of the generated frames by its own control, as the env's ``players=K`` step does; one control for
+    the whole mask would lay one player onto the other's motion."""
+    from lcvg_env.control.components import ForegroundTracker
     from lcvg_env.control.fit import fit_controls
 
     t0 = time.perf_counter()
@@ -121,13 +130,68 @@ def fit_and_replay(
         raise ValueError(f"Fitting controls needs a video of at least 2 frames, got {len(frames)}.")
     device = next(generator.parameters()).device
     masks = binary_masks(generator, frames)  # (T, H, W)
-    fit = fit_controls(masks[:-1].float(), masks[1:].float(), mode, solver=solver)
+    if players == 1:
+        fit = fit_controls(masks[:-1].float(), masks[1:].float(), mode, solver=solver)
+    else:
+        fit = fit_players(masks, players, mode, solver)
     first = frames[:1] if start is None else (start[None] if start.ndim == 3 else start)
     generated = [to_model_range(first).to(device)]  # (1, 3, H, W)
-    controls = fit.params_norm.to(device)  # (T-1, dims)
+    controls = fit.params_norm.to(device)  # (T-1, players * dims)
+    tracker = None
+    if players > 1:
+        tracker = ForegroundTracker(1, players, tuple(masks.shape[-2:]), order=PLAYER_ORDER)
+        tracker.reset(np.array([0]), generator.binary_mask(generated[0])[:, 0].cpu())
     for t in range(len(controls)):
-        generated.append(generator.step(generated[-1], controls[t : t + 1], mode).frame.clamp(-1.0, 1.0))
+        parts = None if tracker is None else torch.from_numpy(tracker.masks).to(device, torch.float32)
+        step = generator.step(generated[-1], controls[t : t + 1], mode, parts)
+        generated.append(step.frame.clamp(-1.0, 1.0))
+        if tracker is not None:
+            tracker.advance(controls[t : t + 1].cpu().numpy().reshape(1, players, -1), mode)
+            tracker.update(generator.binary_mask(generated[-1])[:, 0].cpu())
     return Replay(masks, fit, torch.cat(generated).cpu(), time.perf_counter() - t0)
+
+
+PLAYER_ORDER = "y"
+"""How :func:`fit_and_replay` numbers several foregrounds on its first frame (top to bottom): the same
+rule on the video and on the replay's start, so foreground k of one is foreground k of the other."""
+
+
+def fit_players(masks: torch.Tensor, players: int, mode: str, solver: str = "fast") -> ControlFit:
+    """Per-foreground controls of a video's binarized masks (T, H, W): the K foregrounds followed from
+    frame to frame (:class:`~lcvg_env.control.components.ForegroundTracker`, numbered in
+    :data:`PLAYER_ORDER`), and each one's control fitted between its masks at t and t+1 (Eq. 5).
+
+    Returns a :class:`~lcvg_env.control.fit.ControlFit` of T - 1 rows whose ``params_norm`` and
+    ``params_px`` are (T-1, K * dims), foreground k's control in columns k * dims to (k + 1) * dims (the
+    env's action layout), ``params`` (T-1, K, ...), ``loss`` the foregrounds' mean, ``valid`` True where
+    any foreground has both masks (an absent one's control is the identity); ``extra["parts"]`` holds
+    the foregrounds' masks (T, K, H, W)."""
+    from lcvg_env.control.components import ForegroundTracker
+    from lcvg_env.control.fit import ControlFit, fit_controls
+
+    t, h, w = masks.shape
+    tracker = ForegroundTracker(1, players, (h, w), order=PLAYER_ORDER)
+    tracker.reset(np.array([0]), masks[:1].float())
+    parts = [tracker.masks[0].copy()]
+    for i in range(1, t):
+        tracker.update(masks[i : i + 1].float())  # identities by nearest centroid, as the env keeps them
+        parts.append(tracker.masks[0].copy())
+    held = torch.from_numpy(np.stack(parts))  # (T, K, H, W)
+    pairs = fit_controls(held[:-1].flatten(0, 1).float(), held[1:].flatten(0, 1).float(), mode, solver=solver)
+
+    def per_step(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(t - 1, players, *x.shape[1:])  # (T-1, K, ...)
+
+    return ControlFit(
+        mode=mode,
+        size=(h, w),
+        params=per_step(pairs.params),
+        params_norm=per_step(pairs.params_norm).flatten(1),  # (T-1, K * dims)
+        params_px=per_step(pairs.params_px).flatten(1),
+        loss=per_step(pairs.loss).mean(dim=1),
+        valid=per_step(pairs.valid).any(dim=1),
+        extra={"players": players, "parts": held},
+    )
 
 
 def model_path(model: str | os.PathLike, *, quiet: bool = False) -> Path:

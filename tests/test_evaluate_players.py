@@ -50,12 +50,22 @@ def test_evaluate_scores_the_players(tmp_path: Path, court_mask: None) -> None:
     assert abs(copy["player_error_px"] - 2.0) < 0.2  # still at frame 0: 1, 2, 3 px behind
     assert copy["player_missing_rate"] == 0.0 and result.rows["model"]["player_error_px"] is not None
     assert result.rows["model"]["m_iou_generated"] is not None
+    assert result.meta["players_controlled"] == 2  # the data's players_px count: one control each
     assert "two-player" in result.unavailable["detection"]
     floor = result.meta["player_locator_real"]
     assert floor["median_px"] < 0.2 and floor["missed_rate"] == 0.0
     assert any(
         line.startswith("player locator (colour) on real frames") for line in ground_truth_lines(result)
     )
+
+
+def test_players_option_sets_the_controls_per_foreground(tmp_path: Path, court_mask: None) -> None:
+    data = tennis_data(tmp_path / "data", episodes=1, frames=3)
+    ckpt = make_checkpoint(tmp_path / "tiny64.safetensors", 64)
+    result = evaluate(ckpt, data, EvalConfig(frames=3, skip=OPTIONAL_METRICS, players=1))
+    assert result.meta["players_controlled"] == 1  # the paper's protocol: one control for the whole mask
+    with pytest.raises(ValueError, match="players must be 1 to 4"):
+        EvalConfig(players=0)
 
 
 def test_training_mask_check_uses_the_players(tmp_path: Path, court_mask: None) -> None:

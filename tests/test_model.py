@@ -69,6 +69,61 @@ def test_fit_and_replay_fits_the_motion_and_replays_it(tiny_checkpoint, red_mask
         fit_and_replay(ckpt.generator, video[:1], "translation")
 
 
+def _two_square_video(steps: int = 4, size: int = 32) -> np.ndarray:
+    """The top square moves 2 px right per frame, the bottom one 1 px down."""
+    frames = np.zeros((steps, size, size, 3), np.uint8)
+    for t in range(steps):
+        frames[t, 2 : 2 + SQUARE_SIDE, 2 + 2 * t : 2 + 2 * t + SQUARE_SIDE] = RED
+        frames[t, 16 + t : 16 + t + SQUARE_SIDE, 20 : 20 + SQUARE_SIDE] = RED
+    return frames
+
+
+@pytest.fixture
+def exact_render(monkeypatch):
+    """Every generator draws the red foreground exactly where the moved mask is (on black)."""
+    from types import SimpleNamespace
+
+    from lcvg_env.models import LayeredGenerator
+
+    red = torch.tensor(RED, dtype=torch.float32)[:, None, None] / 127.5 - 1.0  # (3, 1, 1)
+
+    def render(self, frame, current, moved, parts=None):
+        return SimpleNamespace(frame=torch.where(moved.bool(), red, torch.full_like(red, -1.0)))
+
+    monkeypatch.setattr(LayeredGenerator, "render", render)
+
+
+def test_fit_players_gives_each_foreground_its_own_control(tiny_checkpoint, red_mask) -> None:
+    from lcvg_env.model import fit_players
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    fit = fit_players(ckpt.binary_masks(_two_square_video()), 2, "translation")
+    assert fit.params_px.shape == (3, 4) and fit.extra["parts"].shape == (4, 2, 32, 32)
+    top, bottom = fit.params_px[:, :2], fit.params_px[:, 2:]  # numbered top to bottom
+    np.testing.assert_allclose(top.numpy(), [[2.0, 0.0]] * 3, atol=0.3)
+    np.testing.assert_allclose(bottom.numpy(), [[0.0, 1.0]] * 3, atol=0.3)
+    assert fit.valid.all() and fit.params_norm.shape == (3, 4)
+
+
+def test_replay_moves_each_player_by_its_own_control(tiny_checkpoint, red_mask, exact_render) -> None:
+    ckpt = load_checkpoint(tiny_checkpoint)
+    video = _two_square_video()
+    run = ckpt.fit_and_replay(video, players=2)
+    np.testing.assert_array_equal(to_frames(run.generated), video)  # both squares where the video has them
+    whole = ckpt.fit_and_replay(video)  # one control for both: the union's motion, neither square's
+    assert not np.array_equal(to_frames(whole.generated), video)
+    with pytest.raises(ValueError, match=r"players must be in 1\.\.4"):
+        ckpt.fit_and_replay(video, players=5)
+
+
+def test_step_with_parts_checks_one_control_per_foreground(tiny_checkpoint) -> None:
+    generator = load_checkpoint(tiny_checkpoint).generator
+    frame, parts = torch.zeros(1, 3, 32, 32), torch.zeros(1, 2, 32, 32)
+    with pytest.raises(ValueError, match=r"\(1, 4\) for mode 'translation' and 2 foregrounds"):
+        generator.step(frame, torch.zeros(1, 2), "translation", parts)
+    assert generator.step(frame, torch.zeros(1, 4), "translation", parts).frame.shape == (1, 3, 32, 32)
+
+
 def test_model_path_names_the_file_an_env_will_load(tiny_checkpoint, capsys) -> None:
     from lcvg_env.model import model_path
 

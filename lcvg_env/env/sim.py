@@ -196,17 +196,8 @@ class LayeredSimulator:
     def _move(
         self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """m' (B, 1, H, W): the masks moved by their controls (B, dims); with foreground masks ``parts``
-        (B, K, H, W), each moved by its own control (B, K * dims), and the rest of ``masks`` in place. Also
-        the moved foregrounds (B, K, H, W) (None without ``parts``), for the lag correction."""
-        if parts is None:
-            return self.generator.warp_mask(masks, control, self.mode), None
-        b, k, h, w = parts.shape
-        moved = self.generator.warp_mask(parts.reshape(b * k, 1, h, w), control.reshape(b * k, -1), self.mode)
-        moved = moved.reshape(b, k, h, w)
-        union = moved.amax(dim=1, keepdim=True)  # (B, 1, H, W)
-        rest = masks * (1.0 - parts.amax(dim=1, keepdim=True))  # pixels no foreground holds
-        return torch.maximum(union, rest), moved
+        """The masks moved by their controls, each foreground by its own (``LayeredGenerator.move_mask``)."""
+        return self.generator.move_mask(masks, control, self.mode, parts)
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
         return self.generator.binary_mask(to_unit_range(frames))  # (B, 1, H, W) in {0, 1}

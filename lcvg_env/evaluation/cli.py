@@ -170,6 +170,14 @@ def evaluate(
             "tip_px annotations), none, pusher, or a detector .safetensors file."
         ),
     ] = "auto",
+    players: Annotated[
+        int | None,
+        typer.Option(
+            help="Foregrounds moved by their own fitted controls: 1 moves the whole mask by one control "
+            "(the paper's protocol); default: the data's count of true players (players_px, 2 on Atari "
+            "Tennis), else 1."
+        ),
+    ] = None,
     device: Device = DEVICE_DEFAULT,
     threads: Threads = THREADS_DEFAULT,
     out_dir_alias: Annotated[Path | None, typer.Option("--out-dir", hidden=True)] = None,
@@ -206,6 +214,7 @@ def evaluate(
             skip=tuple(skip or ()),
             solver=solver,
             detector=detector,
+            players=players,
             device=resolve_device(device),
         )
         result = run_evaluation(checkpoint, data_dir, cfg)

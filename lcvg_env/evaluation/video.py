@@ -3,9 +3,12 @@
 For every test episode (its first ``frames`` frames, resized to the checkpoint's size):
 
 1. the real masks m^t are the binarized outputs of the checkpoint's mask network M;
-2. the controls theta^t are fitted between consecutive real masks (Eq. 5, ``fit_controls``);
+2. the controls theta^t are fitted between consecutive real masks (Eq. 5, ``fit_controls``); with
+   several players (``EvalConfig.players``: two-player data's ``players_px`` count by default), one
+   control per player, fitted between that player's own masks (``lcvg_env.model.fit_players``);
 3. the model generates autoregressively from the first real frame:
-   x_hat^{t+1} = G.step(x_hat^t, theta^t)   (x_hat^0 = x^0);
+   x_hat^{t+1} = G.step(x_hat^t, theta^t)   (x_hat^0 = x^0), each player moved by its own control as
+   the env's ``players=K`` step moves it;
 4. generated frames t = 1..T-1 are compared with the real ones.
 
 What is measured, and against what:
@@ -76,9 +79,14 @@ class EvalConfig:
     """Torch device for the model and the metric networks."""
     batch_size: int = 16
     """Frames per forward pass of the metric networks."""
+    players: int | None = None
+    """Foregrounds moved by their own controls (1: one control for the whole mask, the paper's protocol);
+    None: the data's count of true players (``players_px``, two on Atari Tennis), else 1."""
 
     def __post_init__(self) -> None:
         self.skip = tuple(self.skip)
+        if self.players is not None and not 1 <= self.players <= 4:
+            raise ValueError(f"players must be 1 to 4 (or None: the data's count), got {self.players}.")
         unknown = sorted(set(self.skip) - set(OPTIONAL_METRICS))
         if unknown:
             raise ValueError(f"Cannot skip {unknown}: only {list(OPTIONAL_METRICS)} are optional.")
@@ -106,7 +114,8 @@ class Rollout:
     real_masks: torch.Tensor
     """(T, H, W) bool, binarized M(x^t)."""
     controls: torch.Tensor
-    """(T-1, dims) fitted controls in normalized units."""
+    """(T-1, K * dims) fitted controls in normalized units, one per controlled foreground (K = 1 but for
+    ``EvalConfig.players`` > 1)."""
     gt_masks: torch.Tensor | None
     """(T, H, W) bool ground-truth foreground (``arm_mask``), or None."""
     seconds: float
@@ -115,6 +124,8 @@ class Rollout:
     """(T, 2) true tip (x, y) pixels at the model's size (``tip_px``), or None."""
     players: torch.Tensor | None = None
     """(T, K, 2) true players (x, y) pixels at the model's size (``players_px``, Atari Tennis), or None."""
+    controlled: int = 1
+    """Foregrounds moved by their own controls in the replay."""
 
 
 @dataclass
@@ -148,13 +159,13 @@ def ground_truth(episode: Any, size: tuple[int, int], count: int, key: str) -> t
     return torch.from_numpy(np.asarray(value, dtype=bool if key.endswith("_mask") else np.float32))
 
 
-def rollout(generator: Any, frames: np.ndarray, mode: str, solver: str = "fast") -> Rollout:
+def rollout(generator: Any, frames: np.ndarray, mode: str, solver: str = "fast", players: int = 1) -> Rollout:
     """Steps 1-3 of the protocol on uint8 frames (T, H, W, 3) already at the model's size (the handle's
-    :func:`~lcvg_env.model.fit_and_replay` from the first real frame)."""
-    run = fit_and_replay(generator, frames, mode, solver=solver)
+    :func:`~lcvg_env.model.fit_and_replay` from the first real frame, one control per player)."""
+    run = fit_and_replay(generator, frames, mode, solver=solver, players=players)
     return Rollout(  # on the CPU: the metric networks move what they need to their device
         name="", real=to_model_range(frames), generated=run.generated, real_masks=run.masks,
-        controls=run.fit.params_norm, gt_masks=None, seconds=run.seconds,
+        controls=run.fit.params_norm, gt_masks=None, seconds=run.seconds, controlled=players,
     )  # fmt: skip
 
 
@@ -168,10 +179,14 @@ def _rollouts(ckpt: Any, data_dir: str | os.PathLike, cfg: EvalConfig) -> list[R
     episodes = report.episodes
     if not episodes:
         raise ValueError(f"{data_dir}: the {cfg.split!r} split has no episode with at least 2 frames.")
+    players = cfg.players
+    if players is None:  # the data's count of true players, else one foreground
+        truth = ground_truth(episodes[0], size, 1, "players_px")
+        players = 1 if truth is None else int(truth.shape[1])
     out = []
     for ep in episodes:
         frames = ep.frames(size=size)[: cfg.frames]
-        r = rollout(ckpt.generator, frames, ckpt.control_mode, cfg.solver)
+        r = rollout(ckpt.generator, frames, ckpt.control_mode, cfg.solver, players)
         r.name = ep.name
         r.gt_masks = ground_truth(ep, size, len(frames), "foreground_mask")  # the arm, or the players
         r.tips = ground_truth(ep, size, len(frames), "tip_px")
@@ -392,6 +407,7 @@ def evaluate(
         "detector_floor_real": ref.detector_floor(),
         "player_locator_real": None if ref.players is None else locator_floor(ref.clips, ref.players),
         "solver": cfg.solver,
+        "players_controlled": rollouts[0].controlled,
         "episode_names": [r.name for r in rollouts],
         "seconds_total": round(time.perf_counter() - start, 3),
     }

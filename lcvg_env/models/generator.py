@@ -177,6 +177,22 @@ class LayeredGenerator(nn.Module):
             pivot = pixels_to_normalized_points(mask_centroid(mask), size).nan_to_num(0.0)
         return (warp(mask.float(), control.float(), mode, pivot=pivot) > 0.5).float()
 
+    def move_mask(
+        self, mask: torch.Tensor, control: torch.Tensor, mode: str, parts: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mask (B, 1, H, W) moved by its controls (B, dims); with foreground masks ``parts``
+        (B, K, H, W), each foreground moved by its own control (B, K * dims: foreground k's in columns
+        k * dims to (k + 1) * dims) and the rest of ``mask`` in place. Returns the moved mask (B, 1, H, W)
+        in {0, 1} and the moved foregrounds (B, K, H, W) (None without ``parts``), which :meth:`render`'s
+        lag correction takes."""
+        if parts is None:
+            return self.warp_mask(mask, control, mode), None
+        b, k, h, w = parts.shape
+        moved = self.warp_mask(parts.reshape(b * k, 1, h, w).float(), control.reshape(b * k, -1), mode)
+        moved = moved.reshape(b, k, h, w)
+        rest = mask.float() * (1.0 - parts.float().amax(dim=1, keepdim=True))  # pixels no foreground holds
+        return torch.maximum(moved.amax(dim=1, keepdim=True), rest), moved
+
     def render(
         self,
         frame: torch.Tensor,
@@ -246,19 +262,29 @@ class LayeredGenerator(nn.Module):
         return torch.maximum(new.amax(dim=1, keepdim=True), rest), new
 
     @torch.no_grad()
-    def step(self, frame: torch.Tensor, control: torch.Tensor, mode: str) -> GeneratorOutput:
+    def step(
+        self, frame: torch.Tensor, control: torch.Tensor, mode: str, parts: torch.Tensor | None = None
+    ) -> GeneratorOutput:
         """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
 
-        Binarize M(x^t), warp it by T(theta), generate (docs/method.md section 3, last table row), composite
-        as configured (:meth:`render`).
+        Binarize M(x^t), warp it by T(theta), generate (docs/method.md section 3, last table row), correct
+        and composite as configured (:meth:`render`). With several foregrounds, ``parts`` (B, K, H, W) are
+        their masks in M(x^t) (:class:`~lcvg_env.control.components.ForegroundTracker`) and ``control`` is
+        (B, K * dims), one control per foreground (:meth:`move_mask`), as the env steps them.
         """
-        if control.ndim != 2 or control.shape != (frame.shape[0], CONTROL_DIMS[mode]):
+        k = 1 if parts is None else parts.shape[1]
+        if parts is not None and (parts.ndim != 4 or parts.shape[0] != frame.shape[0]):
             raise ValueError(
-                f"Expected controls of shape ({frame.shape[0]}, {CONTROL_DIMS[mode]}) for mode {mode!r}, "
-                f"got {tuple(control.shape)}."
+                f"Expected parts of shape (B, K, H, W) with B = {frame.shape[0]}, got {tuple(parts.shape)}."
+            )
+        if control.ndim != 2 or control.shape != (frame.shape[0], k * CONTROL_DIMS[mode]):
+            raise ValueError(
+                f"Expected controls of shape ({frame.shape[0]}, {k * CONTROL_DIMS[mode]}) for mode {mode!r}"
+                f"{'' if k == 1 else f' and {k} foregrounds'}, got {tuple(control.shape)}."
             )
         current = self.binary_mask(frame)
-        return self.render(frame, current, self.warp_mask(current, control, mode))
+        moved, moved_parts = self.move_mask(current, control, mode, parts)
+        return self.render(frame, current, moved, moved_parts)
 
 
 def count_parameters(module: nn.Module) -> int:
