@@ -105,9 +105,19 @@ def bundle(
             "does), pixels, or 'none' (the env's fallback); default: keep the source's."
         ),
     ] = None,
-    data: Annotated[Path | None, typer.Option(help="Dataset of --max-displacement auto.")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            help="The motion region to record (where the foreground's centroid went in the video; the env "
+            "keeps it there, docs/env.md): 'auto' (measured on --data with the model's M) or 'none'; "
+            "default: keep the source's."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset of --max-displacement auto and --region auto.")
+    ] = None,
     split: Annotated[
-        str, typer.Option(help="Split of --data measured by --max-displacement auto.")
+        str, typer.Option(help="Split of --data measured by --max-displacement auto and --region auto.")
     ] = "train",
     players: Annotated[
         int | None,
@@ -136,6 +146,12 @@ def bundle(
     out = out_path(out, out_arg)
     margin = parse_margin(composite_margin) if composite_margin is not None else None
     range_px = _parse_range(max_displacement, data)
+    if region is not None and region not in ("auto", "none"):
+        raise typer.BadParameter(f"must be 'auto' or 'none', got {region!r}.", param_hint="--region")
+    if region == "auto" and data is None:
+        raise typer.BadParameter(
+            "'auto' measures the region on a dataset: pass --data DATA_DIR.", param_hint="--region"
+        )
     if out.suffix != ".safetensors":
         raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
     try:  # before the source is loaded and --max-displacement auto measures the data
@@ -177,6 +193,24 @@ def bundle(
     elif range_px is not None:  # chosen by hand; a range measured before stays on record beside it
         measured = (extra.get(ENV_DEFAULTS_KEY) or {}).get("control_range")
         extra[ENV_DEFAULTS_KEY] = {"max_displacement": range_px, "control_range": measured}
+    if region == "auto":
+        from lcvg_env.control.region import REGION_KEY, region_of_split
+
+        try:
+            measured_region = region_of_split(ckpt, data, split)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        extra[REGION_KEY] = measured_region.to_json()
+        cells = f"{int(measured_region.visited.sum())} of {measured_region.visited.size}"
+        typer.echo(
+            f"motion region of M's centroids on {measured_region.source}: {cells} cells of "
+            f"{measured_region.cell} px"
+        )
+    elif region == "none":
+        from lcvg_env.control.region import REGION_KEY
+
+        extra.pop(REGION_KEY, None)
     extra["bundled_from"] = {
         "file": path.name,
         "sha256": digest,

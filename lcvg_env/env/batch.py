@@ -20,6 +20,7 @@ from gymnasium import spaces
 
 from lcvg_env.checkpoint import Checkpoint
 from lcvg_env.control.control_range import default_max_displacement
+from lcvg_env.control.region import MotionRegion, recorded_region
 from lcvg_env.env.config import EnvConfig, load_env_checkpoint
 from lcvg_env.env.controls import ControlMap
 from lcvg_env.env.sim import LayeredSimulator
@@ -75,6 +76,8 @@ class LCVGBatch:
         )
         self.size = self.sim.size
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)
+        self.region = self._region(ckpt.extra)
+        self._region_distances = None if self.region is None else self.region.distance_map()  # (H, W) px
         self.task = make_task(cfg, self.size)
         goal_shape = (cfg.players, 2) if cfg.task == "reach_each" else (2,)  # one goal per foreground, or one
         self.goals = np.zeros((num_envs, *goal_shape), dtype=np.float32)
@@ -132,9 +135,26 @@ class LCVGBatch:
             raise ValueError(f"options['goal'] {arr.tolist()} is outside the {w}x{h} frame.")
         return arr.astype(np.float32)
 
+    def _region(self, extra: dict[str, Any]) -> MotionRegion | None:
+        """The checkpoint's recorded motion region where ``cfg.region`` applies it (``EnvConfig.region``)."""
+        if self.cfg.region == "none" or self.cfg.players != 1 or self.mode not in ("translation", "rotation"):
+            return None
+        region = recorded_region(extra)
+        if region is not None and region.size != self.size:
+            raise ValueError(
+                f"The checkpoint's motion region is for {region.size} frames, its model makes {self.size}; "
+                "record it again (`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`) or "
+                "pass region='none'."
+            )
+        return region
+
     def step(self, actions: np.ndarray) -> None:
-        """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads."""
+        """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads;
+        moves out of the data's region shortened (``EnvConfig.region``)."""
         self.control_px = self.controls.to_pixels(actions)
+        if self.region is not None:  # translation columns 0, 1 (translation and rotation controls)
+            moves = self.region.limit(self.sim.centroids, self.control_px[:, :2], self._region_distances)
+            self.control_px[:, :2] = moves
         with torch_threads(self.cfg.threads):
             self.sim.step(self.controls.to_normalized(self.control_px))
 
