@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from lcvg_env.atomic import atomic_write_json
 from lcvg_env.checkpoint import save_checkpoint
 from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
+from lcvg_env.control.region import REGION_KEY, region_of_split
 from lcvg_env.data import VideoDataset
 from lcvg_env.evaluation.masks import check_mask_split, mask_iou_summary, mask_split
 from lcvg_env.models import LayeredGenerator, Preset, get_preset
@@ -341,9 +342,7 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
         }
         if self.step >= self.cfg.total_steps and self.cfg.stage2_steps > 0:
-            defaults = self._env_defaults()
-            if defaults is not None:
-                extra[ENV_DEFAULTS_KEY] = defaults
+            extra.update(self._data_defaults())
         path = save_checkpoint(
             self.run_dir / "model.safetensors",
             self.generator,
@@ -356,28 +355,37 @@ class Trainer:
         st.save_state(self.run_dir / "state", self.step, *self._state())
         return path
 
-    def _env_defaults(self) -> dict[str, Any] | None:
-        """The environment defaults the finished model's training data gives (the action range: the
-        fitted controls' per-axis 99th percentile over the training split, with the final M); None,
-        with a message, when the split gives no labelled pair (the env then uses its fallback)."""
+    def _data_defaults(self) -> dict[str, Any]:
+        """What the finished model's training data gives the environment, measured with the final M on
+        the training split: the action range (the fitted controls' per-axis 99th percentile,
+        ``extra["env_defaults"]``) and, for one foreground, the motion region (where M's centroid went,
+        ``extra["motion_region"]``, :mod:`lcvg_env.control.region`). Either is left out, with a message,
+        when the split does not give it (the env then uses its fallback)."""
         from lcvg_env.checkpoint import Checkpoint
 
         was_training = self.generator.training
         self.generator.eval()
+        out: dict[str, Any] = {}
+        ckpt = Checkpoint(
+            self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
+        )
         try:
-            ckpt = Checkpoint(
-                self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
-            )
             measured = control_range_of_split(
                 ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES, players=self.cfg.players
             )
+            print(f"Action range of the trained controls: {measured.to_json()}")
+            out[ENV_DEFAULTS_KEY] = env_defaults(measured)
+            if self.cfg.players == 1:
+                region = region_of_split(ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES)
+                print(
+                    f"Motion region: {int(region.visited.sum())} cells of {region.cell} px, {region.source}"
+                )
+                out[REGION_KEY] = region.to_json()
         except (ValueError, FileNotFoundError) as exc:
-            print(f"No action range recorded in the checkpoint: {exc}")
-            return None
+            print(f"No action range or motion region recorded in the checkpoint: {exc}")
         finally:
             self.generator.train(was_training)
-        print(f"Action range of the trained controls: {measured.to_json()}")
-        return env_defaults(measured)
+        return out
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {

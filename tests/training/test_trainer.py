@@ -180,3 +180,18 @@ def test_stage2_rollout_training_runs_and_resumes(squares, tiny_preset, tmp_path
     resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finished_training_records_the_action_range_and_the_motion_region(
+    squares, tiny_preset, tmp_path, red_mask
+):
+    from lcvg_env.control.control_range import ENV_DEFAULTS_KEY
+    from lcvg_env.control.region import REGION_KEY, MotionRegion
+
+    trainer = Trainer(
+        tiny_config(stage1_steps=1, stage2_steps=1), squares, tmp_path, preset=tiny_preset, progress=False
+    )
+    recorded = trainer._data_defaults()  # M finds the red square (red_mask): a range and a region to measure
+    assert recorded[ENV_DEFAULTS_KEY]["max_displacement"] > 0
+    region = MotionRegion.from_json(recorded[REGION_KEY])
+    assert region.size == (32, 32) and region.visited.any()
