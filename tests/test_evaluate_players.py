@@ -51,6 +51,7 @@ def test_evaluate_scores_the_players(tmp_path: Path, court_mask: None) -> None:
     assert copy["player_missing_rate"] == 0.0 and result.rows["model"]["player_error_px"] is not None
     assert result.rows["model"]["m_iou_generated"] is not None
     assert result.meta["players_controlled"] == 2  # the data's players_px count: one control each
+    assert any(line.startswith("driven per player: 2 foregrounds") for line in ground_truth_lines(result))
     assert "two-player" in result.unavailable["detection"]
     floor = result.meta["player_locator_real"]
     assert floor["median_px"] < 0.2 and floor["missed_rate"] == 0.0

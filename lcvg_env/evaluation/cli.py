@@ -117,7 +117,15 @@ def ground_truth_lines(result: EvalResult) -> list[str]:
     from lcvg_env.evaluation.players import floor_line
 
     players = floor_line(result.meta, _fmt)
-    return [*lines, players] if players else lines
+    if players:
+        lines.append(players)
+    controlled = result.meta.get("players_controlled") or 1
+    if controlled > 1:
+        lines.append(
+            f"driven per player: {controlled} foregrounds of M's masks, each moved by its own fitted control "
+            "(--players 1: one control for the whole mask)"
+        )
+    return lines
 
 
 def _upscale(frames: np.ndarray, min_side: int = 128) -> np.ndarray:
