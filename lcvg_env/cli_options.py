@@ -53,6 +53,15 @@ JsonOut = Annotated[
     typer.Option("--json", help="Write the figures as JSON to this file.", show_default=False),
 ]
 
+Region = Annotated[
+    str,
+    typer.Option(
+        help="The env's region setting (docs/env.md, \"The data's region\"): none (moves never shortened) or "
+        "data (the checkpoint's recorded region of its training video keeps the foreground in)."
+    ),
+]
+"""``EnvConfig.region`` of the measuring commands' envs; default ``"none"``, the env's."""
+
 Detector = Annotated[str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")]
 """The independent tip detector of the measuring commands (docs/detector.md); default ``"pusher"``."""
 

@@ -74,6 +74,8 @@ class ControlGainConfig:
     device: str = "cpu"
     dtype: str = "bfloat16"
     """The env's generator dtype (as a user runs it)."""
+    region: str = "none"
+    """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         self.fractions, self.steps = tuple(self.fractions), tuple(self.steps)
@@ -306,7 +308,9 @@ def make_batch(checkpoint: str | Path, num_envs: int, cfg: ControlGainConfig) ->
     from lcvg_env.env.batch import LCVGBatch
     from lcvg_env.env.config import EnvConfig
 
-    return LCVGBatch(checkpoint, num_envs, EnvConfig(task="none", device=cfg.device, dtype=cfg.dtype))
+    return LCVGBatch(
+        checkpoint, num_envs, EnvConfig(task="none", device=cfg.device, dtype=cfg.dtype, region=cfg.region)
+    )
 
 
 def _fmt(x: float | None, pattern: str = "{:.2f}") -> str:

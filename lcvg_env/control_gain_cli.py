@@ -19,6 +19,7 @@ from lcvg_env.cli_options import (
     JsonOut,
     Model,
     NEnvs,
+    Region,
     Threads,
 )
 
@@ -37,6 +38,7 @@ def control_gain(
     starts: Annotated[int, typer.Option(help="Real start frames (episodes of the split).")] = 48,
     split: Annotated[str, typer.Option(help="Dataset split of the start frames.")] = "test",
     n_envs: NEnvs = 96,
+    region: Region = "none",
     json_out: JsonOut = None,
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
@@ -64,10 +66,12 @@ def control_gain(
         if json_out is not None:
             check_output_file(json_out, "--json")
         device = resolve_device(device)
+        if players != 1 and region != "none":
+            raise ValueError("--region data keeps one foreground in its region: it needs --players 1.")
         if players != 1:
             _two_players(checkpoint, data_dir, players, starts, split, n_envs, device, json_out)
             return
-        cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
+        cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device, region=region)
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
         model_path(checkpoint)  # says which file the env will load

@@ -50,6 +50,8 @@ class EnvRealismConfig:
     """The env's generator dtype (as a user runs it)."""
     batch_size: int = 16
     """Frames per Inception forward pass."""
+    region: str = "none"
+    """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         if self.rollouts < 1 or self.steps < 1:
@@ -66,7 +68,9 @@ def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarra
     """The env's frames after each random step, uint8 (rollouts * steps, H, W, 3), and the frame size."""
     from lcvg_env.env.vector import LCVGVectorEnv
 
-    env = LCVGVectorEnv(cfg.rollouts, checkpoint, task="none", device=cfg.device, dtype=cfg.dtype)
+    env = LCVGVectorEnv(
+        cfg.rollouts, checkpoint, task="none", device=cfg.device, dtype=cfg.dtype, region=cfg.region
+    )
     try:
         env.action_space.seed(cfg.seed)
         env.reset(seed=cfg.seed)  # sub-env i: seed + i picks its start frame from the checkpoint's bank

@@ -63,6 +63,8 @@ class OpenLoopConfig:
     """The learned env's generator dtype (as a user runs it)."""
     threads: int | None = 1
     """Torch CPU threads of the learned env's steps (None: the caller's)."""
+    region: str = "none"
+    """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         if self.starts < 1 or self.steps < 1 or self.walks < 0:
@@ -229,7 +231,13 @@ def make_envs(checkpoint: Any, cfg: OpenLoopConfig) -> tuple[Any, Any, dict[str,
     from lcvg_env.export.runner import file_digest
 
     venv = LCVGVectorEnv(
-        cfg.sequences, checkpoint, task="none", device=cfg.device, dtype=cfg.dtype, threads=cfg.threads
+        cfg.sequences,
+        checkpoint,
+        task="none",
+        device=cfg.device,
+        dtype=cfg.dtype,
+        threads=cfg.threads,
+        region=cfg.region,
     )
     h, w = venv.size
     if h != w:

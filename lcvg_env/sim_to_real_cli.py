@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, Detector, Device, JsonOut, Model
+from lcvg_env.cli_options import DEVICE_DEFAULT, Detector, Device, JsonOut, Model, Region
 
 
 def sim_to_real(
@@ -20,6 +20,7 @@ def sim_to_real(
     seed: Annotated[int, typer.Option(help="First start seed; also seeds the random walks.")] = 0,
     walks: Annotated[int, typer.Option(help="Random-walk sequences per start (beside 8 pushes).")] = 8,
     detector: Detector = "pusher",
+    region: Region = "none",
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
     ] = 1,
@@ -42,7 +43,14 @@ def sim_to_real(
         if json_out is not None:
             check_output_file(json_out, "--json")
         cfg = OpenLoopConfig(
-            starts, steps, seed, walks, detector=detector, device=resolve_device(device), threads=threads
+            starts,
+            steps,
+            seed,
+            walks,
+            detector=detector,
+            device=resolve_device(device),
+            threads=threads,
+            region=region,
         )
         model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, cfg, load_tip_detector(detector))

@@ -136,15 +136,25 @@ class LCVGBatch:
         return arr.astype(np.float32)
 
     def _region(self, extra: dict[str, Any]) -> MotionRegion | None:
-        """The checkpoint's recorded motion region where ``cfg.region`` applies it (``EnvConfig.region``)."""
-        if self.cfg.region == "none" or self.cfg.players != 1 or self.mode not in ("translation", "rotation"):
+        """The checkpoint's recorded motion region when ``cfg.region`` is ``data`` (``EnvConfig.region``)."""
+        if self.cfg.region == "none":
             return None
+        if self.cfg.players != 1 or self.mode not in ("translation", "rotation"):
+            raise ValueError(
+                f"region='data' keeps one foreground's centroid in place: it needs players=1 and translation "
+                f"or rotation controls, got players={self.cfg.players} and {self.mode!r}."
+            )
         region = recorded_region(extra)
-        if region is not None and region.size != self.size:
+        record = "`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`"
+        if region is None:
+            raise ValueError(
+                "region='data' needs the region of the model's training data, which this checkpoint does not "
+                f"record: add it with {record} (finished `lcvg train` runs record it) or pass region='none'."
+            )
+        if region.size != self.size:
             raise ValueError(
                 f"The checkpoint's motion region is for {region.size} frames, its model makes {self.size}; "
-                "record it again (`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`) or "
-                "pass region='none'."
+                f"record it again ({record}) or pass region='none'."
             )
         return region
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
 
 TASKS = ("reach", "reach_each", "none")
-REGIONS = ("auto", "none")
+REGIONS = ("none", "data")
 OBSERVATIONS = ("pixels", "dict")
 DTYPES = ("bfloat16", "float32", "float16")
 
@@ -89,12 +89,12 @@ class EnvConfig:
     """One RGB per foreground: at reset foreground k is the component whose mean colour in the start frame
     is nearest to ``player_colours[k]`` (in place of ``player_order``): players drawn in their own colours
     keep their numbers wherever they start (``LCVG-AtariTennis-v0``: 0 our orange player, 1 the blue one)."""
-    region: str = "auto"
-    """``auto``: where the checkpoint records the region its training video's foreground went
-    (:mod:`lcvg_env.control.region`, ``lcvg checkpoint bundle --region auto``), a move is shortened so that
-    the mask's centroid does not go further from that region than it is (``info["control_px"]`` is the
-    move made); one foreground (``players=1``), ``translation`` and ``rotation`` controls. ``none``: moves
-    are never shortened."""
+    region: str = "none"
+    """``data``: keep the foreground where the training video's went. The checkpoint's recorded region
+    (:mod:`lcvg_env.control.region`; ``lcvg train`` records it, ``lcvg checkpoint bundle --region auto``
+    adds it) shortens a move that would take the mask's centroid further from that region than it is
+    (``info["control_px"]`` is the move made); one foreground (``players=1``), ``translation`` and
+    ``rotation`` controls. ``none``: moves are never shortened (the paper's env)."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:

@@ -47,28 +47,37 @@ def pushed_right(env: LCVGEnv, steps: int = 6) -> tuple[list[float], list[float]
 
 def test_a_push_stops_at_the_edge_of_the_data_region(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = region_checkpoint(tmp_path / "region.safetensors")
-    env = LCVGEnv(ckpt, task="none", max_displacement=2.0)
+    env = LCVGEnv(ckpt, task="none", max_displacement=2.0, region="data")
     perfect_generator(env.core.sim, monkeypatch)
     xs, made = pushed_right(env)
     assert xs[0] == pytest.approx(17.0) and made[0] == 2.0  # inside: the whole move
     assert max(xs) < 24.0 and made[-1] == 0.0  # then held at the region's edge, and info says so
-    free = LCVGEnv(ckpt, task="none", max_displacement=2.0, region="none")
+    free = LCVGEnv(ckpt, task="none", max_displacement=2.0)  # region="none", the default
     perfect_generator(free.core.sim, monkeypatch)
     xs, made = pushed_right(free)
     assert xs[-1] == pytest.approx(27.0) and set(made) == {2.0}  # without it: on and on
 
 
-def test_the_region_applies_to_one_foreground_translation_and_rotation(tmp_path: Path) -> None:
+def test_the_region_applies_to_one_foreground_translation_and_rotation(
+    tmp_path: Path, tiny_ckpt: Path
+) -> None:
     ckpt = region_checkpoint(tmp_path / "region.safetensors")
-    assert LCVGEnv(ckpt, task="none").core.region is not None
-    assert LCVGEnv(ckpt, task="none", control="rotation").core.region is not None
-    assert LCVGEnv(ckpt, task="none", control="affine").core.region is None
-    assert LCVGEnv(ckpt, task="none", players=2).core.region is None
-    venv = LCVGVectorEnv(2, ckpt, task="none")
+    assert LCVGEnv(ckpt, task="none").core.region is None  # off unless asked for
+    assert LCVGEnv(ckpt, task="none", region="data").core.region is not None
+    assert LCVGEnv(ckpt, task="none", control="rotation", region="data").core.region is not None
+    venv = LCVGVectorEnv(2, ckpt, task="none", region="data")
     assert venv.core.region is not None
     venv.close()
+    for kwargs, message in (
+        ({"control": "affine"}, "players=1 and translation or rotation"),
+        ({"players": 2}, "players=1 and translation or rotation"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            LCVGEnv(ckpt, task="none", region="data", **kwargs)
+    with pytest.raises(ValueError, match=r"does not record.*--region auto"):
+        LCVGEnv(tiny_ckpt, task="none", region="data")
     with pytest.raises(ValueError, match="region must be one of"):
-        LCVGEnv(ckpt, region="data")
+        LCVGEnv(ckpt, region="auto")
 
 
 def test_a_region_of_another_size_is_refused(tmp_path: Path) -> None:
@@ -84,7 +93,7 @@ def test_a_region_of_another_size_is_refused(tmp_path: Path) -> None:
         extra={**meta["extra"], REGION_KEY: wrong.to_json()},
     )
     with pytest.raises(ValueError, match=r"motion region is for \(64, 64\).*--region auto"):
-        LCVGEnv(path, task="none")
+        LCVGEnv(path, task="none", region="data")
 
 
 def test_bundle_records_the_region_of_the_data(tiny_checkpoint, tmp_path: Path, red_mask) -> None:
@@ -102,3 +111,13 @@ def test_bundle_records_the_region_of_the_data(tiny_checkpoint, tmp_path: Path, 
     for bad, message in ((["auto"], "--data"), (["data"], "'auto' or 'none'")):
         result = CliRunner().invoke(app, [*base, "--region", *bad, "--overwrite"])
         assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_measuring_commands_take_the_region(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["control-gain", "pusher", str(tmp_path), "--players", "2", "--region", "data"]
+    )
+    assert result.exit_code == 1 and "--region data keeps one foreground" in result.output
+    from lcvg_env.sim_to_real import OpenLoopConfig
+
+    assert OpenLoopConfig().region == "none"  # the env's default: the measured tables are the plain env's
