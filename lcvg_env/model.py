@@ -137,17 +137,19 @@ def fit_and_replay(
     first = frames[:1] if start is None else (start[None] if start.ndim == 3 else start)
     generated = [to_model_range(first).to(device)]  # (1, 3, H, W)
     controls = fit.params_norm.to(device)  # (T-1, players * dims)
-    tracker = None
+    tracker, current = None, None  # with several players: the tracker and M(x_hat^t), shared with the step
     if players > 1:
         tracker = ForegroundTracker(1, players, tuple(masks.shape[-2:]), order=PLAYER_ORDER)
-        tracker.reset(np.array([0]), generator.binary_mask(generated[0])[:, 0].cpu())
+        current = generator.binary_mask(generated[0])  # (1, 1, H, W)
+        tracker.reset(np.array([0]), current[:, 0].cpu())
     for t in range(len(controls)):
         parts = None if tracker is None else torch.from_numpy(tracker.masks).to(device, torch.float32)
-        step = generator.step(generated[-1], controls[t : t + 1], mode, parts)
+        step = generator.step(generated[-1], controls[t : t + 1], mode, parts, current)
         generated.append(step.frame.clamp(-1.0, 1.0))
         if tracker is not None:
+            current = generator.binary_mask(generated[-1])
             tracker.advance(controls[t : t + 1].cpu().numpy().reshape(1, players, -1), mode)
-            tracker.update(generator.binary_mask(generated[-1])[:, 0].cpu())
+            tracker.update(current[:, 0].cpu())
     return Replay(masks, fit, torch.cat(generated).cpu(), time.perf_counter() - t0)
 
 

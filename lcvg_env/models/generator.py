@@ -242,7 +242,7 @@ class LayeredGenerator(nn.Module):
 
     def _correct_parts(
         self, achieved: torch.Tensor, moved: torch.Tensor, parts: torch.Tensor, sent_parts: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One lag-correction pass for K foregrounds: achieved (B, 1, H, W) = M(x_hat) binarized, moved (B, 1,
         H, W) the mask generated from, parts (B, K, H, W) the foregrounds' masks in it, sent_parts (B, K, H,
         W) the foregrounds as first sent -> the moved mask and the parts, moved on by their lags."""
@@ -256,21 +256,25 @@ class LayeredGenerator(nn.Module):
         own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
         sent = sent_parts.reshape(b * k, h, w)
         lag = fit_controls(own.float().cpu(), sent.float().cpu(), "translation").params_norm  # (B K, 2)
-        new = self.warp_mask(parts.reshape(b * k, 1, h, w), lag.to(parts.device), "translation")
-        new = new.reshape(b, k, h, w)
-        rest = moved * (1.0 - parts.amax(dim=1, keepdim=True))  # pixels no foreground holds stay
-        return torch.maximum(new.amax(dim=1, keepdim=True), rest), new
+        return self.move_mask(moved, lag.reshape(b, k * 2).to(parts.device), "translation", parts)
 
     @torch.no_grad()
     def step(
-        self, frame: torch.Tensor, control: torch.Tensor, mode: str, parts: torch.Tensor | None = None
+        self,
+        frame: torch.Tensor,
+        control: torch.Tensor,
+        mode: str,
+        parts: torch.Tensor | None = None,
+        current: torch.Tensor | None = None,
     ) -> GeneratorOutput:
         """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
 
         Binarize M(x^t), warp it by T(theta), generate (docs/method.md section 3, last table row), correct
         and composite as configured (:meth:`render`). With several foregrounds, ``parts`` (B, K, H, W) are
         their masks in M(x^t) (:class:`~lcvg_env.control.components.ForegroundTracker`) and ``control`` is
-        (B, K * dims), one control per foreground (:meth:`move_mask`), as the env steps them.
+        (B, K * dims), one control per foreground (:meth:`move_mask`), as the env steps them. ``current``:
+        the binarized M(x^t) (B, 1, H, W), when the caller has computed it already (it is computed here
+        otherwise).
         """
         k = 1 if parts is None else parts.shape[1]
         if parts is not None and (parts.ndim != 4 or parts.shape[0] != frame.shape[0]):
@@ -282,7 +286,7 @@ class LayeredGenerator(nn.Module):
                 f"Expected controls of shape ({frame.shape[0]}, {k * CONTROL_DIMS[mode]}) for mode {mode!r}"
                 f"{'' if k == 1 else f' and {k} foregrounds'}, got {tuple(control.shape)}."
             )
-        current = self.binary_mask(frame)
+        current = self.binary_mask(frame) if current is None else current
         moved, moved_parts = self.move_mask(current, control, mode, parts)
         return self.render(frame, current, moved, moved_parts)
 
