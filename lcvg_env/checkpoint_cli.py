@@ -175,6 +175,15 @@ def bundle(
     ckpt.generator.cfg = cfg
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
+    clips = None  # --data's split, decoded once for --max-displacement auto and --region auto
+    if range_px == "auto" or region == "auto":
+        from lcvg_env.control.control_range import split_clips
+
+        try:
+            clips = split_clips(ckpt, data, split)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
     if range_px == "auto":
         from lcvg_env.control.control_range import control_range_of_split, env_defaults
 
@@ -182,7 +191,7 @@ def bundle(
             if players is None:
                 trained = ckpt.extra.get("train_config") or {}
                 players = int(trained.get("players", 1)) if isinstance(trained, dict) else 1
-            measured = control_range_of_split(ckpt, data, split, players=players)
+            measured = control_range_of_split(ckpt, data, split, players=players, clips=clips)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc
@@ -197,7 +206,7 @@ def bundle(
         from lcvg_env.control.region import REGION_KEY, region_of_split
 
         try:
-            measured_region = region_of_split(ckpt, data, split)
+            measured_region = region_of_split(ckpt, data, split, clips=clips)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc

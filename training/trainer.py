@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from lcvg_env.atomic import atomic_write_json
 from lcvg_env.checkpoint import save_checkpoint
-from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults
+from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, control_range_of_split, env_defaults, split_clips
 from lcvg_env.control.region import REGION_KEY, region_of_split
 from lcvg_env.data import VideoDataset
 from lcvg_env.evaluation.masks import check_mask_split, mask_iou_summary, mask_split
@@ -370,13 +370,16 @@ class Trainer:
             self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
         )
         try:
+            clips = split_clips(
+                ckpt, self.data_dir, "train", CONTROL_RANGE_EPISODES
+            )  # decoded once, for both
             measured = control_range_of_split(
-                ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES, players=self.cfg.players
+                ckpt, self.data_dir, "train", players=self.cfg.players, clips=clips
             )
             print(f"Action range of the trained controls: {measured.to_json()}")
             out[ENV_DEFAULTS_KEY] = env_defaults(measured)
             if self.cfg.players == 1:
-                region = region_of_split(ckpt, self.data_dir, "train", episodes=CONTROL_RANGE_EPISODES)
+                region = region_of_split(ckpt, self.data_dir, "train", clips=clips)
                 print(
                     f"Motion region: {int(region.visited.sum())} cells of {region.cell} px, {region.source}"
                 )

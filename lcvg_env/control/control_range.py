@@ -148,20 +148,30 @@ def _paired_shifts(masks: Any, players: int) -> np.ndarray:
     return np.asarray(shifts, dtype=np.float64).reshape(-1, 2)
 
 
+def split_clips(
+    ckpt: Checkpoint, data_dir: str | Path, split: str = "train", episodes: int | None = None
+) -> list[np.ndarray]:
+    """The episodes of ``data_dir``'s ``split`` (at most ``episodes``), checked (broken ones left out, with
+    a warning) and decoded at the model's size: uint8 clips (T, H, W, 3), what the measurements of the
+    training data (this module's range, :mod:`lcvg_env.control.region`'s region) read."""
+    from lcvg_env.data.validate import validate_split
+
+    size = (ckpt.config.height, ckpt.config.width)
+    return [ep.frames(size=size) for ep in validate_split(data_dir, split, limit=episodes).episodes]
+
+
 def control_range_of_split(
     ckpt: Checkpoint,
     data_dir: str | Path,
     split: str = "train",
     episodes: int | None = None,
     players: int = 1,
+    clips: list[np.ndarray] | None = None,
 ) -> ControlRange:
     """:func:`measure_control_range` over the episodes of ``data_dir``'s ``split`` at the model's size
-    (per foreground when ``players`` > 1)."""
-    from lcvg_env.data.validate import validate_split
-
-    size = (ckpt.config.height, ckpt.config.width)
-    eps = validate_split(data_dir, split, limit=episodes).episodes  # broken ones left out, with a warning
-    clips = [ep.frames(size=size) for ep in eps]
+    (per foreground when ``players`` > 1); ``clips``: that split's :func:`split_clips`, when the caller
+    has decoded them already."""
+    clips = split_clips(ckpt, data_dir, split, episodes) if clips is None else clips
     each = f", per foreground of {players}" if players > 1 else ""
     source = f"{data_dir} ({split}, {len(clips)} episodes, model step {ckpt.step}{each})"
     return measure_control_range(ckpt.generator, clips, ckpt.control_mode, source=source, players=players)

@@ -10,8 +10,8 @@ that would take the foreground further from that region than it already is.
 The rule (:meth:`MotionRegion.limit`): a move of the centroid c by d is kept whole when dist(c + d) <=
 dist(c), dist being the distance (px) from a point to the nearest visited cell; otherwise it becomes
 round(s * d), whole pixels, with the largest s in {7/8, ..., 1/8} that passes the same test, else no move.
-Inside the region a move may go anywhere inside it; outside it (a
-start frame from elsewhere) a move may not go further away; moves along the edge or back in are whole.
+Inside the region a move may go anywhere inside it; outside it (a start frame from elsewhere) a move may
+not go further away; moves along the edge or back in are whole.
 It needs the mask's centroid only, so it works for any checkpoint; the region is measured by
 ``lcvg checkpoint bundle --region auto --data DIR`` with the model's own M (no ground truth: these are
 the positions the model was trained on) and stored in the checkpoint (``extra["motion_region"]``).
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 REGION_KEY = "motion_region"
 """Key of the checkpoint's ``extra`` that holds the recorded region."""
-SCALES = np.linspace(1.0, 0.0, 9)
-"""The fractions of a move tried, longest first."""
+FRACTIONS = np.arange(1, 8) / 8
+"""The fractions of a refused move tried, 1/8 to 7/8 (:meth:`MotionRegion.limit`)."""
 
 
 def default_cell(size: tuple[int, int]) -> int:
@@ -101,7 +101,7 @@ class MotionRegion:
         here = _lookup(dist, start) + 1e-6
         whole = _lookup(dist, start + shifts) <= here
         out = np.zeros_like(shifts)
-        for s in SCALES[-2:0:-1]:  # 1/8 .. 7/8, shortest first: the last fraction that passes is the longest
+        for s in FRACTIONS:  # shortest first: the last fraction that passes is the longest
             step = np.round(s * shifts)
             out = np.where((_lookup(dist, start + step) <= here)[:, None], step, out)
         return np.where((whole | ~found)[:, None], shifts, out)
@@ -145,19 +145,22 @@ def recorded_region(extra: dict[str, Any] | None) -> MotionRegion | None:
 
 
 def region_of_split(
-    ckpt: Checkpoint, data_dir: str | Path, split: str = "train", episodes: int | None = None
+    ckpt: Checkpoint,
+    data_dir: str | Path,
+    split: str = "train",
+    episodes: int | None = None,
+    clips: list[np.ndarray] | None = None,
 ) -> MotionRegion:
-    """The region of M's centroids over the frames of ``data_dir``'s ``split`` at the model's size."""
+    """The region of M's centroids over the frames of ``data_dir``'s ``split`` at the model's size;
+    ``clips``: that split's :func:`~lcvg_env.control.control_range.split_clips`, when the caller has
+    decoded them already."""
+    from lcvg_env.control.control_range import split_clips
     from lcvg_env.control.warp import mask_centroid
-    from lcvg_env.data.validate import validate_split
     from lcvg_env.model import binary_masks
 
-    size = (ckpt.config.height, ckpt.config.width)
-    eps = validate_split(data_dir, split, limit=episodes).episodes  # broken ones left out, with a warning
-    centroids = [
-        mask_centroid(binary_masks(ckpt.generator, ep.frames(size=size))[:, None].float()).numpy()
-        for ep in eps
-    ]
+    clips = split_clips(ckpt, data_dir, split, episodes) if clips is None else clips
+    centroids = [mask_centroid(binary_masks(ckpt.generator, c)[:, None].float()).numpy() for c in clips]
     frames = sum(len(c) for c in centroids)
-    source = f"{data_dir} ({split}, {len(eps)} episodes, {frames} frames, model step {ckpt.step})"
+    source = f"{data_dir} ({split}, {len(clips)} episodes, {frames} frames, model step {ckpt.step})"
+    size = (ckpt.config.height, ckpt.config.width)
     return MotionRegion.from_centroids(np.concatenate(centroids), size, source=source)
