@@ -89,6 +89,12 @@ class TrainConfig:
     k steps (k uniform in 0..rollout_steps per pair, no gradient) from the real frame x^{t-k}, driven by
     the controls fitted between consecutive real masks (the evaluation protocol, docs/method.md section 6);
     the target stays the real x^{t+1}. 0: the paper's teacher forcing (every input is a real frame)."""
+    mask_horizon: int = 0
+    """Stage 1's mask terms over a longer gap: with h > 0, L_bg, L_fg and L_bin compare x^t with the frame
+    h steps ahead, x^{t+h} (the episode's last frame where it ends sooner), and every pixel that changes
+    between them must lie in M(x^t) or in M(x^{t+h}) (L_bg on the union; docs/method.md section 9.6). Over
+    one step the inside of a uniformly coloured part does not change, so the paper's terms (0, against the
+    target) leave it out of the mask; over h steps more of the foreground moves off its own pixels."""
     fit_solver: str = "fast"
     """Solver of the Eq. 5 fit for ``stage2_mask_source='warped'``: 'fast' or 'reference' (the paper's)."""
     checkpoint_every: int = 500
@@ -126,6 +132,7 @@ class TrainConfig:
             "disc_start",
             "stage2_disc_start",
             "rollout_steps",
+            "mask_horizon",
         ):
             _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         for name in (

@@ -24,6 +24,9 @@ class PairBatches:
     (``TrainConfig.rollout_steps``): ``"history"`` (B, K, 3, H, W), frames t - K k ... t - k of the episode
     (k = frame_skip), and ``"history_len"`` (B,), how many of them exist (frames before the episode's
     start repeat its first frame and are not counted).
+
+    With ``ahead=h > 0`` each batch also carries ``"ahead"`` (B, 3, H, W), frame t + h of the episode (its
+    last frame where the episode ends sooner), for stage 1's mask terms (``TrainConfig.mask_horizon``).
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class PairBatches:
         rank: int = 0,
         world: int = 1,
         history: int = 0,
+        ahead: int = 0,
     ):
         per_rank = -(-len(dataset) // world)  # DistributedSampler pads to equal shards
         if per_rank < batch_size:
@@ -41,9 +45,9 @@ class PairBatches:
                 f"The dataset {dataset.root} has {len(dataset)} frame pairs: fewer than batch size "
                 f"{batch_size} x {world} process(es). Lower --batch-size or add episodes."
             )
-        if history < 0:
-            raise ValueError(f"history must be >= 0, got {history}.")
-        self.dataset, self.batch_size, self.history = dataset, batch_size, history
+        if history < 0 or ahead < 0:
+            raise ValueError(f"history and ahead must be >= 0, got {history} and {ahead}.")
+        self.dataset, self.batch_size, self.history, self.ahead = dataset, batch_size, history, ahead
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.batches_per_epoch = per_rank // batch_size
         self.epoch, self.batch = 0, 0
@@ -66,6 +70,8 @@ class PairBatches:
         batch = {key: torch.stack([item[key] for item in items]) for key in ("frame", "next")}
         if self.history:
             batch.update(self._history(indices))
+        if self.ahead:
+            batch["ahead"] = self._ahead(indices)
         return batch
 
     def _history(self, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -78,6 +84,14 @@ class PairBatches:
             frames.append(torch.stack([to_tensor(video[u]) for u in times]))
             lengths.append(min(k, t // skip))
         return {"history": torch.stack(frames), "history_len": torch.tensor(lengths)}
+
+    def _ahead(self, indices: list[int]) -> torch.Tensor:
+        frames = []
+        for i in indices:
+            ep, t = self.dataset.locate(i)
+            video = self.dataset.episode_frames(ep)
+            frames.append(to_tensor(video[min(t + self.ahead, len(video) - 1)]))
+        return torch.stack(frames)  # (B, 3, H, W)
 
     def state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "batch": self.batch}

@@ -9,6 +9,8 @@ x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask
   ``disc_weight``, and switched on after ``disc_start`` steps (as VQGAN);
 * stage 1 mask terms: L_bg = L1((1-m) x, (1-m) c), L_fg = relu(mean(m) - changed share) (the dynamic
   foreground size prior), L_bin = mean(min(m, 1 - m)); lambda_bg = ratio(step) * lambda_fg;
+* stage 1 with ``mask_horizon`` h > 0: the same three terms against a = x^{t+h}, with L_bg on the union
+  u = max(m, M(a)): L_bg = L1((1-u) a, (1-u) c); L_fg and L_bin averaged over m and M(a);
 * stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code).
 
 Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
@@ -102,17 +104,29 @@ class LCVGLoss(nn.Module):
         current: torch.Tensor,
         target: torch.Tensor,
         pred: torch.Tensor,
+        ahead: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict]:
-        """Stage 1: lambda_bg L_bg + lambda_fg L_fg + lambda_bin L_bin; stage 2: the layer L1 terms."""
+        """Stage 1: lambda_bg L_bg + lambda_fg L_fg + lambda_bin L_bin; stage 2: the layer L1 terms.
+
+        ``ahead`` = (x^{t+h}, M(x^{t+h})) puts stage 1's terms over the gap h (``mask_horizon``): every
+        pixel that changes from c to x^{t+h} must lie in m or in M(x^{t+h}), the foreground left or reached.
+        """
         cfg = self.cfg
         if stage == 2:
             bg = ((1.0 - mask) * (target - pred)).abs().mean()
             fg = (mask * (target - pred)).abs().mean()
             return cfg.stage2_bg_weight * bg + cfg.stage2_fg_weight * fg, {"bg": bg.item(), "fg": fg.item()}
         lambda_bg = bg_fg_ratio_at(cfg, step) * cfg.fg_weight
-        bg = background_loss(mask, current, target)
-        fg = foreground_size_loss(mask, current, target, cfg.change_threshold)
-        binary = binarization_loss(mask)
+        if ahead is None:
+            bg = background_loss(mask, current, target)
+            fg = foreground_size_loss(mask, current, target, cfg.change_threshold)
+            binary = binarization_loss(mask)
+        else:
+            later, later_mask = ahead[0], ahead[1].float()
+            bg = background_loss(torch.maximum(mask, later_mask), current, later)
+            fg = sum(foreground_size_loss(m, current, later, cfg.change_threshold) for m in (mask, later_mask))
+            fg = fg / 2
+            binary = (binarization_loss(mask) + binarization_loss(later_mask)) / 2
         loss = lambda_bg * bg + cfg.fg_weight * fg + cfg.bin_weight * binary
         logs = {
             "bg": bg.item(),
@@ -133,12 +147,14 @@ class LCVGLoss(nn.Module):
         vq_loss: torch.Tensor,
         mask: torch.Tensor,
         last_layer: torch.Tensor,
+        ahead: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict]:
-        """The generator's total loss of ``stage`` at ``step``; images (B, 3, H, W), mask (B, 1, H, W)."""
+        """The generator's total loss of ``stage`` at ``step``; images (B, 3, H, W), mask (B, 1, H, W);
+        ``ahead``: stage 1's (x^{t+h}, M(x^{t+h})) with ``mask_horizon`` h > 0 (see :meth:`mask_terms`)."""
         pred = pred.float()
         rec, logs = self.reconstruction(target, pred)
         vq = vq_loss.mean()
-        mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred)
+        mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred, ahead)
         loss = rec + self.cfg.vq_weight * vq + mask_loss
         logs.update(mask_logs, vq=vq.item())
         if self.gan_active(stage, step):

@@ -71,10 +71,14 @@ class _Generation(nn.Module):
         super().__init__()
         self.generator = generator
 
-    def forward(self, frame: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, frame: torch.Tensor, mask: torch.Tensor | None = None, ahead: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """(x_hat, L_VQ, m, M(ahead) or None); ``ahead`` is stage 1's x^{t+h} (``mask_horizon``)."""
         mask = self.generator.mask(frame) if mask is None else mask
         out = self.generator.generate(frame, mask)
-        return out.frame, out.vq_loss, mask
+        ahead_mask = None if ahead is None else self.generator.mask(ahead)
+        return out.frame, out.vq_loss, mask, ahead_mask
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -114,7 +118,13 @@ class Trainer:
         )
         check_mask_split(self.data_dir)  # every split the run reads is checked before its first step
         self.batches = PairBatches(
-            self.dataset, cfg.batch_size, cfg.seed, self.env.rank, self.env.world, history=cfg.rollout_steps
+            self.dataset,
+            cfg.batch_size,
+            cfg.seed,
+            self.env.rank,
+            self.env.world,
+            history=cfg.rollout_steps,
+            ahead=cfg.mask_horizon,
         )
         self.generator = LayeredGenerator(gcfg).to(self.device)
         self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)
@@ -205,9 +215,20 @@ class Trainer:
                     self.cfg.fit_solver,
                     input_frame=inputs if rolled is not None else None,
                 )
-            pred, vq_loss, mask = self.gen_forward(inputs, mask)
+            ahead = None
+            if stage == 1 and "ahead" in batch:
+                ahead = batch["ahead"].to(self.device).contiguous(memory_format=self._memory_format())
+            pred, vq_loss, mask, ahead_mask = self.gen_forward(inputs, mask, ahead)
             loss, logs = self.loss.generator_loss(
-                stage, s, frame, target, pred, vq_loss, mask, self.generator.decoder.last_layer
+                stage,
+                s,
+                frame,
+                target,
+                pred,
+                vq_loss,
+                mask,
+                self.generator.decoder.last_layer,
+                ahead=None if ahead is None else (ahead, ahead_mask),
             )
         self._check_finite(loss, logs, "generator")
         self.opt_g.zero_grad(set_to_none=True)

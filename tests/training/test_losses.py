@@ -105,6 +105,23 @@ def test_stage1_weights_follow_schedule_and_gan_switches_on():
     assert not loss.gan_active(1, 2) and loss.gan_active(1, 3) and loss.gan_active(2, 0)
 
 
+def test_mask_horizon_terms_accept_change_covered_by_either_frame_mask():
+    """Over the gap h, a pixel that changes must lie in m (the block left it) or M(x^{t+h}) (it arrived)."""
+    from lcvg_env.models import PatchGANConfig
+
+    loss = LCVGLoss(preset_config("tiny-64"), PatchGANConfig(8, 1))
+    current, later = _moving_block()  # the block at columns 4:8, then at 8:12
+    left, reached = torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16)
+    left[..., 4:8, 4:8] = 1.0
+    reached[..., 4:8, 8:12] = 1.0
+    _, both = loss.mask_terms(1, 0, left, current, later, later, ahead=(later, reached))
+    _, one = loss.mask_terms(1, 0, left, current, later, later, ahead=(later, torch.zeros_like(reached)))
+    _, paper = loss.mask_terms(1, 0, left, current, later, later)
+    assert both["bg"] == 0.0 and both["fg"] == 0.0 and both["bin"] == 0.0
+    assert one["bg"] == pytest.approx(paper["bg"]) and one["bg"] > 0  # arrival uncovered, as the paper
+    assert one["bin"] == 0.0
+
+
 def test_stage2_background_term_compares_prediction():
     cfg = preset_config("tennis-96x256")
     from lcvg_env.models import PatchGANConfig

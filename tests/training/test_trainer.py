@@ -84,8 +84,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(squares, tiny_preset, tmp_path
 
     original = LCVGLoss.generator_loss
 
-    def poisoned(self, stage, step, *args):
-        loss, logs = original(self, stage, step, *args)
+    def poisoned(self, stage, step, *args, **kwargs):
+        loss, logs = original(self, stage, step, *args, **kwargs)
         return (loss * float("nan"), logs) if step == 2 else (loss, logs)
 
     monkeypatch.setattr(LCVGLoss, "generator_loss", poisoned)
@@ -143,6 +143,37 @@ def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
             assert torch.equal(batch["history"][b, j], to_tensor(video[max(u, 0)]))
     with pytest.raises(ValueError, match="history"):
         PairBatches(ds, 4, seed=0, history=-1)
+
+
+def test_ahead_batches_hold_the_frame_h_steps_later_clamped_to_the_episode(squares, tiny_preset):
+    from lcvg_env.data import VideoDataset
+    from lcvg_env.data.dataset import to_tensor
+    from lcvg_training.data import PairBatches
+
+    ds = VideoDataset(squares, "train", size=(32, 32))
+    batches = PairBatches(ds, 8, seed=0, ahead=3)
+    batch = batches.next()
+    assert batch["ahead"].shape == (8, 3, 32, 32) and "history" not in batch
+    clamped = 0
+    for b, i in enumerate(batches._indices()[:8]):
+        ep, t = ds.locate(i)
+        video = ds.episode_frames(ep)
+        later = min(t + 3, len(video) - 1)
+        clamped += later < t + 3
+        assert torch.equal(batch["ahead"][b], to_tensor(video[later]))
+    assert "ahead" not in PairBatches(ds, 4, seed=0).next()
+    with pytest.raises(ValueError, match="ahead"):
+        PairBatches(ds, 4, seed=0, ahead=-1)
+
+
+def test_stage1_with_a_mask_horizon_trains_m_on_both_frames_and_resumes(squares, tiny_preset, tmp_path):
+    cfg = tiny_config(stage1_steps=4, stage2_steps=0, mask_horizon=2, checkpoint_every=2)
+    straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
+    result = straight.train()
+    assert result.step == 4 and all(np.isfinite(h["bg"]) for h in result.history)
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 2, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_rollout_inputs_follow_the_evaluation_protocol(tiny_generator):
