@@ -124,8 +124,11 @@ class LCVGLoss(nn.Module):
         else:
             later, later_mask = ahead[0], ahead[1].float()
             bg = background_loss(torch.maximum(mask, later_mask), current, later)
-            fg = sum(foreground_size_loss(m, current, later, cfg.change_threshold) for m in (mask, later_mask))
-            fg = fg / 2
+            thr = cfg.change_threshold
+            fg = (
+                foreground_size_loss(mask, current, later, thr)
+                + foreground_size_loss(later_mask, current, later, thr)
+            ) / 2
             binary = (binarization_loss(mask) + binarization_loss(later_mask)) / 2
         loss = lambda_bg * bg + cfg.fg_weight * fg + cfg.bin_weight * binary
         logs = {
