@@ -9,6 +9,8 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
@@ -26,7 +28,8 @@ class PairBatches:
     start repeat its first frame and are not counted).
 
     With ``ahead=h > 0`` each batch also carries ``"ahead"`` (B, 3, H, W), frame t + h of the episode (its
-    last frame where the episode ends sooner), for stage 1's mask terms (``TrainConfig.mask_horizon``).
+    last frame where the episode ends sooner), for stage 1's mask terms (``TrainConfig.mask_horizon``);
+    ``ahead`` may be changed between batches (the trainer sets it to 0 for stage 2, which does not use it).
     """
 
     def __init__(
@@ -74,24 +77,30 @@ class PairBatches:
             batch["ahead"] = self._ahead(indices)
         return batch
 
+    def _frames_at(self, indices: list[int], times: Callable[[int, int], list[int]]) -> torch.Tensor:
+        """Frames ``times(t, T)`` of each pair's episode, (B, N, 3, H, W); t is the pair's first frame and
+        T the episode's length."""
+        clips = []
+        for i in indices:
+            ep, t = self.dataset.locate(i)
+            video = self.dataset.episode_frames(ep)
+            clips.append(torch.stack([to_tensor(video[u]) for u in times(t, len(video))]))
+        return torch.stack(clips)
+
     def _history(self, indices: list[int]) -> dict[str, torch.Tensor]:
         skip, k = self.dataset.frame_skip, self.history
-        frames, lengths = [], []
-        for i in indices:
-            ep, t = self.dataset.locate(i)
-            video = self.dataset.episode_frames(ep)
-            times = [max(t - j * skip, 0) for j in range(k, 0, -1)]  # oldest first
-            frames.append(torch.stack([to_tensor(video[u]) for u in times]))
-            lengths.append(min(k, t // skip))
-        return {"history": torch.stack(frames), "history_len": torch.tensor(lengths)}
+
+        def before(t: int, _: int) -> list[int]:
+            return [max(t - j * skip, 0) for j in range(k, 0, -1)]  # oldest first
+
+        lengths = [min(k, self.dataset.locate(i)[1] // skip) for i in indices]
+        return {"history": self._frames_at(indices, before), "history_len": torch.tensor(lengths)}
 
     def _ahead(self, indices: list[int]) -> torch.Tensor:
-        frames = []
-        for i in indices:
-            ep, t = self.dataset.locate(i)
-            video = self.dataset.episode_frames(ep)
-            frames.append(to_tensor(video[min(t + self.ahead, len(video) - 1)]))
-        return torch.stack(frames)  # (B, 3, H, W)
+        def later(t: int, length: int) -> list[int]:
+            return [min(t + self.ahead, length - 1)]
+
+        return self._frames_at(indices, later)[:, 0]  # (B, 3, H, W)
 
     def state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "batch": self.batch}

@@ -158,6 +158,7 @@ class Trainer:
             return
         self.generator.mask_net.requires_grad_(stage == 1)
         self.generator.mask_net.train(stage == 1)
+        self.batches.ahead = self.cfg.mask_horizon if stage == 1 else 0  # x^{t+h} feeds stage 1's terms only
         gen_params = [p for p in self.generator.parameters() if p.requires_grad]
         disc_params = list(self.loss.discriminator.parameters())
         adam = dict(lr=self.cfg.lr, betas=self.cfg.betas)
@@ -216,7 +217,7 @@ class Trainer:
                     input_frame=inputs if rolled is not None else None,
                 )
             ahead = None
-            if stage == 1 and "ahead" in batch:
+            if "ahead" in batch:  # stage 1 with a mask horizon (_build_stage)
                 ahead = batch["ahead"].to(self.device).contiguous(memory_format=self._memory_format())
             pred, vq_loss, mask, ahead_mask = self.gen_forward(inputs, mask, ahead)
             loss, logs = self.loss.generator_loss(
@@ -391,9 +392,8 @@ class Trainer:
             self.generator, self.generator.cfg, self.cfg.control, self.start_frames, step=self.step
         )
         try:
-            clips = split_clips(
-                ckpt, self.data_dir, "train", CONTROL_RANGE_EPISODES
-            )  # decoded once, for both
+            # the training clips, decoded once for both measurements
+            clips = split_clips(ckpt, self.data_dir, "train", CONTROL_RANGE_EPISODES)
             measured = control_range_of_split(
                 ckpt, self.data_dir, "train", players=self.cfg.players, clips=clips
             )

@@ -154,23 +154,25 @@ def test_ahead_batches_hold_the_frame_h_steps_later_clamped_to_the_episode(squar
     batches = PairBatches(ds, 8, seed=0, ahead=3)
     batch = batches.next()
     assert batch["ahead"].shape == (8, 3, 32, 32) and "history" not in batch
-    clamped = 0
     for b, i in enumerate(batches._indices()[:8]):
         ep, t = ds.locate(i)
         video = ds.episode_frames(ep)
-        later = min(t + 3, len(video) - 1)
-        clamped += later < t + 3
-        assert torch.equal(batch["ahead"][b], to_tensor(video[later]))
+        assert torch.equal(batch["ahead"][b], to_tensor(video[min(t + 3, len(video) - 1)]))
+    last_pair = ds._starts[1] - 1  # the first episode's last pair: t + 3 lies past its end
+    ep, t = ds.locate(last_pair)
+    video = ds.episode_frames(ep)
+    assert t + 3 > len(video) - 1 and torch.equal(batches._ahead([last_pair])[0], to_tensor(video[-1]))
     assert "ahead" not in PairBatches(ds, 4, seed=0).next()
     with pytest.raises(ValueError, match="ahead"):
         PairBatches(ds, 4, seed=0, ahead=-1)
 
 
 def test_stage1_with_a_mask_horizon_trains_m_on_both_frames_and_resumes(squares, tiny_preset, tmp_path):
-    cfg = tiny_config(stage1_steps=4, stage2_steps=0, mask_horizon=2, checkpoint_every=2)
+    cfg = tiny_config(stage1_steps=4, stage2_steps=2, mask_horizon=2, checkpoint_every=2)
     straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
     result = straight.train()
-    assert result.step == 4 and all(np.isfinite(h["bg"]) for h in result.history)
+    assert result.step == 6 and all(np.isfinite(h["bg"]) for h in result.history)
+    assert "ahead" not in straight.batches.next()  # stage 2 does not read x^{t+h}
     resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 2, kill=False)
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
