@@ -67,6 +67,7 @@ def info(
         ("control mode", meta["control_mode"]),
         ("composite margin", cfg.get("composite_margin")),
         ("correction passes", cfg.get("correction_passes", 0)),
+        ("correction strength", cfg.get("correction_strength", 1.0)),
         ("max_displacement", f"{default_max_displacement(meta.get('extra')):g} px (env default)"),
         ("created", meta.get("created")),
     ]
@@ -97,6 +98,15 @@ def bundle(
     correction_passes: Annotated[
         int | None,
         typer.Option(help="Lag-correction passes per step (0: off); default: keep the source's.", min=0),
+    ] = None,
+    correction_strength: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the fitted lag each correction pass moves the mask on by, in (0, 1]; "
+            "default: keep the source's.",
+            min=0.0,
+            max=1.0,
+        ),
     ] = None,
     max_displacement: Annotated[
         str | None,
@@ -172,6 +182,11 @@ def bundle(
         cfg = dataclasses.replace(cfg, composite_margin=margin)
     if correction_passes is not None:
         cfg = dataclasses.replace(cfg, correction_passes=correction_passes)
+    if correction_strength is not None:
+        try:
+            cfg = dataclasses.replace(cfg, correction_strength=correction_strength)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--correction-strength") from exc
     ckpt.generator.cfg = cfg
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
@@ -242,7 +257,8 @@ def bundle(
         raise typer.Exit(code=1) from exc
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
-        f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes, "
+        f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes "
+        f"(strength {cfg.correction_strength:g}), "
         f"max_displacement {default_max_displacement(extra):g} px) "
         f"from {path} (step {ckpt.step})"
     )

@@ -37,12 +37,15 @@ def test_bundle_halves_the_weights_sets_the_composite_and_records_its_source(tin
         "1",
         "--correction-passes",
         "2",
+        "--correction-strength",
+        "0.7",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     src, dst = load_checkpoint(tiny_checkpoint), load_checkpoint(out)
     assert dst.config.composite_margin == 1 and src.config.composite_margin is None
     assert dst.config.correction_passes == 2 and src.config.correction_passes == 0
+    assert dst.config.correction_strength == 0.7 and src.config.correction_strength == 1.0
     assert out.stat().st_size < tiny_checkpoint.stat().st_size
     for (name, a), b in zip(
         src.generator.state_dict().items(), dst.generator.state_dict().values(), strict=True

@@ -48,6 +48,11 @@ class GeneratorConfig:
     rendered again from x^t with the commanded mask moved on by that lag, ``correction_passes`` times.
     Each pass costs one more generation and one mask pass. 0 (default, and for old checkpoints): the
     paper's single pass."""
+    correction_strength: float = 1.0
+    """The share of the fitted lag each correction pass moves the mask on by (0, 1]. 1 (default, and for
+    old checkpoints) moves it the whole way; the fitted lag is M's view of the shortfall, and a full move
+    overshoots where the generator follows small moves better than large ones (docs/fidelity.md, "Lag
+    correction strength")."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mask, dict):
@@ -62,6 +67,10 @@ class GeneratorConfig:
             or self.correction_passes < 0
         ):
             raise ValueError(f"correction_passes must be an integer >= 0, got {self.correction_passes!r}.")
+        strength = self.correction_strength
+        if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 < strength <= 1.0:
+            raise ValueError(f"correction_strength must be a number in (0, 1], got {strength!r}.")
+        self.correction_strength = float(strength)
         margin = self.composite_margin
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int) or margin < 0):
             raise ValueError(f"composite_margin must be None or an integer >= 0 (pixels), got {margin!r}.")
@@ -206,8 +215,8 @@ class LayeredGenerator(nn.Module):
 
         Lag correction: the generator under-follows a moved mask (it draws the foreground part of the way;
         docs/fidelity.md). Each pass fits the translation ``lag`` with T(lag) M(x_hat) ~ ``moved`` (Eq. 5)
-        and generates again from ``frame`` with the mask moved on by it, so that M of the result lands
-        where it was sent.
+        and generates again from ``frame`` with the mask moved on by ``cfg.correction_strength * lag``, so
+        that M of the result lands where it was sent.
 
         With several foregrounds, ``parts`` (B, K, H, W) are their moved masks (``moved`` is their union and
         the pixels no foreground holds): each pass fits each foreground's lag on its own, between the part
@@ -227,6 +236,7 @@ class LayeredGenerator(nn.Module):
             achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
             if parts is None:
                 lag = fit_controls(achieved[:, 0].cpu(), sent[:, 0].float().cpu(), "translation").params_norm
+                lag = lag * self.cfg.correction_strength  # (B, 2) normalized units
                 moved = self.warp_mask(moved, lag.to(moved.device), "translation")
             else:
                 moved, parts = self._correct_parts(achieved, moved, parts, sent_parts)
@@ -256,6 +266,7 @@ class LayeredGenerator(nn.Module):
         own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
         sent = sent_parts.reshape(b * k, h, w)
         lag = fit_controls(own.float().cpu(), sent.float().cpu(), "translation").params_norm  # (B K, 2)
+        lag = lag * self.cfg.correction_strength
         return self.move_mask(moved, lag.reshape(b, k * 2).to(parts.device), "translation", parts)
 
     @torch.no_grad()

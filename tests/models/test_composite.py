@@ -81,17 +81,19 @@ def test_the_margin_round_trips_through_a_checkpoint_and_old_ones_load_without(t
     with safe_open(path, "pt") as f:
         meta = json.loads(f.metadata()[METADATA_KEY])
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    del meta["config"]["composite_margin"]
+    del meta["config"]["composite_margin"], meta["config"]["correction_strength"]
     save_file(tensors, tmp_path / "old.safetensors", metadata={METADATA_KEY: json.dumps(meta)})
-    assert load_checkpoint(tmp_path / "old.safetensors").config.composite_margin is None
+    old = load_checkpoint(tmp_path / "old.safetensors").config
+    assert old.composite_margin is None and old.correction_strength == 1.0
 
 
-def _lagging_generator(passes: int, monkeypatch) -> LayeredGenerator:
+def _lagging_generator(passes: int, monkeypatch, strength: float = 1.0) -> LayeredGenerator:
     """M finds the red pixels; "generation" draws the red square half of the way from where it is in the
     frame to where the mask sends it: a renderer with gain 0.5, whose lag the correction must remove."""
     from tests.conftest import is_red
 
-    gen = LayeredGenerator(dataclasses.replace(tiny_generator_config(), correction_passes=passes)).eval()
+    cfg = dataclasses.replace(tiny_generator_config(), correction_passes=passes, correction_strength=strength)
+    gen = LayeredGenerator(cfg).eval()
     monkeypatch.setattr(LayeredGenerator, "mask", lambda self, frame: is_red(frame)[:, None].float())
 
     def generate(self, frame, mask):
@@ -111,20 +113,29 @@ def _lagging_generator(passes: int, monkeypatch) -> LayeredGenerator:
     return gen
 
 
-@pytest.mark.parametrize(("passes", "expected"), [(0, 4.0), (1, 6.0), (2, 7.0)])
-def test_lag_correction_brings_the_foreground_where_it_was_sent(monkeypatch, passes, expected):
+@pytest.mark.parametrize(
+    ("passes", "strength", "expected"), [(0, 1.0, 4.0), (1, 1.0, 6.0), (2, 1.0, 7.0), (1, 0.5, 5.0)]
+)
+def test_lag_correction_brings_the_foreground_where_it_was_sent(monkeypatch, passes, strength, expected):
     from lcvg_env.control.warp import mask_centroid, pixels_to_normalized
 
-    gen = _lagging_generator(passes, monkeypatch)
+    gen = _lagging_generator(passes, monkeypatch, strength)
     frame = torch.full((1, 3, 32, 32), -1.0)
     frame[0, 0, 8:16, 4:12], frame[0, 1, 8:16, 4:12], frame[0, 2, 8:16, 4:12] = 0.8, -0.84, -0.84
     control = pixels_to_normalized(torch.tensor([[8.0, 0.0]]), "translation", (32, 32))
     out = gen.step(frame, control, "translation").frame
     moved = mask_centroid(gen.mask(out)) - mask_centroid(gen.mask(frame))  # (1, 2) px
-    # gain 0.5 per pass: 8 px sent -> 4 px; one correction sends 8 + 4 -> 6 px; two: 8 + 4 + 2 -> 7 px
+    # gain 0.5 per pass: 8 px sent -> 4 px; one correction sends 8 + 4 -> 6 px; two: 8 + 4 + 2 -> 7 px;
+    # one at strength 0.5 moves the mask on by half the 4 px lag: 8 + 2 sent -> 5 px
     assert moved[0].tolist() == pytest.approx([expected, 0.0], abs=0.01)
 
 
 def test_bad_correction_passes_are_refused():
     with pytest.raises(ValueError, match="correction_passes"):
         dataclasses.replace(tiny_generator_config(), correction_passes=-1)
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.5, 1.5, True, "0.7", float("nan")])
+def test_bad_correction_strength_is_refused(bad):
+    with pytest.raises(ValueError, match="correction_strength"):
+        dataclasses.replace(tiny_generator_config(), correction_strength=bad)
