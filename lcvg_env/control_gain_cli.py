@@ -38,6 +38,13 @@ def control_gain(
     starts: Annotated[int, typer.Option(help="Real start frames (episodes of the split).")] = 48,
     split: Annotated[str, typer.Option(help="Dataset split of the start frames.")] = "test",
     n_envs: NEnvs = 96,
+    reach_split: Annotated[
+        str,
+        typer.Option(
+            help="--players 2: the split whose true player positions say where the game lets players go; "
+            "the gains are also given over the commands that end there. 'none': skip.",
+        ),
+    ] = "train",
     region: Region = "none",
     json_out: JsonOut = None,
     threads: Threads = THREADS_DEFAULT,
@@ -69,7 +76,8 @@ def control_gain(
         if players != 1 and region != "none":
             raise ValueError("--region data keeps one foreground in its region: it needs --players 1.")
         if players != 1:
-            _two_players(checkpoint, data_dir, players, starts, split, n_envs, device, json_out)
+            reach = None if reach_split == "none" else reach_split
+            _two_players(checkpoint, data_dir, players, starts, split, reach, n_envs, device, json_out)
             return
         cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device, region=region)
         det = load_tip_detector(detector)
@@ -104,6 +112,7 @@ def _two_players(
     players: int,
     starts: int,
     split: str,
+    reach_split: str | None,
     n_envs: int,
     device: str,
     json_out: Path | None,
@@ -113,5 +122,7 @@ def _two_players(
 
     if players != 2:
         raise ValueError(f"--players must be 1 (one foreground, the tip detector) or 2, got {players}.")
-    cfg = TwoPlayerGainConfig(starts=starts, split=split, batch_size=n_envs, device=device)
+    cfg = TwoPlayerGainConfig(
+        starts=starts, split=split, batch_size=n_envs, device=device, reach_split=reach_split
+    )
     two_player_control_gain(checkpoint, data_dir, cfg, json_out)

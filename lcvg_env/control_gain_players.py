@@ -20,6 +20,13 @@ medians (over start frames and the other's commands); the largest per-direction 
 leak's median and its largest per-direction |median|; the drift; the share of rollouts where the
 locator lost the player. The same gains from the env's own player centroids (M's components,
 ``info["player_centroids_px"]``) are given beside them as the model's view.
+
+**Commands the game allows.** The game keeps each player on its half, and a point starts with both on
+their base lines, so from most start frames one vertical direction leads off the court: the real game
+would not follow that command either. With a reachable area (:func:`~lcvg_env.metrics.players.reachable_area`:
+within ``reach_tolerance_px`` of where the players of the ``reach_split`` split ever are, by the
+emulator's RAM) the same summaries are also given over the rollouts whose commanded end point (the
+player's located start + steps * c * u) lies inside it (``players_feasible``), with the share kept.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lcvg_env.control_gain import DIRECTIONS, direction_vectors, load_start_frames
-from lcvg_env.metrics.players import PLAYER_NAMES, PlayerLocator, locator_errors
+from lcvg_env.metrics.players import PLAYER_NAMES, PlayerLocator, locator_errors, reachable_area
 
 if TYPE_CHECKING:
     from lcvg_env.env.batch import LCVGBatch
@@ -56,6 +63,10 @@ class TwoPlayerGainConfig:
     """Environments stepped together in one forward pass."""
     device: str = "cpu"
     dtype: str = "bfloat16"
+    reach_split: str | None = "train"
+    """Split whose true player positions make the reachable area (None: no feasible-command summaries)."""
+    reach_tolerance_px: float = 2.0
+    """How far (px) from a true position a commanded end point may be and still count as reachable."""
 
     def __post_init__(self) -> None:
         self.fractions = tuple(self.fractions)
@@ -149,11 +160,20 @@ def _per_direction(values: np.ndarray, k: int, other_moving: bool) -> tuple[np.n
     return v.reshape(-1), _nan_stat(np.nanmedian, np.moveaxis(v, 1, 0).reshape(8, -1), axis=1)
 
 
-def _gain_summary(gain: np.ndarray, cross: np.ndarray, k: int, other_moving: bool) -> dict[str, Any]:
+def _gain_summary(
+    gain: np.ndarray, cross: np.ndarray, k: int, other_moving: bool, keep: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Summary of player k's gain and cross-axis error (S, 9, 9); with ``keep`` (S, 9, 9) bool, over the
+    kept rollouts only (a dropped one is neither scored nor lost)."""
     names = COMMAND_NAMES[1:]
-    flat, per_dir = _per_direction(gain, k, other_moving)
-    _, cross_dir = _per_direction(cross, k, other_moving)
+    if keep is not None:
+        gain, cross = np.where(keep, gain, np.inf), np.where(keep, cross, np.inf)  # inf: dropped, not lost
+    flat, per_dir = _per_direction(np.where(np.isinf(gain), np.nan, gain), k, other_moving)
+    flat_all, _ = _per_direction(gain, k, other_moving)
+    _, cross_dir = _per_direction(np.where(np.isinf(cross), np.nan, cross), k, other_moving)
+    kept = ~np.isinf(flat_all)
     ok = np.isfinite(per_dir).any()
+    extra = {} if keep is None else {"kept": round(float(kept.mean()), 4)}
     return {
         "median_gain": _num(_nan_stat(np.nanmedian, flat)),
         "min_gain": _num(np.nanmin(per_dir)) if ok else None,
@@ -161,24 +181,34 @@ def _gain_summary(gain: np.ndarray, cross: np.ndarray, k: int, other_moving: boo
         "max_gain": _num(np.nanmax(per_dir)) if ok else None,
         "max_gain_direction": names[int(np.nanargmax(per_dir))] if ok else None,
         "max_cross": _num(np.nanmax(cross_dir)) if np.isfinite(cross_dir).any() else None,
-        "lost": round(float(np.isnan(flat).mean()), 4),
+        "lost": round(float(np.isnan(flat_all[kept]).mean()), 4) if kept.any() else None,
         "per_direction_gain": {n: _num(g) for n, g in zip(names, per_dir, strict=True)},
+        **extra,
     }
 
 
-def summarize(scores: dict[str, np.ndarray], env_scores: dict[str, np.ndarray], fractions: tuple) -> list:
-    """One entry per player and fraction (module docstring), with the env's own view's gains beside."""
+def summarize(
+    scores: dict[str, np.ndarray],
+    env_scores: dict[str, np.ndarray],
+    fractions: tuple,
+    keep: np.ndarray | None = None,
+) -> list:
+    """One entry per player and fraction (module docstring), with the env's own view's gains beside; with
+    ``keep`` (S, 9, 9, F, K) bool, the gains over the kept rollouts only."""
     out = []
     for k, name in enumerate(PLAYER_NAMES):
         for f, frac in enumerate(fractions):
             pick = {key: v[:, :, :, f, k] for key, v in scores.items() if key != "drift_px"}
             env_pick = {key: v[:, :, :, f, k] for key, v in env_scores.items() if key != "drift_px"}
+            kept = None if keep is None else keep[:, :, :, f, k]
             leak = pick["leak"] if k == 0 else np.swapaxes(pick["leak"], 1, 2)  # (S, own, other)
             leak_dir = _nan_stat(np.nanmedian, np.moveaxis(leak[:, 0, 1:], 1, 0), axis=1)  # (8,)
             entry = {"player": k, "name": name, "fraction": frac}
             for other_moving, key in ((False, "alone"), (True, "other_moving")):
-                entry[key] = _gain_summary(pick["gain"], pick["cross"], k, other_moving)
-                entry[f"env_view_{key}"] = _gain_summary(env_pick["gain"], env_pick["cross"], k, other_moving)
+                entry[key] = _gain_summary(pick["gain"], pick["cross"], k, other_moving, kept)
+                entry[f"env_view_{key}"] = _gain_summary(
+                    env_pick["gain"], env_pick["cross"], k, other_moving, kept
+                )
             entry["leak_median"] = _num(_nan_stat(np.nanmedian, leak[:, 0, 1:]))
             entry["leak_max_abs"] = _num(np.nanmax(np.abs(leak_dir))) if np.isfinite(leak_dir).any() else None
             entry["drift_px"] = _num(_nan_stat(np.nanmedian, scores["drift_px"][:, f, k]))
@@ -186,10 +216,32 @@ def summarize(scores: dict[str, np.ndarray], env_scores: dict[str, np.ndarray], 
     return out
 
 
+def reachable_commands(
+    start_xy: np.ndarray, area: np.ndarray, commanded_px: np.ndarray, steps: int
+) -> np.ndarray:
+    """(S, 9, 9, F, K) bool: whether player k's own command ends inside ``area`` (H, W) bool, from its
+    located start ``start_xy`` (S, K, 2) (x, y) after ``steps`` steps of ``commanded_px`` (F,) px; player
+    0's command on axis 1, player 1's on axis 2 (as :func:`score`). A player not found at the start: False."""
+    h, w = area.shape
+    u = command_vectors()  # (9, 2)
+    end = start_xy[:, None, None] + u[None, :, None, None] * (steps * commanded_px)[None, None, :, None, None]
+    end = np.round(np.nan_to_num(end, nan=-1.0)).astype(int)  # (S, 9, F, K, 2)
+    inside = (end[..., 0] >= 0) & (end[..., 0] < w) & (end[..., 1] >= 0) & (end[..., 1] < h)
+    ok = inside & area[end[..., 1].clip(0, h - 1), end[..., 0].clip(0, w - 1)]  # (S, 9, F, K)
+    ok &= np.isfinite(start_xy).all(-1)[:, None, None, :]
+    return np.stack([ok[:, :, None, :, 0].repeat(9, 2), ok[:, None, :, :, 1].repeat(9, 1)], axis=-1)
+
+
 def measure_two_players(
-    batch: LCVGBatch, locator: PlayerLocator, starts: np.ndarray, cfg: TwoPlayerGainConfig
+    batch: LCVGBatch,
+    locator: PlayerLocator,
+    starts: np.ndarray,
+    cfg: TwoPlayerGainConfig,
+    area: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Every command pair from every start frame (S, H, W, 3) at every fraction; figures as JSON data."""
+    """Every command pair from every start frame (S, H, W, 3) at every fraction; figures as JSON data.
+    With ``area`` (H, W) bool, where the game lets players be, also the summaries over the commands that
+    end inside it (``players_feasible``)."""
     s = len(starts)
     actions = np.stack([pair_actions(batch, f) for f in cfg.fractions], axis=2)  # (9, 9, F, A)
     shape = (s, *actions.shape[:3])  # (S, 9, 9, F)
@@ -205,8 +257,9 @@ def measure_two_players(
     commanded = np.asarray(cfg.fractions) * batch.cfg.max_displacement
     scores = score(located.reshape(*shape, 2, 2, 2), commanded, cfg.steps)
     env_scores = score(env_view.reshape(*shape, 2, 2, 2), commanded, cfg.steps)
-    start_found = np.isfinite(located.reshape(*shape, 2, 2, 2)[:, 0, 0, 0, 0, :, 0])  # (S, K)
-    return {
+    start_xy = located.reshape(*shape, 2, 2, 2)[:, 0, 0, 0, 0]  # (S, K, 2) on the real start frames
+    start_found = np.isfinite(start_xy[..., 0])  # (S, K)
+    result = {
         "meta": {
             "config": asdict(cfg),
             "max_displacement": float(batch.cfg.max_displacement),
@@ -215,6 +268,11 @@ def measure_two_players(
         },
         "players": summarize(scores, env_scores, cfg.fractions),
     }
+    if area is not None:
+        keep = reachable_commands(start_xy, area, commanded, cfg.steps)
+        result["players_feasible"] = summarize(scores, env_scores, cfg.fractions, keep)
+        result["meta"]["reachable_pixels"] = int(area.sum())
+    return result
 
 
 def make_two_player_batch(checkpoint: str | Path, num_envs: int, cfg: TwoPlayerGainConfig) -> LCVGBatch:
@@ -241,14 +299,40 @@ def render_tables(result: dict[str, Any]) -> list[Any]:
         e = loc[name]
         locator.add_row(name, *(_fmt(e[k]) for k in ("median_px", "p90_px", "max_px")), f"{e['lost']:.0%}")
     meta = result["meta"]
-    gains = Table(
-        title=f"two-player control gain after {meta['config']['steps']} steps "
+    title = (
+        f"two-player control gain after {meta['config']['steps']} steps "
         f"(max_displacement {meta['max_displacement']:g} px per step at 100 %; per-direction medians)"
     )
+    tables = [locator, _gains_table(title, result["players"])]
+    if "players_feasible" in result:
+        cfg = meta["config"]
+        tables.append(
+            _gains_table(
+                "the same over the commands the game allows (end point within "
+                f"{cfg['reach_tolerance_px']:g} px of where the {cfg['reach_split']!r} split's players go; "
+                "'kept': their share)",
+                result["players_feasible"],
+            )
+        )
+    return tables
+
+
+def _gains_table(title: str, entries: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    gains = Table(title=title)
     heads = ("player", "fraction", "other", "median gain", "min gain", "max gain", "max cross", "lost")
-    for col in (*heads, "env view gain", "leak median", "leak max |.|", "drift px"):
+    kept = "kept" in entries[0]["alone"]
+    for col in (
+        *heads,
+        *(("kept",) if kept else ()),
+        "env view gain",
+        "leak median",
+        "leak max |.|",
+        "drift px",
+    ):
         gains.add_column(col, justify="right")
-    for e in result["players"]:
+    for e in entries:
         for key, other in (("alone", "stays"), ("other_moving", "moves")):
             g, v = e[key], e[f"env_view_{key}"]
             gains.add_row(
@@ -259,7 +343,8 @@ def render_tables(result: dict[str, Any]) -> list[Any]:
                 f"{_fmt(g['min_gain'])} {g['min_gain_direction'] or ''}",
                 f"{_fmt(g['max_gain'])} {g['max_gain_direction'] or ''}",
                 _fmt(g["max_cross"]),
-                f"{g['lost']:.0%}",
+                "n/a" if g["lost"] is None else f"{g['lost']:.0%}",
+                *((f"{g['kept']:.0%}",) if kept else ()),
                 _fmt(v["median_gain"]),
                 *(
                     (_fmt(e["leak_median"]), _fmt(e["leak_max_abs"]), _fmt(e["drift_px"]))
@@ -267,7 +352,7 @@ def render_tables(result: dict[str, Any]) -> list[Any]:
                     else ("",) * 3
                 ),
             )
-    return [locator, gains]
+    return gains
 
 
 def _fmt(x: float | None) -> str:
@@ -288,7 +373,17 @@ def two_player_control_gain(
     locator = PlayerLocator(size=batch.size)
     frames = load_start_frames(data_dir, cfg.split, cfg.starts, batch.size)
     located = locator_errors(data_dir, cfg.split, cfg.starts, locator)
-    result = measure_two_players(batch, locator, frames, cfg)
+    area = None
+    if cfg.reach_split is not None:
+        try:
+            area = reachable_area(data_dir, cfg.reach_split, batch.size, cfg.reach_tolerance_px)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"Where the game lets players go is read from the {cfg.reach_split!r} split of {data_dir}, "
+                f"which could not be used ({exc}). Pass --reach-split SPLIT (a split with players_px) or "
+                "--reach-split none (no feasible-command summaries)."
+            ) from exc
+    result = measure_two_players(batch, locator, frames, cfg, area)
     result["locator"] = located
     result["meta"].update(
         checkpoint=str(checkpoint), checkpoint_file=str(batch.checkpoint_path), data=str(data_dir)

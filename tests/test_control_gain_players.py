@@ -20,11 +20,12 @@ from lcvg_env.control_gain_players import (
     make_two_player_batch,
     measure_two_players,
     pair_actions,
+    reachable_commands,
     score,
 )
 from lcvg_env.data import write_episode
 from lcvg_env.data.atari_tennis_ram import PLAYER_COLOURS
-from lcvg_env.metrics.players import COURT_COLOUR, PlayerLocator
+from lcvg_env.metrics.players import COURT_COLOUR, PlayerLocator, reachable_area
 from tests.env.conftest import make_checkpoint
 
 SIZE = 64
@@ -53,8 +54,8 @@ class TwoPlayerSim:
     """A fake simulator: player k moves by ``mix[k, j]`` times player j's commanded pixels (identity: each
     as commanded); the env's view (its tracker) holds the true positions."""
 
-    def __init__(self, num_envs: int, mix: np.ndarray) -> None:
-        self.size, self.mix = (SIZE, SIZE), mix
+    def __init__(self, num_envs: int, mix: np.ndarray, bands: tuple | None = None) -> None:
+        self.size, self.mix, self.bands = (SIZE, SIZE), mix, bands
         self.pos = np.zeros((num_envs, 2, 2))
         self.centroids = np.zeros((num_envs, 2), dtype=np.float32)
         self.tracker = SimpleNamespace(
@@ -69,6 +70,10 @@ class TwoPlayerSim:
     def step(self, controls_norm: np.ndarray) -> None:
         px = controls_norm.reshape(-1, 2, 2) * (SIZE / 2)  # normalized units -> pixels, per player
         self.pos += np.einsum("kj,bjc->bkc", self.mix, px)
+        if self.bands is not None:  # each player kept on its half's band of rows, as the game does
+            top, bottom = self.bands
+            y = self.pos[..., 1]
+            self.pos[..., 1] = np.where(y < SIZE / 2, y.clip(*top), y.clip(*bottom))
 
     def observations(self) -> np.ndarray:
         return court(self.pos)
@@ -85,13 +90,13 @@ def ckpt64(tmp_path_factory: pytest.TempPathFactory) -> Path:
 STARTS = np.array([[[30.0, 14.0], [34.0, 46.0]], [[33.5, 47.2], [29.0, 15.5]]])  # either end of the court
 
 
-def run(ckpt: Path, mix: np.ndarray) -> dict:
+def run(ckpt: Path, mix: np.ndarray, bands: tuple | None = None, area: np.ndarray | None = None) -> dict:
     cfg = TwoPlayerGainConfig(starts=2, fractions=(0.5, 1.0), steps=3, batch_size=64)
     batch = make_two_player_batch(ckpt, cfg.batch_size, cfg)
     batch.cfg.max_displacement = 2.0
     batch.controls = type(batch.controls)("translation", (SIZE, SIZE), 2.0, 0.2, players=2)
-    batch.sim = TwoPlayerSim(cfg.batch_size, mix)
-    return measure_two_players(batch, PlayerLocator(), court(STARTS), cfg)
+    batch.sim = TwoPlayerSim(cfg.batch_size, mix, bands)
+    return measure_two_players(batch, PlayerLocator(), court(STARTS), cfg, area)
 
 
 def entry(result: dict, player: int, fraction: float) -> dict:
@@ -139,6 +144,57 @@ def test_swapped_commands_give_no_gain_and_full_leak(ckpt64: Path) -> None:
         assert abs(e["alone"]["median_gain"]) < 0.05 and abs(e["leak_median"] - 1) < 0.05
 
 
+BANDS = ((9.0, 19.0), (41.0, 51.0))  # rows the fake game keeps the top and the bottom player in
+
+
+def band_area() -> np.ndarray:
+    area = np.zeros((SIZE, SIZE), dtype=bool)
+    for lo, hi in BANDS:
+        area[int(lo) : int(hi) + 1] = True
+    return area
+
+
+def test_commands_the_game_does_not_allow_are_scored_apart(ckpt64: Path) -> None:
+    """A perfect mover held on its half: 6 px down (100 %, 3 steps) leaves every start's band and 6 px up
+    all but one, so the vertical gains over all commands fall short, while over the commands that end
+    inside the area the player follows exactly; 3 px (50 %) stays inside and nothing is dropped."""
+    result = run(ckpt64, np.eye(2), BANDS, band_area())
+    for k in (0, 1):
+        full, allowed = (
+            entry(result, k, 1.0),
+            next(e for e in result["players_feasible"] if e["player"] == k and e["fraction"] == 1.0),
+        )
+        assert full["alone"]["min_gain"] < 0.8 and full["alone"]["min_gain_direction"] in ("N", "S")
+        assert allowed["alone"]["per_direction_gain"]["S"] is None  # no start has 6 px of room below
+        assert abs(allowed["alone"]["per_direction_gain"]["N"] - 1) < 0.05  # one start has it above
+        assert allowed["alone"]["min_gain"] > 0.95 and allowed["alone"]["max_gain"] < 1.05
+        assert 0.5 < allowed["alone"]["kept"] < 1 and allowed["alone"]["lost"] == 0
+        half = next(e for e in result["players_feasible"] if e["player"] == k and e["fraction"] == 0.5)
+        assert half["alone"]["kept"] == 1 and half["alone"]["min_gain"] > 0.95
+    assert result["meta"]["reachable_pixels"] == band_area().sum()
+    assert "players_feasible" not in run(ckpt64, np.eye(2))
+
+
+def test_reachable_commands_follow_the_located_start() -> None:
+    start = np.array([[[30.0, 14.0], [np.nan, np.nan]]])  # (S=1, K=2, 2): the opponent not found
+    keep = reachable_commands(start, band_area(), np.array([2.0]), 3)  # 6 px per command
+    assert keep.shape == (1, 9, 9, 1, 2)
+    names = list(COMMAND_NAMES)
+    assert keep[0, names.index("stay"), :, 0, 0].all() and keep[0, names.index("E"), :, 0, 0].all()
+    assert not keep[0, names.index("N"), :, 0, 0].any() and not keep[0, names.index("S"), :, 0, 0].any()
+    assert not keep[..., 1].any()  # a player not found at the start is never scored
+
+
+def test_reachable_area_is_where_the_data_puts_players(tmp_path: Path) -> None:
+    area = reachable_area(tennis_data(tmp_path / "data"), "test", (SIZE, SIZE), tolerance_px=2.0)
+    assert area.shape == (SIZE, SIZE)
+    assert area[14, 30] and area[14, 32] and area[16, 30] and area[46, 34] and area[47, 33]
+    assert not area[19, 30] and not area[14, 40] and not area[30, 30]  # 3 px and more from any player
+    with pytest.raises(ValueError, match="players_px"):
+        write_episode(tmp_path / "plain" / "test", "00000", court(STARTS[:1]), {})
+        reachable_area(tmp_path / "plain", "test", (SIZE, SIZE))
+
+
 def test_score_is_nan_where_undefined() -> None:
     positions = np.zeros((1, 9, 9, 1, 2, 2, 2))
     out = score(positions, np.array([1.0]), 5)
@@ -173,10 +229,14 @@ def test_cli_two_players_on_a_tiny_model(tmp_path: Path) -> None:
     data = tennis_data(tmp_path / "data")
     out = tmp_path / "gain.json"
     args = ["control-gain", str(ckpt), str(data), "--players", "2", "--starts", "1", "--json", str(out)]
-    result = CliRunner().invoke(app, [*args, "--threads", "1"])
+    missing = CliRunner().invoke(app, [*args, "--threads", "1"])  # no train split to read the court from
+    assert missing.exit_code == 1 and "--reach-split" in missing.output and not out.exists()
+    result = CliRunner().invoke(app, [*args, "--threads", "1", "--reach-split", "test"])
     assert result.exit_code == 0, result.output
+    assert "the commands the game allows" in result.output
     assert "player locator" in result.output and "two-player control gain" in result.output
     figures = json.loads(out.read_text())
+    assert len(figures["players_feasible"]) == 4 and figures["meta"]["reachable_pixels"] > 0
     assert figures["locator"]["frames"] == 3 and figures["locator"]["ours"]["median_px"] < 0.3
     assert [(e["player"], e["fraction"]) for e in figures["players"]] == [
         (0, 0.5),

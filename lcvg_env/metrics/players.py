@@ -119,7 +119,7 @@ def locator_errors(data_dir: str | Path, split: str, episodes: int, locator: Pla
         ann = ep.annotations()
         if ann is None or "players_px" not in ann:
             raise ValueError(
-                f"{ep.path} has no players_px: the two-player locator is checked on Atari Tennis data "
+                f"{ep.source} has no players_px: the two-player locator is checked on Atari Tennis data "
                 "(lcvg data atari-tennis)."
             )
         truth = rescale_annotations(ann, ep.stored_size(), locator.size)["players_px"]  # (T, K, 2)
@@ -139,3 +139,38 @@ def locator_errors(data_dir: str | Path, split: str, episodes: int, locator: Pla
             "lost": float(1.0 - e.size / len(err)),
         }
     return out
+
+
+def reachable_area(
+    data_dir: str | Path, split: str, size: tuple[int, int], tolerance_px: float = 2.0
+) -> np.ndarray:
+    """Where the real game lets its players be: (H, W) bool at ``size``, True within ``tolerance_px`` of
+    a true player centroid (``players_px``, either player) on some frame of ``split``.
+
+    Atari Tennis keeps each player on its half, between the net and a line a little behind the base
+    line; a command that sends a player past them is one the game does not follow (docs/env.md,
+    "Two-player control"). The control-gain measure scores the commands that end inside this area apart.
+    """
+    from scipy import ndimage
+
+    from lcvg_env.data import rescale_annotations
+    from lcvg_env.data.validate import validate_split
+
+    h, w = size
+    seen = np.zeros((h, w), dtype=bool)
+    for ep in validate_split(data_dir, split, decode=False).episodes:
+        ann = ep.annotations()
+        if ann is None or "players_px" not in ann:
+            raise ValueError(
+                f"{ep.source} has no players_px: where players can go is read from Atari Tennis data "
+                "(lcvg data atari-tennis)."
+            )
+        xy = rescale_annotations(ann, ep.stored_size(), size)["players_px"].reshape(-1, 2)  # (T K, 2)
+        xy = np.round(xy[np.isfinite(xy).all(-1)]).astype(int)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        seen[xy[inside, 1], xy[inside, 0]] = True
+    if not seen.any():
+        raise ValueError(f"No player positions in the {split!r} split of {data_dir}.")
+    r = int(np.ceil(tolerance_px))
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
+    return ndimage.binary_dilation(seen, structure=x * x + y * y <= tolerance_px**2)
