@@ -241,6 +241,8 @@ def bundle(
         "step": ckpt.step,
         "created": meta.get("created"),
     }
+    if isinstance(ckpt.extra.get("bundled_from"), dict):  # a bundle of a bundle keeps the chain to the run
+        extra["bundled_from"]["previous"] = ckpt.extra["bundled_from"]
     try:  # written aside, then renamed: a full disk leaves OUT as it was
         written = save_checkpoint(
             out,

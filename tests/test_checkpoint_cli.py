@@ -62,6 +62,8 @@ def test_bundle_halves_the_weights_sets_the_composite_and_records_its_source(tin
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert load_checkpoint(out).config.composite_margin is None
+    chain = read_metadata(out)["extra"]["bundled_from"]  # a bundle of a bundle: the chain to the run stays
+    assert chain["file"] == out.name and chain["previous"]["file"] == tiny_checkpoint.name
 
 
 def test_bundle_refuses_bad_margins_and_outputs(tiny_checkpoint, tmp_path):
