@@ -68,6 +68,7 @@ def info(
         ("composite margin", cfg.get("composite_margin")),
         ("correction passes", cfg.get("correction_passes", 0)),
         ("correction strength", cfg.get("correction_strength", 1.0)),
+        ("sub-pixel moves", cfg.get("subpixel", False)),
         ("max_displacement", f"{default_max_displacement(meta.get('extra')):g} px (env default)"),
         ("created", meta.get("created")),
     ]
@@ -106,6 +107,15 @@ def bundle(
             "default: keep the source's.",
             min=0.0,
             max=1.0,
+        ),
+    ] = None,
+    subpixel: Annotated[
+        bool | None,
+        typer.Option(
+            "--subpixel/--no-subpixel",
+            help="Sub-pixel mask moves (the rounding remainder carried to the next step); "
+            "default: keep the source's.",
+            show_default=False,
         ),
     ] = None,
     max_displacement: Annotated[
@@ -182,6 +192,8 @@ def bundle(
         cfg = dataclasses.replace(cfg, composite_margin=margin)
     if correction_passes is not None:
         cfg = dataclasses.replace(cfg, correction_passes=correction_passes)
+    if subpixel is not None:
+        cfg = dataclasses.replace(cfg, subpixel=subpixel)
     if correction_strength is not None:
         try:
             cfg = dataclasses.replace(cfg, correction_strength=correction_strength)
@@ -260,7 +272,7 @@ def bundle(
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
         f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes "
-        f"(strength {cfg.correction_strength:g}), "
+        f"(strength {cfg.correction_strength:g}), sub-pixel moves {'on' if cfg.subpixel else 'off'}, "
         f"max_displacement {default_max_displacement(extra):g} px) "
         f"from {path} (step {ckpt.step})"
     )

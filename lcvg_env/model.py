@@ -142,10 +142,12 @@ def fit_and_replay(
         tracker = ForegroundTracker(1, players, tuple(masks.shape[-2:]), order=PLAYER_ORDER)
         current = generator.binary_mask(generated[0])  # (1, 1, H, W)
         tracker.reset(np.array([0]), current[:, 0].cpu())
+    residual = None  # the moves' sub-pixel remainder (GeneratorConfig.subpixel), carried step to step
     for t in range(len(controls)):
         parts = None if tracker is None else torch.from_numpy(tracker.masks).to(device, torch.float32)
-        step = generator.step(generated[-1], controls[t : t + 1], mode, parts, current)
+        step = generator.step(generated[-1], controls[t : t + 1], mode, parts, current, residual)
         generated.append(step.frame.clamp(-1.0, 1.0))
+        residual = step.residual
         if tracker is not None:
             current = generator.binary_mask(generated[-1])
             tracker.advance(controls[t : t + 1].cpu().numpy().reshape(1, players, -1), mode)

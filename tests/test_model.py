@@ -87,8 +87,9 @@ def exact_render(monkeypatch):
 
     red = torch.tensor(RED, dtype=torch.float32)[:, None, None] / 127.5 - 1.0  # (3, 1, 1)
 
-    def render(self, frame, current, moved, parts=None):
-        return SimpleNamespace(frame=torch.where(moved.bool(), red, torch.full_like(red, -1.0)))
+    def render(self, frame, current, moved, parts=None, residual=None):
+        frame = torch.where(moved.bool(), red, torch.full_like(red, -1.0))
+        return SimpleNamespace(frame=frame, residual=residual)
 
     monkeypatch.setattr(LayeredGenerator, "render", render)
 

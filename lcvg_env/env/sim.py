@@ -66,6 +66,8 @@ class LayeredSimulator:
             self.frames = torch.zeros(num_envs, 3, h, w, dtype=torch.uint8, device=self.device)
             self.masks = torch.zeros(num_envs, 1, h, w, device=self.device)
         self.centroids = np.full((num_envs, 2), np.nan, dtype=np.float32)
+        with torch.inference_mode():  # the moves' remainders (B, K * 2) px (GeneratorConfig.subpixel)
+            self.residual = torch.zeros(num_envs, 2 * players, device=self.device)
         self.players = players
         self.tracker = (
             ForegroundTracker(num_envs, players, self.size, player_order, colours=player_colours)
@@ -97,6 +99,7 @@ class LayeredSimulator:
         index = torch.as_tensor(rows, device=self.device)
         self.frames[index] = batch
         self.masks[index] = self._binary_mask(batch)
+        self.residual[index] = 0.0
         self.centroids[rows] = mask_centroid(self.masks[index]).cpu().numpy()
         if self.tracker is not None:
             self.tracker.reset(rows, self.masks[index, 0], frames)
@@ -112,10 +115,10 @@ class LayeredSimulator:
             self.tracker.advance(controls_norm.reshape(self.num_envs, self.players, -1), self.mode)
         workers = self.workers()
         if workers > 1:
-            frames, masks, centroids = self._advance_sliced(control, parts, workers)
+            frames, masks, centroids, residual = self._advance_sliced(control, parts, workers)
         else:
-            frames, masks, centroids = self._advance_whole(control, parts)
-        self.frames, self.masks = frames, masks
+            frames, masks, centroids, residual = self._advance_whole(control, parts)
+        self.frames, self.masks, self.residual = frames, masks, residual
         self.centroids = centroids.cpu().numpy()
         if self.tracker is not None:
             self.tracker.update(masks[:, 0])
@@ -141,9 +144,9 @@ class LayeredSimulator:
 
     def _advance_whole(
         self, control: torch.Tensor, parts: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         try:
-            return self._advance(self.frames, self.masks, control, parts)
+            return self._advance(self.frames, self.masks, control, parts, self.residual)
         except Exception as e:  # inductor needs a working C++ toolchain; fall back rather than stop
             if not self.compiled:
                 raise
@@ -155,11 +158,11 @@ class LayeredSimulator:
                 stacklevel=3,
             )
             self._advance, self.compiled = self._advance_eager, False
-            return self._advance(self.frames, self.masks, control, parts)
+            return self._advance(self.frames, self.masks, control, parts, self.residual)
 
     def _advance_sliced(
         self, control: torch.Tensor, parts: torch.Tensor | None, workers: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         key = (os.getpid(), workers)
         if self._pool_key != key:
             self.close()  # the thread count changed, or a forked child drops its parent's pool
@@ -167,31 +170,40 @@ class LayeredSimulator:
             self._pool, self._pool_key = ThreadPoolExecutor(workers, "lcvg-sim"), key
         bounds = np.linspace(0, self.num_envs, workers + 1).astype(int)  # contiguous slices of the batch
 
-        def advance(i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        def advance(i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
             torch.set_num_threads(1)  # this worker thread's own setting; the caller's is restored below
             sl = slice(bounds[i], bounds[i + 1])
             with torch.inference_mode():  # grad mode is per thread
                 part = None if parts is None else parts[sl]
-                return self._advance_eager(self.frames[sl], self.masks[sl], control[sl], part)
+                return self._advance_eager(
+                    self.frames[sl], self.masks[sl], control[sl], part, self.residual[sl]
+                )
 
         threads = torch.get_num_threads()
         try:
             parts = list(self._pool.map(advance, range(workers)))
         finally:
             torch.set_num_threads(threads)
-        frames, masks, centroids = (torch.cat(p) for p in zip(*parts, strict=True))
-        return frames, masks, centroids
+        frames, masks, centroids, residual = (torch.cat(p) for p in zip(*parts, strict=True))
+        return frames, masks, centroids, residual
 
     def _advance_eager(
-        self, frames: torch.Tensor, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(uint8 frames, binary masks, controls, foreground masks or None) -> the next frames, their masks
-        and centroids (B, 2)."""
+        self,
+        frames: torch.Tensor,
+        masks: torch.Tensor,
+        control: torch.Tensor,
+        parts: torch.Tensor | None,
+        residual: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(uint8 frames, binary masks, controls, foreground masks or None, the moves' remainders (B, K * 2)
+        px) -> the next frames, their masks, centroids (B, 2) and remainders (``GeneratorConfig.subpixel``;
+        unchanged zeros without it)."""
+        control, carried = self.generator.subpixel_control(control, self.mode, residual)
         moved, moved_parts = self._move(masks, control, parts)  # (B, 1, H, W) binary; (B, K, H, W) or None
-        out = self.generator.render(to_unit_range(frames), masks, moved, moved_parts)
+        out = self.generator.render(to_unit_range(frames), masks, moved, moved_parts, carried)
         frames = to_uint8(out.frame)
         masks = self._binary_mask(frames)
-        return frames, masks, mask_centroid(masks)
+        return frames, masks, mask_centroid(masks), residual if out.residual is None else out.residual
 
     def _move(
         self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None

@@ -48,6 +48,12 @@ class GeneratorConfig:
     rendered again from x^t with the commanded mask moved on by that lag, ``correction_passes`` times.
     Each pass costs one more generation and one mask pass. 0 (default, and for old checkpoints): the
     paper's single pass."""
+    subpixel: bool = False
+    """Sub-pixel mask moves for the translation control (docs/fidelity.md): a binarized mask can only move
+    by whole pixels, so each move (the command's and each correction's) is rounded to whole pixels and the
+    remainder is carried to the next step (``GeneratorOutput.residual``, passed back by the caller), so
+    that over several steps the mask goes as far as commanded. False (default, and for old checkpoints):
+    the move is the warp's own threshold, and the remainder is dropped."""
     correction_strength: float = 1.0
     """The share of the fitted lag each correction pass moves the mask on by (0, 1]. 1 (default, and for
     old checkpoints) moves it the whole way; the fitted lag is M's view of the shortfall, and a full move
@@ -67,6 +73,8 @@ class GeneratorConfig:
             or self.correction_passes < 0
         ):
             raise ValueError(f"correction_passes must be an integer >= 0, got {self.correction_passes!r}.")
+        if not isinstance(self.subpixel, bool):
+            raise ValueError(f"subpixel must be true or false, got {self.subpixel!r}.")
         strength = self.correction_strength
         if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 < strength <= 1.0:
             raise ValueError(f"correction_strength must be a number in (0, 1], got {strength!r}.")
@@ -104,6 +112,9 @@ class GeneratorOutput:
     """The mask m that cut the layers, (B, 1, H, W)."""
     indices: torch.Tensor
     """Code indices of the foreground and background layers, (B, 2, h, w)."""
+    residual: torch.Tensor | None = None
+    """With ``cfg.subpixel`` and the translation control: the part of the moves not yet made (B, K * 2) px,
+    to pass to the next :meth:`LayeredGenerator.step`; None otherwise."""
 
 
 class LayeredGenerator(nn.Module):
@@ -202,12 +213,26 @@ class LayeredGenerator(nn.Module):
         rest = mask.float() * (1.0 - parts.float().amax(dim=1, keepdim=True))  # pixels no foreground holds
         return torch.maximum(moved.amax(dim=1, keepdim=True), rest), moved
 
+    def whole_pixels(
+        self, shift: torch.Tensor, residual: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Translations (B, K * 2) in normalized units plus the carried ``residual`` (B, K * 2) px (None:
+        zero) -> the whole-pixel part (normalized units, what the mask moves by now) and the new residual
+        (px, what is left for the next move): ``cfg.subpixel``'s sigma-delta rounding of each move."""
+        h, w = self.cfg.height, self.cfg.width
+        k = shift.shape[1] // 2
+        scale = torch.tensor([w / 2.0, h / 2.0], device=shift.device).repeat(k)  # normalized -> px, (K * 2,)
+        wanted = shift.float() * scale + (0.0 if residual is None else residual.to(shift.device).float())
+        whole = torch.round(wanted)  # (B, K * 2) px
+        return whole / scale, wanted - whole
+
     def render(
         self,
         frame: torch.Tensor,
         current: torch.Tensor,
         moved: torch.Tensor,
         parts: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None,
     ) -> GeneratorOutput:
         """One controlled step: generate from ``frame`` (B, 3, H, W) cut by the ``moved`` mask, correct the
         lag ``cfg.correction_passes`` times, then apply the configured composite (``cfg.composite_margin``)
@@ -223,6 +248,10 @@ class LayeredGenerator(nn.Module):
         of M(x_hat) near where it was sent (within :data:`LAG_REACH_PX` per 64 px) and its moved mask, and
         moves it on by that; one translation of the whole mask would lay one foreground onto another.
 
+        ``residual`` (B, K * 2) px: with ``cfg.subpixel``, the remainder of the moves so far; each
+        correction is rounded to whole pixels with it (:meth:`whole_pixels`) and the output carries the new
+        remainder (``GeneratorOutput.residual``).
+
         Composite with a margin k: ``u * D(...) + (1 - u) * frame``, u = dilate_k(current | moved | the
         corrected mask): the scene outside the foreground's old and new place is the input's, exactly, so
         that the background and the objects cannot drift over a rollout; stage 1's L_bg asks the same.
@@ -236,12 +265,15 @@ class LayeredGenerator(nn.Module):
             achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
             if parts is None:
                 lag = fit_controls(achieved[:, 0].cpu(), sent[:, 0].float().cpu(), "translation").params_norm
-                lag = lag * self.cfg.correction_strength  # (B, 2) normalized units
-                moved = self.warp_mask(moved, lag.to(moved.device), "translation")
+                lag = lag.to(moved.device) * self.cfg.correction_strength  # (B, 2) normalized units
+                if residual is not None:
+                    lag, residual = self.whole_pixels(lag, residual)
+                moved = self.warp_mask(moved, lag, "translation")
             else:
-                moved, parts = self._correct_parts(achieved, moved, parts, sent_parts)
+                moved, parts, residual = self._correct_parts(achieved, moved, parts, sent_parts, residual)
             out = self.generate(frame, moved)
             union = torch.maximum(union, moved.float())
+        out.residual = residual
         margin = self.cfg.composite_margin
         if margin is None:
             return out
@@ -251,11 +283,17 @@ class LayeredGenerator(nn.Module):
         return out
 
     def _correct_parts(
-        self, achieved: torch.Tensor, moved: torch.Tensor, parts: torch.Tensor, sent_parts: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self,
+        achieved: torch.Tensor,
+        moved: torch.Tensor,
+        parts: torch.Tensor,
+        sent_parts: torch.Tensor,
+        residual: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """One lag-correction pass for K foregrounds: achieved (B, 1, H, W) = M(x_hat) binarized, moved (B, 1,
         H, W) the mask generated from, parts (B, K, H, W) the foregrounds' masks in it, sent_parts (B, K, H,
-        W) the foregrounds as first sent -> the moved mask and the parts, moved on by their lags."""
+        W) the foregrounds as first sent, residual (B, K * 2) px or None (``cfg.subpixel``) -> the moved
+        mask and the parts, moved on by their lags, and the new residual."""
         from lcvg_env.control.fit import fit_controls
 
         b, k, h, w = parts.shape
@@ -266,8 +304,10 @@ class LayeredGenerator(nn.Module):
         own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
         sent = sent_parts.reshape(b * k, h, w)
         lag = fit_controls(own.float().cpu(), sent.float().cpu(), "translation").params_norm  # (B K, 2)
-        lag = lag * self.cfg.correction_strength
-        return self.move_mask(moved, lag.reshape(b, k * 2).to(parts.device), "translation", parts)
+        lag = lag.reshape(b, k * 2).to(parts.device) * self.cfg.correction_strength  # (B, K * 2)
+        if residual is not None:
+            lag, residual = self.whole_pixels(lag, residual)
+        return (*self.move_mask(moved, lag, "translation", parts), residual)
 
     @torch.no_grad()
     def step(
@@ -277,6 +317,7 @@ class LayeredGenerator(nn.Module):
         mode: str,
         parts: torch.Tensor | None = None,
         current: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None,
     ) -> GeneratorOutput:
         """Next frame given a frame (B, 3, H, W) and a control (B, dims) in normalized units.
 
@@ -285,7 +326,8 @@ class LayeredGenerator(nn.Module):
         their masks in M(x^t) (:class:`~lcvg_env.control.components.ForegroundTracker`) and ``control`` is
         (B, K * dims), one control per foreground (:meth:`move_mask`), as the env steps them. ``current``:
         the binarized M(x^t) (B, 1, H, W), when the caller has computed it already (it is computed here
-        otherwise).
+        otherwise). ``residual`` (B, K * 2) px: with ``cfg.subpixel`` and the translation control, the
+        remainder of the previous steps' moves (None: zero); the output's ``residual`` is the next one.
         """
         k = 1 if parts is None else parts.shape[1]
         if parts is not None and (parts.ndim != 4 or parts.shape[0] != frame.shape[0]):
@@ -298,8 +340,20 @@ class LayeredGenerator(nn.Module):
                 f"{'' if k == 1 else f' and {k} foregrounds'}, got {tuple(control.shape)}."
             )
         current = self.binary_mask(frame) if current is None else current
+        control, residual = self.subpixel_control(control, mode, residual)
         moved, moved_parts = self.move_mask(current, control, mode, parts)
-        return self.render(frame, current, moved, moved_parts)
+        return self.render(frame, current, moved, moved_parts, residual)
+
+    def subpixel_control(
+        self, control: torch.Tensor, mode: str, residual: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """With ``cfg.subpixel`` and the translation control: the command's whole-pixel part and the
+        remainder (:meth:`whole_pixels`, ``residual`` None counts as zero); otherwise ``(control, None)``."""
+        if not self.cfg.subpixel or mode != "translation":
+            return control, None
+        if residual is None:
+            residual = torch.zeros(control.shape, device=control.device)
+        return self.whole_pixels(control, residual)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -250,3 +250,29 @@ def test_reset_goal_option_sets_the_goal_and_is_checked(tmp_path: Path) -> None:
     for bad in ((1.0,), (np.nan, 2.0), (-1.0, 3.0), (1e4, 3.0)):
         with pytest.raises(ValueError, match="options\\['goal'\\]"):
             env.reset(seed=3, options={"goal": bad})
+
+
+def test_subpixel_remainders_are_carried_per_env_and_cleared_on_reset(tmp_path: Path) -> None:
+    """``subpixel`` checkpoints: the sim carries each env's unmoved remainder to its next step (the same
+    frames as the generator's own step with that remainder) and a reset starts it from zero."""
+    import torch
+
+    from lcvg_env.control.warp import pixels_to_normalized
+    from lcvg_env.env.sim import to_uint8, to_unit_range
+
+    path = make_checkpoint(tmp_path / "sub.safetensors", 32, subpixel=True)
+    env = LCVGEnv(path, task="none", max_displacement=1.0, dtype="float32")
+    env.reset(seed=0)
+    sim = env.core.sim
+    env.step(np.array([0.3, -0.75], np.float32))  # 0.3 px, -0.75 px: whole moves 0 and -1
+    np.testing.assert_allclose(sim.residual.numpy(), [[0.3, 0.25]], atol=1e-5)
+    before = env.frame.copy()
+    env.step(np.array([0.3, 0.0], np.float32))  # 0.6 px now: one whole pixel, -0.4 left
+    np.testing.assert_allclose(sim.residual.numpy(), [[-0.4, 0.25]], atol=1e-5)
+    gen = load_checkpoint(path).generator
+    x = to_unit_range(torch.from_numpy(before).permute(2, 0, 1)[None])  # (1, 3, H, W)
+    control = pixels_to_normalized(torch.tensor([[0.3, 0.0]]), "translation", (32, 32))
+    out = gen.step(x, control, "translation", residual=torch.tensor([[0.3, 0.25]]))
+    np.testing.assert_array_equal(env.frame, to_uint8(out.frame)[0].permute(1, 2, 0).numpy())
+    env.reset(seed=1)
+    assert not sim.residual.any()

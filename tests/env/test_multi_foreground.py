@@ -42,10 +42,15 @@ def perfect_generator(sim: object, monkeypatch: pytest.MonkeyPatch) -> None:
         return (frame[:, :1] > 0.5).float()  # (B, 1, H, W)
 
     def render(
-        frame: torch.Tensor, current: torch.Tensor, moved: torch.Tensor, parts: torch.Tensor | None = None
+        frame: torch.Tensor,
+        current: torch.Tensor,
+        moved: torch.Tensor,
+        parts: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None,
     ) -> SimpleNamespace:
         return SimpleNamespace(
-            frame=torch.where(moved.bool(), colours[1, :, None, None], colours[0, :, None, None])
+            frame=torch.where(moved.bool(), colours[1, :, None, None], colours[0, :, None, None]),
+            residual=residual,
         )
 
     monkeypatch.setattr(generator, "mask", mask)
