@@ -32,6 +32,8 @@ def test_bundled_pusher_models_are_small_and_self_describing(path, preset):
 def test_the_default_pusher_carries_its_generation_options_and_action_range():
     meta = read_metadata(BUNDLED)
     assert meta["config"]["composite_margin"] == 0 and meta["config"]["correction_passes"] == 1
+    # the correction's strength chosen on the training split's starts, with sub-pixel moves (docs/fidelity.md)
+    assert meta["config"]["correction_strength"] == 0.6 and meta["config"]["subpixel"] is True
     measured = meta["extra"][ENV_DEFAULTS_KEY]["control_range"]
     assert measured["pairs"] > 1000  # measured on the training split, not typed in
     assert 1.0 < measured["max_displacement"] < 4.0
