@@ -56,9 +56,9 @@ class GeneratorConfig:
     the move is the warp's own threshold, and the remainder is dropped."""
     correction_strength: float = 1.0
     """The share of the fitted lag each correction pass moves the mask on by (0, 1]. 1 (default, and for
-    old checkpoints) moves it the whole way; the fitted lag is M's view of the shortfall, and a full move
-    overshoots where the generator follows small moves better than large ones (docs/fidelity.md, "Lag
-    correction strength")."""
+    old checkpoints) moves it the whole way. The fitted lag is M's view of the shortfall; moving the mask
+    on by all of it overshoots at half commands on the bundled pusher, which ships 0.6 (chosen on its
+    training starts; docs/fidelity.md, "Lag correction strength")."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mask, dict):
