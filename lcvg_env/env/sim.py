@@ -198,18 +198,10 @@ class LayeredSimulator:
         """(uint8 frames, binary masks, controls, foreground masks or None, the moves' remainders (B, K * 2)
         px) -> the next frames, their masks, centroids (B, 2) and remainders (``GeneratorConfig.subpixel``;
         unchanged zeros without it)."""
-        control, carried = self.generator.subpixel_control(control, self.mode, residual)
-        moved, moved_parts = self._move(masks, control, parts)  # (B, 1, H, W) binary; (B, K, H, W) or None
-        out = self.generator.render(to_unit_range(frames), masks, moved, moved_parts, carried)
+        out = self.generator.step(to_unit_range(frames), control, self.mode, parts, masks, residual)
         frames = to_uint8(out.frame)
         masks = self._binary_mask(frames)
         return frames, masks, mask_centroid(masks), residual if out.residual is None else out.residual
-
-    def _move(
-        self, masks: torch.Tensor, control: torch.Tensor, parts: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The masks moved by their controls, each foreground by its own (``LayeredGenerator.move_mask``)."""
-        return self.generator.move_mask(masks, control, self.mode, parts)
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:
         return self.generator.binary_mask(to_unit_range(frames))  # (B, 1, H, W) in {0, 1}
