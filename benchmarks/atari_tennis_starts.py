@@ -31,8 +31,8 @@ from lcvg_env.control_gain_players import (
     make_two_player_batch,
     pair_actions,
 )
-from lcvg_env.data import open_episodes, rescale_annotations
-from lcvg_env.metrics.players import PLAYER_NAMES, PlayerLocator
+from lcvg_env.data import open_episodes
+from lcvg_env.metrics.players import PLAYER_NAMES, PlayerLocator, true_players
 
 BASE_LINE_PX = 3.0
 
@@ -41,7 +41,7 @@ def half_extents(data: str, split: str, size: tuple[int, int]) -> dict[str, np.n
     """y percentiles (1, 50, 99) of the true players on the far (top) and near (bottom) half."""
     ys: dict[str, list[np.ndarray]] = {"far": [], "near": []}
     for ep in open_episodes(data, split=split):
-        xy = rescale_annotations(ep.annotations(), ep.stored_size(), size)["players_px"]  # (T, K, 2)
+        xy = true_players(ep, size, "the base lines are read from")  # (T, K, 2)
         y = xy[..., 1][np.isfinite(xy[..., 1])]
         ys["far"].append(y[y < size[0] / 2])
         ys["near"].append(y[y >= size[0] / 2])

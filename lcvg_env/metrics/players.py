@@ -107,22 +107,28 @@ def box_sum(x: np.ndarray, h: int, w: int) -> np.ndarray:
     return c[..., h:, w:] - c[..., :-h, w:] - c[..., h:, :-w] + c[..., :-h, :-w]
 
 
+def true_players(ep: Any, size: tuple[int, int], needed_for: str) -> np.ndarray:
+    """The emulator's player centroids ``players_px`` (T, K, 2) (x, y) of episode ``ep`` at ``size``; a
+    clear error when the episode has none (``needed_for`` says what needs them)."""
+    from lcvg_env.data import rescale_annotations
+
+    ann = ep.annotations()
+    if ann is None or "players_px" not in ann:
+        raise ValueError(
+            f"{ep.source} has no players_px: {needed_for} Atari Tennis data (lcvg data atari-tennis)."
+        )
+    return rescale_annotations(ann, ep.stored_size(), size)["players_px"]
+
+
 def locator_errors(data_dir: str | Path, split: str, episodes: int, locator: PlayerLocator) -> dict[str, Any]:
     """The locator against the emulator on every frame of the first ``episodes`` episodes of ``split``:
     per player the median, 90th percentile and largest distance (px) to ``players_px``, and the share of
     frames where the player is not found."""
-    from lcvg_env.data import rescale_annotations
     from lcvg_env.data.validate import validate_split
 
     errors, frames_seen = [], 0
     for ep in validate_split(data_dir, split, limit=episodes).episodes[:episodes]:
-        ann = ep.annotations()
-        if ann is None or "players_px" not in ann:
-            raise ValueError(
-                f"{ep.source} has no players_px: the two-player locator is checked on Atari Tennis data "
-                "(lcvg data atari-tennis)."
-            )
-        truth = rescale_annotations(ann, ep.stored_size(), locator.size)["players_px"]  # (T, K, 2)
+        truth = true_players(ep, locator.size, "the two-player locator is checked on")  # (T, K, 2)
         xy, _ = locator.locate(ep.frames(size=locator.size))
         errors.append(np.linalg.norm(xy - truth, axis=-1))  # (T, K)
         frames_seen += len(xy)
@@ -153,19 +159,12 @@ def reachable_area(
     """
     from scipy import ndimage
 
-    from lcvg_env.data import rescale_annotations
     from lcvg_env.data.validate import validate_split
 
     h, w = size
     seen = np.zeros((h, w), dtype=bool)
     for ep in validate_split(data_dir, split, decode=False).episodes:
-        ann = ep.annotations()
-        if ann is None or "players_px" not in ann:
-            raise ValueError(
-                f"{ep.source} has no players_px: where players can go is read from Atari Tennis data "
-                "(lcvg data atari-tennis)."
-            )
-        xy = rescale_annotations(ann, ep.stored_size(), size)["players_px"].reshape(-1, 2)  # (T K, 2)
+        xy = true_players(ep, size, "where players can go is read from").reshape(-1, 2)  # (T K, 2)
         xy = np.round(xy[np.isfinite(xy).all(-1)]).astype(int)
         inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
         seen[xy[inside, 1], xy[inside, 0]] = True
