@@ -166,12 +166,15 @@ def _gain_summary(
     """Summary of player k's gain and cross-axis error (S, 9, 9); with ``keep`` (S, 9, 9) bool, over the
     kept rollouts only (a dropped one is neither scored nor lost)."""
     names = COMMAND_NAMES[1:]
-    if keep is not None:
-        gain, cross = np.where(keep, gain, np.inf), np.where(keep, cross, np.inf)  # inf: dropped, not lost
-    flat, per_dir = _per_direction(np.where(np.isinf(gain), np.nan, gain), k, other_moving)
-    flat_all, _ = _per_direction(gain, k, other_moving)
-    _, cross_dir = _per_direction(np.where(np.isinf(cross), np.nan, cross), k, other_moving)
-    kept = ~np.isinf(flat_all)
+    if keep is not None:  # a dropped rollout is neither scored nor counted as lost
+        gain, cross = np.where(keep, gain, np.nan), np.where(keep, cross, np.nan)
+    flat, per_dir = _per_direction(gain, k, other_moving)
+    _, cross_dir = _per_direction(cross, k, other_moving)
+    kept = (
+        np.ones(flat.shape, bool)
+        if keep is None
+        else _per_direction(keep.astype(float), k, other_moving)[0] > 0
+    )
     ok = np.isfinite(per_dir).any()
     extra = {} if keep is None else {"kept": round(float(kept.mean()), 4)}
     return {
@@ -181,7 +184,7 @@ def _gain_summary(
         "max_gain": _num(np.nanmax(per_dir)) if ok else None,
         "max_gain_direction": names[int(np.nanargmax(per_dir))] if ok else None,
         "max_cross": _num(np.nanmax(cross_dir)) if np.isfinite(cross_dir).any() else None,
-        "lost": round(float(np.isnan(flat_all[kept]).mean()), 4) if kept.any() else None,
+        "lost": round(float(np.isnan(flat[kept]).mean()), 4) if kept.any() else None,
         "per_direction_gain": {n: _num(g) for n, g in zip(names, per_dir, strict=True)},
         **extra,
     }
