@@ -28,8 +28,10 @@ import numpy as np
 
 MUJOCO_ID = "LCVG-PusherMuJoCo-v0"
 
-_RUN_ONLY = ("threads", "compile", "max_rotation")
-"""Learned-env keywords about how the world model runs (or rotation controls), dropped for MuJoCo."""
+_RUN_ONLY = ("threads", "compile", "max_rotation", "actuation", "region")
+"""Learned-env keywords about how the world model runs (or rotation controls), dropped for MuJoCo; the
+arm's response (``actuation``) and the data's region (``region``) are the learned env's stand-ins for what
+the real arm does by itself (its servos' lag, its workspace)."""
 _TASK_ONLY = {"task": ("reach",), "control": (None, "translation")}
 """Learned-env keywords the MuJoCo env has only with these values (the reach task, translations)."""
 

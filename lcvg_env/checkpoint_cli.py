@@ -133,11 +133,23 @@ def bundle(
             "default: keep the source's."
         ),
     ] = None,
+    actuator: Annotated[
+        str | None,
+        typer.Option(
+            help="The arm's response to its commands to record (the env's actuation='data', docs/env.md): "
+            "'auto' (fitted on --data's commands and true tip positions) or 'none'; "
+            "default: keep the source's."
+        ),
+    ] = None,
+    actuator_taps: Annotated[
+        int, typer.Option(help="Steps of the response fitted by --actuator auto.", min=1, max=32)
+    ] = 6,
     data: Annotated[
-        Path | None, typer.Option(help="Dataset of --max-displacement auto and --region auto.")
+        Path | None, typer.Option(help="Dataset of --max-displacement, --region and --actuator auto.")
     ] = None,
     split: Annotated[
-        str, typer.Option(help="Split of --data measured by --max-displacement auto and --region auto.")
+        str,
+        typer.Option(help="Split of --data measured by --max-displacement, --region and --actuator auto."),
     ] = "train",
     players: Annotated[
         int | None,
@@ -166,12 +178,13 @@ def bundle(
     out = out_path(out, out_arg)
     margin = parse_margin(composite_margin) if composite_margin is not None else None
     range_px = _parse_range(max_displacement, data)
-    if region is not None and region not in ("auto", "none"):
-        raise typer.BadParameter(f"must be 'auto' or 'none', got {region!r}.", param_hint="--region")
-    if region == "auto" and data is None:
-        raise typer.BadParameter(
-            "'auto' measures the region on a dataset: pass --data DATA_DIR.", param_hint="--region"
-        )
+    for hint, value in (("--region", region), ("--actuator", actuator)):
+        if value is not None and value not in ("auto", "none"):
+            raise typer.BadParameter(f"must be 'auto' or 'none', got {value!r}.", param_hint=hint)
+        if value == "auto" and data is None:
+            raise typer.BadParameter(
+                "'auto' measures it on a dataset: pass --data DATA_DIR.", param_hint=hint
+            )
     if out.suffix != ".safetensors":
         raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
     try:  # before the source is loaded and --max-displacement auto measures the data
@@ -247,6 +260,22 @@ def bundle(
         from lcvg_env.control.region import REGION_KEY
 
         extra.pop(REGION_KEY, None)
+    if actuator is not None:
+        from lcvg_env.control.actuation import ACTUATOR_KEY, actuator_of_split
+
+        extra.pop(ACTUATOR_KEY, None)
+    if actuator == "auto":
+        try:
+            fitted = actuator_of_split(data, split, size=cfg.height, taps=actuator_taps)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        extra[ACTUATOR_KEY] = fitted.to_json()
+        typer.echo(
+            f"arm response fitted on {fitted.source}: taps x {fitted.taps[0].round(3).tolist()}, "
+            f"y {fitted.taps[1].round(3).tolist()} (fitted sums {fitted.fitted_sum[0]:.3f}, "
+            f"{fitted.fitted_sum[1]:.3f}; R^2 {fitted.r2[0]:.3f}, {fitted.r2[1]:.3f})"
+        )
     extra["bundled_from"] = {
         "file": path.name,
         "sha256": digest,

@@ -62,6 +62,15 @@ Region = Annotated[
 ]
 """``EnvConfig.region`` of the measuring commands' envs; default ``"none"``, the env's."""
 
+Actuation = Annotated[
+    str,
+    typer.Option(
+        help="The env's actuation (docs/env.md, \"The arm's response\"): direct (the mask moves by the whole "
+        "command) or data (commands arrive over steps: the checkpoint's recorded response of the data's arm)."
+    ),
+]
+"""``EnvConfig.actuation`` of the measuring commands' envs; default ``"direct"``, the env's."""
+
 Detector = Annotated[str, typer.Option(help="Tip detector: pusher (packaged) or a detector file.")]
 """The independent tip detector of the measuring commands (docs/detector.md); default ``"pusher"``."""
 

@@ -76,6 +76,8 @@ class ControlGainConfig:
     """The env's generator dtype (as a user runs it)."""
     region: str = "none"
     """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
+    actuation: str = "direct"
+    """The env's ``EnvConfig.actuation``: ``direct`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         self.fractions, self.steps = tuple(self.fractions), tuple(self.steps)
@@ -309,7 +311,15 @@ def make_batch(checkpoint: str | Path, num_envs: int, cfg: ControlGainConfig) ->
     from lcvg_env.env.config import EnvConfig
 
     return LCVGBatch(
-        checkpoint, num_envs, EnvConfig(task="none", device=cfg.device, dtype=cfg.dtype, region=cfg.region)
+        checkpoint,
+        num_envs,
+        EnvConfig(
+            task="none",
+            device=cfg.device,
+            dtype=cfg.dtype,
+            region=cfg.region,
+            actuation=cfg.actuation,
+        ),
     )
 
 

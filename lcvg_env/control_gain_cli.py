@@ -14,6 +14,7 @@ import typer
 from lcvg_env.cli_options import (
     DEVICE_DEFAULT,
     THREADS_DEFAULT,
+    Actuation,
     Detector,
     Device,
     JsonOut,
@@ -46,6 +47,7 @@ def control_gain(
         ),
     ] = "train",
     region: Region = "none",
+    actuation: Actuation = "direct",
     json_out: JsonOut = None,
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
@@ -79,7 +81,9 @@ def control_gain(
             reach = None if reach_split == "none" else reach_split
             _two_players(checkpoint, data_dir, players, starts, split, reach, n_envs, device, json_out)
             return
-        cfg = ControlGainConfig(starts=starts, split=split, batch_size=n_envs, device=device, region=region)
+        cfg = ControlGainConfig(
+            starts=starts, split=split, batch_size=n_envs, device=device, region=region, actuation=actuation
+        )
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
         model_path(checkpoint)  # says which file the env will load

@@ -52,6 +52,8 @@ class EnvRealismConfig:
     """Frames per Inception forward pass."""
     region: str = "none"
     """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
+    actuation: str = "direct"
+    """The env's ``EnvConfig.actuation``: ``direct`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         if self.rollouts < 1 or self.steps < 1:
@@ -69,7 +71,13 @@ def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarra
     from lcvg_env.env.vector import LCVGVectorEnv
 
     env = LCVGVectorEnv(
-        cfg.rollouts, checkpoint, task="none", device=cfg.device, dtype=cfg.dtype, region=cfg.region
+        cfg.rollouts,
+        checkpoint,
+        task="none",
+        device=cfg.device,
+        dtype=cfg.dtype,
+        region=cfg.region,
+        actuation=cfg.actuation,
     )
     try:
         env.action_space.seed(cfg.seed)

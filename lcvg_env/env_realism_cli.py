@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, JsonOut, Model, Region, Threads
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    THREADS_DEFAULT,
+    Actuation,
+    Device,
+    JsonOut,
+    Model,
+    Region,
+    Threads,
+)
 
 
 def env_realism(
@@ -28,6 +37,7 @@ def env_realism(
     kid_subsets: Annotated[int, typer.Option(help="KID subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option(help="KID subset size (capped by the frames).")] = 1000,
     region: Region = "none",
+    actuation: Actuation = "direct",
     json_out: JsonOut = None,
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
@@ -50,7 +60,14 @@ def env_realism(
         device = resolve_device(device)
         kid_cfg = KIDConfig(num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
         cfg = EnvRealismConfig(
-            rollouts=rollouts, steps=steps, split=split, seed=seed, kid=kid_cfg, device=device, region=region
+            rollouts=rollouts,
+            steps=steps,
+            split=split,
+            seed=seed,
+            kid=kid_cfg,
+            device=device,
+            region=region,
+            actuation=actuation,
         )
         model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, real_dir, reference, cfg)

@@ -65,6 +65,8 @@ class OpenLoopConfig:
     """Torch CPU threads of the learned env's steps (None: the caller's)."""
     region: str = "none"
     """The env's ``EnvConfig.region``: ``none`` or ``data`` (docs/env.md)."""
+    actuation: str = "direct"
+    """The env's ``EnvConfig.actuation``: ``direct`` or ``data`` (docs/env.md)."""
 
     def __post_init__(self) -> None:
         if self.starts < 1 or self.steps < 1 or self.walks < 0:
@@ -238,6 +240,7 @@ def make_envs(checkpoint: Any, cfg: OpenLoopConfig) -> tuple[Any, Any, dict[str,
         dtype=cfg.dtype,
         threads=cfg.threads,
         region=cfg.region,
+        actuation=cfg.actuation,
     )
     h, w = venv.size
     if h != w:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, Detector, Device, JsonOut, Model, Region
+from lcvg_env.cli_options import DEVICE_DEFAULT, Actuation, Detector, Device, JsonOut, Model, Region
 
 
 def sim_to_real(
@@ -21,6 +21,7 @@ def sim_to_real(
     walks: Annotated[int, typer.Option(help="Random-walk sequences per start (beside 8 pushes).")] = 8,
     detector: Detector = "pusher",
     region: Region = "none",
+    actuation: Actuation = "direct",
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
     ] = 1,
@@ -51,6 +52,7 @@ def sim_to_real(
             device=resolve_device(device),
             threads=threads,
             region=region,
+            actuation=actuation,
         )
         model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, cfg, load_tip_detector(detector))

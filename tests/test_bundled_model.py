@@ -9,6 +9,7 @@ import pytest
 
 import lcvg_env  # noqa: F401  (registers the ids)
 from lcvg_env.checkpoint import load_checkpoint, read_metadata
+from lcvg_env.control.actuation import ACTUATOR_KEY, Actuator
 from lcvg_env.control.control_range import ENV_DEFAULTS_KEY, default_max_displacement
 from lcvg_env.env.resolve import ASSETS_DIR, resolve_checkpoint
 
@@ -39,6 +40,9 @@ def test_the_default_pusher_carries_its_generation_options_and_action_range():
     assert 1.0 < measured["max_displacement"] < 4.0
     # chosen by the control gain over the measured range (docs/fidelity.md): 4 px per axis at +-1
     assert default_max_displacement(meta["extra"]) == 4.0
+    # the data's arm response for actuation="data", fitted on the training split (docs/sim_to_real.md)
+    response = Actuator.from_json(meta["extra"][ACTUATOR_KEY])
+    assert response.length == 6 and "train, 240 episodes" in response.source and min(response.r2) > 0.8
 
 
 @pytest.mark.parametrize(("env_id", "path"), [("LCVG-Pusher-v0", BUNDLED), ("LCVG-PusherTiny-v0", TINY)])

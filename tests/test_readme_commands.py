@@ -50,9 +50,11 @@ SCALE: dict[tuple[str, ...], dict[str, str | tuple[str, ...]]] = {
     ("export", "rollouts"): {"--episodes": "2", "--steps": "3", "--no-progress": "", "--threads": "1"},
     ("mimic",): {"--episode": "1", "--max-frames": "3", "--threads": "1"},
     ("demo",): {"--steps": "4"},
+    ("checkpoint", "bundle"): {"--actuator-taps": "2"},
 }  # fmt: skip
 """Per command, the documented options set to small values (2 episodes of 6 frames, 2 + 1 training
 iterations, ...). ``evaluate`` skips FID (Inception on every frame; KID and the rest still run);
+``checkpoint bundle`` fits a 2-step arm response (2 x 5 steps of data);
 ``mimic`` drives with episode 1 (the scaled test split has 2); ``agent train`` collects 16 steps per
 env and PPO update (minibatches of 32)."""
 

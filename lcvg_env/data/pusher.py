@@ -245,6 +245,40 @@ def rollout(
     return frames, annotations
 
 
+def command_pixels(
+    annotations: dict[str, np.ndarray], where: Any, size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """An episode's commands and the true tip's motion in pixels of a ``size`` frame (default the data's):
+    ``(commands (T-1, 2), motions (T-1, 2))``, step t from frame t to t + 1.
+
+    A command is the end-effector target's displacement (``commands``, metres) seen by the camera at the
+    tip: project(tip + command) - project(tip), the (dx, dy) of the image by which the step asked the arm
+    to move. The motion is the difference of consecutive ``tip_px``. Fitted against each other by
+    :func:`lcvg_env.control.actuation.fit_actuator` (the arm's response to its commands).
+    """
+    from lcvg_env.data.pusher_scene import CameraPose, project
+
+    missing = [k for k in ("commands", "tip_world", "tip_px", "arm_mask") if k not in annotations]
+    if missing:
+        raise ValueError(
+            f"{where}: the annotations lack {missing}; the arm's response is fitted on the built-in pusher "
+            "data (`lcvg data pusher`), whose episodes record the commands sent to the arm."
+        )
+    stored = int(annotations["arm_mask"].shape[-1])
+    tip_world = annotations["tip_world"].astype(np.float64)
+    commands = annotations["commands"].astype(np.float64)
+    if len(commands) != len(tip_world) - 1:
+        raise ValueError(
+            f"{where}: {len(commands)} commands for {len(tip_world)} frames; expected one fewer."
+        )
+    camera = CameraPose()
+    before = project(tip_world[:-1], camera, stored, stored)
+    scale = (size or stored) / stored
+    commands_px = (project(tip_world[:-1] + commands, camera, stored, stored) - before) * scale
+    motions_px = np.diff(annotations["tip_px"].astype(np.float64), axis=0) * scale
+    return commands_px, motions_px
+
+
 def object_displacement_px(objects_px: np.ndarray) -> float:
     """Largest distance, in pixels, that any object's centre gets from where it started."""
     return float(np.linalg.norm(objects_px - objects_px[:1], axis=-1).max())

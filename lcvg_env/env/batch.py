@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lcvg_env.checkpoint import Checkpoint
+from lcvg_env.control.actuation import Actuator, recorded_actuator
 from lcvg_env.control.control_range import default_max_displacement
 from lcvg_env.control.region import MotionRegion, recorded_region
 from lcvg_env.env.config import EnvConfig, load_env_checkpoint
@@ -78,10 +79,16 @@ class LCVGBatch:
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)
         self.region = self._region(ckpt.extra)
         self._region_distances = None if self.region is None else self.region.distance_map()  # (H, W) px
+        self.actuator = self._actuator(ckpt.extra)
+        self._columns = self.controls.translation_columns  # (K, 2)
+        # the last L commands (dx, dy) px per env and foreground, newest first: (B, L, K, 2)
+        length = 0 if self.actuator is None else self.actuator.length
+        self.command_history = np.zeros((num_envs, length, cfg.players, 2), dtype=np.float64)
         self.task = make_task(cfg, self.size)
         goal_shape = (cfg.players, 2) if cfg.task == "reach_each" else (2,)  # one goal per foreground, or one
         self.goals = np.zeros((num_envs, *goal_shape), dtype=np.float32)
         self.control_px = self.controls.identity(num_envs)
+        self.commanded_px = self.controls.identity(num_envs)
         image_space = spaces.Box(0, 255, shape=(*self.size, 3), dtype=np.uint8)
         self.observation_space: spaces.Space = image_space
         if cfg.observation == "dict":
@@ -121,6 +128,8 @@ class LCVGBatch:
                 goal = self.task.sample_goal(rng, start)  # drawn either way: the same draws follow
                 self.goals[row] = goal if (opts or {}).get("goal") is None else self.given_goal(opts["goal"])
         self.control_px[rows] = self.controls.identity(len(rows))
+        self.commanded_px[rows] = self.controls.identity(len(rows))
+        self.command_history[rows] = 0.0  # the arm starts at rest on its target
 
     def given_goal(self, goal: Any) -> np.ndarray:
         """``options["goal"]``: the goal in pixels, (x, y) (or (K, 2) for ``reach_each``), checked."""
@@ -158,10 +167,31 @@ class LCVGBatch:
             )
         return region
 
+    def _actuator(self, extra: dict[str, Any]) -> Actuator | None:
+        """The checkpoint's recorded actuator response when ``cfg.actuation`` is ``data``."""
+        if self.cfg.actuation == "direct":
+            return None
+        actuator = recorded_actuator(extra)
+        if actuator is None:
+            raise ValueError(
+                "actuation='data' needs the response of the training data's arm to its commands, which this "
+                "checkpoint does not record: add it with `lcvg checkpoint bundle MODEL --out OUT --actuator "
+                "auto --data DATA_DIR` (data whose episodes record their commands, as `lcvg data pusher` "
+                "writes) or pass actuation='direct'."
+            )
+        return actuator
+
     def step(self, actions: np.ndarray) -> None:
         """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads;
-        moves out of the data's region shortened (``EnvConfig.region``)."""
-        self.control_px = self.controls.to_pixels(actions)
+        commands spread over steps by the data's arm response (``EnvConfig.actuation``), then moves out of
+        the data's region shortened (``EnvConfig.region``)."""
+        self.commanded_px = self.controls.to_pixels(actions)
+        self.control_px = self.commanded_px.copy()
+        if self.actuator is not None:
+            history = np.roll(self.command_history, 1, axis=1)  # (B, L, K, 2), newest first
+            history[:, 0] = self.commanded_px[:, self._columns]
+            self.command_history = history
+            self.control_px[:, self._columns] = self.actuator.respond(history)
         if self.region is not None:  # translation columns 0, 1 (translation and rotation controls)
             moves = self.region.limit(self.sim.centroids, self.control_px[:, :2], self._region_distances)
             self.control_px[:, :2] = moves
@@ -182,6 +212,7 @@ class LCVGBatch:
             "mask": self.sim.mask_arrays(),
             "centroid_px": self.sim.centroids.astype(np.float32),
             "control_px": self.control_px.astype(np.float32),
+            "commanded_px": self.commanded_px.astype(np.float32),
             "control_norm": self.controls.to_normalized(self.control_px).astype(np.float32),
         }
         tracker = self.sim.tracker

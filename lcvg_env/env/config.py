@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
 
 TASKS = ("reach", "reach_each", "none")
+ACTUATIONS = ("direct", "data")
 REGIONS = ("none", "data")
 OBSERVATIONS = ("pixels", "dict")
 DTYPES = ("bfloat16", "float32", "float16")
@@ -95,6 +96,13 @@ class EnvConfig:
     adds it) shortens a move that would take the mask's centroid further from that region than it is
     (``info["control_px"]`` is the move made); one foreground (``players=1``), ``translation`` and
     ``rotation`` controls. ``none``: moves are never shortened (the paper's env)."""
+    actuation: str = "direct"
+    """``direct``: the mask moves by the whole command in the step (the paper's control). ``data``: the
+    command moves the point the foreground is steered to, and the mask follows it with the response of the
+    training data's arm to its commands, recorded in the checkpoint (:mod:`lcvg_env.control.actuation`;
+    ``lcvg checkpoint bundle --actuator auto`` adds it): each step moves by the last L commands weighted by
+    the response's taps, so a command arrives over L steps, as the real arm's does (``info["control_px"]``
+    is the move made, ``info["commanded_px"]`` the command)."""
 
     def __post_init__(self) -> None:
         if self.control is not None and self.control not in CONTROL_DIMS:
@@ -137,6 +145,8 @@ class EnvConfig:
             raise ValueError(f"players must be an int in 1..{MAX_PLAYERS}, got {self.players!r}.")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {REGIONS}, got {self.region!r}.")
+        if self.actuation not in ACTUATIONS:
+            raise ValueError(f"actuation must be one of {ACTUATIONS}, got {self.actuation!r}.")
         if self.player_order not in ORDERS:
             raise ValueError(f"player_order must be one of {ORDERS}, got {self.player_order!r}.")
         if self.player_colours is not None:

@@ -91,6 +91,12 @@ class ControlMap:
         """Controls in pixels (B, K * dims) -> normalized units, the parameters of ``warp`` (B, K * dims)."""
         return controls_px * self._norm_scale
 
+    @property
+    def translation_columns(self) -> np.ndarray:
+        """Columns of the (dx, dy) parts of an action, (K, 2): foreground k's in row k."""
+        ix, iy = _TRANSLATION_INDEX[self.mode]
+        return np.array([[k * self.dims + ix, k * self.dims + iy] for k in range(self.players)])
+
     def identity(self, batch: int) -> np.ndarray:
         """The no-op control in pixels (B, K * dims)."""
         return np.tile(self._offset, (batch, 1))

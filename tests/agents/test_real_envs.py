@@ -35,6 +35,8 @@ def test_training_keywords_become_the_real_envs(agent_checkpoint) -> None:
         "size": 32,
     }
     assert mujoco_env_kwargs({"max_displacement": 3.0}) == {"max_displacement": 3.0}
+    # the learned env's stand-ins for the real arm's lag and workspace: the real arm has its own
+    assert mujoco_env_kwargs({"actuation": "data", "region": "data"}) == {}
     with pytest.raises(ValueError, match="task='none'"):
         mujoco_env_kwargs({"task": "none"})
     with pytest.raises(ValueError, match="Drop --env-kwargs control"):

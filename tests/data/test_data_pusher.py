@@ -123,3 +123,41 @@ def test_hide_arm_renders_same_states_without_the_arm(tmp_path: Path) -> None:
             near_arm |= np.roll(a["arm_mask"], (dy, dx), axis=(1, 2))
     assert diff[~near_arm].max() == 0, "only the arm's pixels may change"
     assert (diff[a["arm_mask"]] > 20).mean() > 0.8, "the arm is gone"
+
+
+def test_the_arm_follows_its_commands_with_a_lag_the_response_fits(pusher_root: Path) -> None:
+    from lcvg_env.control.actuation import actuator_of_split
+    from lcvg_env.data.pusher import command_pixels
+
+    ep = open_episodes(pusher_root, split="train")[0]
+    commands, motions = command_pixels(ep.annotations(), ep.source)
+    assert commands.shape == motions.shape == (29, 2)
+    half, _ = command_pixels(ep.annotations(), ep.source, size=32)
+    np.testing.assert_allclose(half, commands / 2, rtol=1e-6, atol=1e-9)  # pixels of a 32 px frame
+    act = actuator_of_split(pusher_root, "train")
+    assert act.length == 6 and "4 episodes, 116 steps" in act.source
+    assert min(act.r2) > 0.6  # the lagged commands explain most of the tip's motion
+    assert act.step_response(1).max() < 0.5  # less than half a command arrives in its own step
+    with pytest.raises(ValueError, match=r"lack.*commands"):
+        command_pixels({"tip_px": np.zeros((3, 2))}, "episode 7")
+
+
+def test_bundle_records_the_arm_response_of_the_data(
+    pusher_root: Path, tiny_checkpoint, tmp_path: Path
+) -> None:
+    from lcvg_env.checkpoint import read_metadata
+    from lcvg_env.cli import app as lcvg
+    from lcvg_env.control.actuation import ACTUATOR_KEY, Actuator
+
+    out = tmp_path / "act.safetensors"
+    base = ["checkpoint", "bundle", str(tiny_checkpoint), str(out)]
+    result = CliRunner().invoke(lcvg, [*base, "--actuator", "auto", "--data", str(pusher_root)])
+    assert result.exit_code == 0, result.output
+    assert "arm response fitted on" in result.output
+    act = Actuator.from_json(read_metadata(out)["extra"][ACTUATOR_KEY])
+    assert act.length == 6 and "train, 4 episodes" in act.source
+    result = CliRunner().invoke(lcvg, [*base, "--actuator", "none", "--overwrite"])
+    assert result.exit_code == 0 and ACTUATOR_KEY not in read_metadata(out)["extra"]
+    for bad, message in ((["auto"], "--data"), (["lagged"], "'auto' or 'none'")):
+        result = CliRunner().invoke(lcvg, [*base, "--actuator", *bad, "--overwrite"])
+        assert result.exit_code != 0 and message in result.output, result.output
