@@ -84,6 +84,7 @@ class LCVGBatch:
         # the last L commands (dx, dy) px per env and foreground, newest first: (B, L, K, 2)
         length = 0 if self.actuator is None else self.actuator.length
         self.command_history = np.zeros((num_envs, length, cfg.players, 2), dtype=np.float64)
+        self.targets = np.full((num_envs, 2), np.nan)  # start centroid + commands (actuation and region)
         self.task = make_task(cfg, self.size)
         goal_shape = (cfg.players, 2) if cfg.task == "reach_each" else (2,)  # one goal per foreground, or one
         self.goals = np.zeros((num_envs, *goal_shape), dtype=np.float32)
@@ -130,6 +131,7 @@ class LCVGBatch:
         self.control_px[rows] = self.controls.identity(len(rows))
         self.commanded_px[rows] = self.controls.identity(len(rows))
         self.command_history[rows] = 0.0  # the arm starts at rest on its target
+        self.targets[rows] = self.sim.centroids[rows]  # where it is steered to (players=1 with a region)
 
     def given_goal(self, goal: Any) -> np.ndarray:
         """``options["goal"]``: the goal in pixels, (x, y) (or (K, 2) for ``reach_each``), checked."""
@@ -182,17 +184,26 @@ class LCVGBatch:
         return actuator
 
     def step(self, actions: np.ndarray) -> None:
-        """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads;
-        commands spread over steps by the data's arm response (``EnvConfig.actuation``), then moves out of
-        the data's region shortened (``EnvConfig.region``)."""
+        """Step all B envs with checked, clipped actions (B, dims), on ``cfg.threads`` torch threads.
+
+        ``EnvConfig.actuation="data"``: the commands arrive over steps with the data's arm response; with
+        ``region="data"`` as well, the region bounds the point the arm is steered to (its start centroid
+        plus the commands so far), as the real arm's workspace bounds its target. Else the region
+        shortens the moves themselves (``EnvConfig.region``).
+        """
         self.commanded_px = self.controls.to_pixels(actions)
+        if self.actuator is not None and self.region is not None:
+            self.commanded_px[:, :2] = self.region.limit(
+                self.targets, self.commanded_px[:, :2], self._region_distances
+            )
+            self.targets = self.targets + self.commanded_px[:, :2]
         self.control_px = self.commanded_px.copy()
         if self.actuator is not None:
             history = np.roll(self.command_history, 1, axis=1)  # (B, L, K, 2), newest first
             history[:, 0] = self.commanded_px[:, self._columns]
             self.command_history = history
             self.control_px[:, self._columns] = self.actuator.respond(history)
-        if self.region is not None:  # translation columns 0, 1 (translation and rotation controls)
+        elif self.region is not None:  # translation columns 0, 1 (translation and rotation controls)
             moves = self.region.limit(self.sim.centroids, self.control_px[:, :2], self._region_distances)
             self.control_px[:, :2] = moves
         with torch_threads(self.cfg.threads):
