@@ -216,7 +216,7 @@ def bundle(
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
     clips = None  # --data's split, decoded once for --max-displacement auto and --region auto
-    if range_px == "auto" or region == "auto":
+    if range_px == "auto" or region == "auto" or actuator == "auto":
         from lcvg_env.control.control_range import split_clips
 
         try:
@@ -266,7 +266,7 @@ def bundle(
         extra.pop(ACTUATOR_KEY, None)
     if actuator == "auto":
         try:
-            fitted = actuator_of_split(data, split, size=cfg.height, taps=actuator_taps)
+            fitted = actuator_of_split(ckpt, data, split, taps=actuator_taps, clips=clips)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc
@@ -274,7 +274,8 @@ def bundle(
         typer.echo(
             f"arm response fitted on {fitted.source}: taps x {fitted.taps[0].round(3).tolist()}, "
             f"y {fitted.taps[1].round(3).tolist()} (fitted sums {fitted.fitted_sum[0]:.3f}, "
-            f"{fitted.fitted_sum[1]:.3f}; R^2 {fitted.r2[0]:.3f}, {fitted.r2[1]:.3f})"
+            f"{fitted.fitted_sum[1]:.3f}; R^2 {fitted.r2[0]:.3f}, {fitted.r2[1]:.3f}); region of steered "
+            f"points {int(fitted.region.visited.sum())} of {fitted.region.visited.size} cells"
         )
     extra["bundled_from"] = {
         "file": path.name,

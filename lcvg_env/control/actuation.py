@@ -18,17 +18,29 @@ arm is steered to (the MuJoCo env's ``target_px``), which the real arm reaches o
 ``EnvConfig.actuation="data"`` the env sends d_t, not u_t, to the mask: commands accumulate in a history
 of the last L steps per env (cleared on reset), and a command's full displacement arrives over L steps.
 
-``lcvg checkpoint bundle MODEL --actuator auto --data DIR`` fits it on the data's ``commands`` and stores
-it in the checkpoint (``extra["actuator"]``); the env reads it from there.
+With ``region="data"`` the env bounds the steered point (the start centroid of M's mask plus the commands
+so far) rather than each move, as the real arm's workspace bounds its target. The region of steered
+points, ``Actuator.region``, is measured in those coordinates: for every training episode, M's centroid
+in its first frame plus the true tip's displacement since (:func:`steered_region_of_split`). M's own
+centroids (:mod:`lcvg_env.control.region`) would bound it too tightly: the centroid sits mid-arm and
+moves less than the tip when the arm turns, while a command moves the tip.
+
+``lcvg checkpoint bundle MODEL --actuator auto --data DIR`` fits both on the data and stores them in the
+checkpoint (``extra["actuator"]``); the env reads them from there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from lcvg_env.control.region import MotionRegion
+
+if TYPE_CHECKING:
+    from lcvg_env.checkpoint import Checkpoint
 
 ACTUATOR_KEY = "actuator"
 """Key of the checkpoint's ``extra`` that holds the recorded actuator response."""
@@ -49,6 +61,8 @@ class Actuator:
     """The taps' sums per axis before they were scaled to 1 (the data's steady-state ratio)."""
     r2: tuple[float, float] = (float("nan"), float("nan"))
     """Share of the variance of the true tip's per-step motion the fitted response explains, per axis."""
+    region: MotionRegion | None = None
+    """Where the data's arm was steered to, in the env's steered-point coordinates (module docstring)."""
 
     def __post_init__(self) -> None:
         taps = np.asarray(self.taps, dtype=np.float64)
@@ -81,6 +95,7 @@ class Actuator:
             "source": self.source,
             "fitted_sum": list(self.fitted_sum),
             "r2": list(self.r2),
+            "region": None if self.region is None else self.region.to_json(),
         }
 
     @classmethod
@@ -91,11 +106,13 @@ class Actuator:
                 "bundle the model again: `lcvg checkpoint bundle MODEL --out OUT --actuator auto --data DIR`."
             )
         taps = np.asarray(value["taps"], dtype=np.float64)
+        region = value.get("region")
         return cls(
             taps,
             str(value.get("source", "")),
             tuple(float(v) for v in value.get("fitted_sum", (1.0, 1.0))),
             tuple(float(v) for v in value.get("r2", (float("nan"), float("nan")))),
+            None if region is None else MotionRegion.from_json(region),
         )
 
 
@@ -150,14 +167,21 @@ def fit_actuator(
 
 
 def actuator_of_split(
-    data_dir: str | Path, split: str = "train", size: int | None = None, taps: int = DEFAULT_TAPS
+    ckpt: Checkpoint,
+    data_dir: str | Path,
+    split: str = "train",
+    taps: int = DEFAULT_TAPS,
+    clips: list[np.ndarray] | None = None,
 ) -> Actuator:
-    """The response fitted on ``data_dir``'s ``split`` (every episode's ``commands`` and ``tip_px``, at the
-    frame ``size``, default the data's own)."""
-    from lcvg_env.data import open_episodes
+    """The response fitted on ``data_dir``'s ``split`` (every episode's ``commands`` and ``tip_px``, in
+    pixels of the model's frame) and the region of steered points (:func:`steered_region_of_split`);
+    ``clips``: that split's :func:`~lcvg_env.control.control_range.split_clips`, when already decoded."""
+    import dataclasses
+
     from lcvg_env.data.pusher import command_pixels
 
-    episodes = open_episodes(data_dir, split=split)
+    episodes = _episodes(data_dir, split)
+    size = ckpt.config.height
     commands, motions = [], []
     for ep in episodes:
         u, d = command_pixels(ep.annotations(), ep.source, size)
@@ -165,4 +189,43 @@ def actuator_of_split(
         motions.append(d)
     steps = sum(len(u) for u in commands)
     source = f"{data_dir} ({split}, {len(episodes)} episodes, {steps} steps, {taps} taps)"
-    return fit_actuator(commands, motions, taps, source)
+    fitted = fit_actuator(commands, motions, taps, source)
+    return dataclasses.replace(fitted, region=steered_region_of_split(ckpt, data_dir, split, clips=clips))
+
+
+def steered_region_of_split(
+    ckpt: Checkpoint, data_dir: str | Path, split: str = "train", clips: list[np.ndarray] | None = None
+) -> MotionRegion:
+    """The cells of the points the data's arm was steered to, in the env's coordinates: per episode, the
+    centroid of M's binarized mask in its first frame plus the true tip's displacement since then."""
+    from lcvg_env.control.control_range import split_clips
+    from lcvg_env.control.warp import mask_centroid
+    from lcvg_env.data.transforms import rescale_annotations
+    from lcvg_env.model import binary_masks
+
+    size = (ckpt.config.height, ckpt.config.width)
+    episodes = _episodes(data_dir, split)
+    clips = split_clips(ckpt, data_dir, split) if clips is None else clips
+    if len(clips) != len(episodes):
+        raise ValueError(f"{data_dir} ({split}): {len(clips)} decoded episodes for {len(episodes)} listed.")
+    first = np.stack([clip[0] for clip in clips])  # (E, H, W, 3)
+    starts = mask_centroid(binary_masks(ckpt.generator, first)[:, None].float()).numpy()  # (E, 2)
+    points = []
+    for ep, start in zip(episodes, starts, strict=True):
+        ann = ep.annotations()
+        if "tip_px" not in ann:
+            raise ValueError(
+                f"{ep.source}: no tip_px; the steered region needs the data's true tip positions."
+            )
+        stored = ann["arm_mask"].shape[-2:] if "arm_mask" in ann else ep.stored_size()
+        tip = rescale_annotations({"tip_px": ann["tip_px"]}, stored, size)["tip_px"]
+        points.append(start + (tip - tip[0]))  # (T, 2)
+    source = f"{data_dir} ({split}, {len(episodes)} episodes: M's first centroid + the true tip's motion)"
+    return MotionRegion.from_centroids(np.concatenate(points), size, source=source)
+
+
+def _episodes(data_dir: str | Path, split: str) -> list[Any]:
+    """The checked episodes of a split (broken ones left out, with a warning), as the training reads them."""
+    from lcvg_env.data.validate import validate_split
+
+    return list(validate_split(data_dir, split).episodes)

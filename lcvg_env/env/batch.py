@@ -77,9 +77,9 @@ class LCVGBatch:
         )
         self.size = self.sim.size
         self.controls = ControlMap(self.mode, self.size, cfg.max_displacement, cfg.max_rotation, cfg.players)
+        self.actuator = self._actuator(ckpt.extra)
         self.region = self._region(ckpt.extra)
         self._region_distances = None if self.region is None else self.region.distance_map()  # (H, W) px
-        self.actuator = self._actuator(ckpt.extra)
         self._columns = self.controls.translation_columns  # (K, 2)
         # the last L commands (dx, dy) px per env and foreground, newest first: (B, L, K, 2)
         length = 0 if self.actuator is None else self.actuator.length
@@ -147,7 +147,8 @@ class LCVGBatch:
         return arr.astype(np.float32)
 
     def _region(self, extra: dict[str, Any]) -> MotionRegion | None:
-        """The checkpoint's recorded motion region when ``cfg.region`` is ``data`` (``EnvConfig.region``)."""
+        """The recorded region when ``cfg.region`` is ``data`` (``EnvConfig.region``): the checkpoint's motion
+        region, or with ``actuation="data"`` its actuator's region of steered points when it records one."""
         if self.cfg.region == "none":
             return None
         if self.cfg.players != 1 or self.mode not in ("translation", "rotation"):
@@ -155,7 +156,9 @@ class LCVGBatch:
                 f"region='data' keeps one foreground's centroid in place: it needs players=1 and translation "
                 f"or rotation controls, got players={self.cfg.players} and {self.mode!r}."
             )
-        region = recorded_region(extra)
+        # with actuation="data" the region bounds the steered point: the actuator's region of steered points
+        steered = None if self.actuator is None else self.actuator.region
+        region = recorded_region(extra) if steered is None else steered
         record = "`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`"
         if region is None:
             raise ValueError(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lcvg_env.control.actuation import Actuator, fit_actuator, lagged, recorded_actuator
+from lcvg_env.control.region import MotionRegion
 
 
 def simulate(taps: np.ndarray, commands: np.ndarray) -> np.ndarray:
@@ -52,6 +53,10 @@ def test_record_round_trips_and_bad_records_are_refused() -> None:
     np.testing.assert_allclose(back.taps, act.taps)
     assert back.source == "data" and back.fitted_sum == (0.9, 0.8) and back.r2 == (0.95, 0.85)
     assert recorded_actuator({}) is None and recorded_actuator({"actuator": act.to_json()}) is not None
+    assert back.region is None
+    region = MotionRegion.from_centroids(np.array([[3.0, 5.0]]), (16, 16), cell=4)
+    with_region = Actuator.from_json(Actuator(act.taps, region=region).to_json())
+    np.testing.assert_array_equal(with_region.region.visited, region.visited)
     with pytest.raises(ValueError, match="not an actuator record"):
         Actuator.from_json([1, 2])
     with pytest.raises(ValueError, match="sum to 1"):

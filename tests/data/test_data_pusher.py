@@ -125,7 +125,9 @@ def test_hide_arm_renders_same_states_without_the_arm(tmp_path: Path) -> None:
     assert (diff[a["arm_mask"]] > 20).mean() > 0.8, "the arm is gone"
 
 
-def test_the_arm_follows_its_commands_with_a_lag_the_response_fits(pusher_root: Path) -> None:
+def test_the_arm_follows_its_commands_with_a_lag_the_response_fits(
+    pusher_root: Path, tiny_checkpoint
+) -> None:
     from lcvg_env.control.actuation import actuator_of_split
     from lcvg_env.data.pusher import command_pixels
 
@@ -134,7 +136,9 @@ def test_the_arm_follows_its_commands_with_a_lag_the_response_fits(pusher_root: 
     assert commands.shape == motions.shape == (29, 2)
     half, _ = command_pixels(ep.annotations(), ep.source, size=32)
     np.testing.assert_allclose(half, commands / 2, rtol=1e-6, atol=1e-9)  # pixels of a 32 px frame
-    act = actuator_of_split(pusher_root, "train")
+    from lcvg_env.model import open_model
+
+    act = actuator_of_split(open_model(tiny_checkpoint), pusher_root, "train")
     assert act.length == 6 and "4 episodes, 116 steps" in act.source
     assert min(act.r2) > 0.6  # the lagged commands explain most of the tip's motion
     assert act.step_response(1).max() < 0.5  # less than half a command arrives in its own step
@@ -156,6 +160,8 @@ def test_bundle_records_the_arm_response_of_the_data(
     assert "arm response fitted on" in result.output
     act = Actuator.from_json(read_metadata(out)["extra"][ACTUATOR_KEY])
     assert act.length == 6 and "train, 4 episodes" in act.source
+    assert act.region is not None and act.region.size == (32, 32)  # steered points, at the model's size
+    assert "region of steered points" in result.output
     result = CliRunner().invoke(lcvg, [*base, "--actuator", "none", "--overwrite"])
     assert result.exit_code == 0 and ACTUATOR_KEY not in read_metadata(out)["extra"]
     for bad, message in ((["auto"], "--data"), (["lagged"], "'auto' or 'none'")):

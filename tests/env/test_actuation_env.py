@@ -11,6 +11,7 @@ import torch
 
 from lcvg_env.checkpoint import save_checkpoint
 from lcvg_env.control.actuation import ACTUATOR_KEY, Actuator
+from lcvg_env.control.region import MotionRegion
 from lcvg_env.env import LCVGEnv, LCVGVectorEnv
 from lcvg_env.models import LayeredGenerator
 from tests.env.conftest import square_frames, tiny_config
@@ -19,15 +20,15 @@ from tests.env.test_multi_foreground import perfect_generator, picture
 TAPS = np.array([[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]])
 
 
-def actuated_checkpoint(path: Path, size: int = 32) -> Path:
-    """A tiny checkpoint that records the response ``TAPS``."""
+def actuated_checkpoint(path: Path, size: int = 32, region: MotionRegion | None = None) -> Path:
+    """A tiny checkpoint that records the response ``TAPS`` (and ``region`` of steered points)."""
     torch.manual_seed(0)
     return save_checkpoint(
         path,
         LayeredGenerator(tiny_config(size)).eval(),
         control_mode="translation",
         start_frames=square_frames(4, size),
-        extra={ACTUATOR_KEY: Actuator(TAPS, "test").to_json()},
+        extra={ACTUATOR_KEY: Actuator(TAPS, "test", region=region).to_json()},
     )
 
 
@@ -93,6 +94,27 @@ def test_several_foregrounds_each_get_the_response(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         info["control_px"], [1.0, 0.0, env.cfg.max_rotation, 0.0, -2.0, 0.0], atol=1e-6
     )
+
+
+def test_the_region_of_steered_points_bounds_the_target_not_each_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steered = MotionRegion.from_centroids(
+        np.array([[x + 2.0, 12.0] for x in range(8, 20, 4)]), (32, 32), cell=4
+    )
+    path = actuated_checkpoint(tmp_path / "a.safetensors", region=steered)  # x in [8, 20) on row 12-16
+    env = LCVGEnv(path, task="none", max_displacement=2.0, actuation="data", region="data")
+    perfect_generator(env.core.sim, monkeypatch)
+    assert env.core.region is steered or np.array_equal(env.core.region.visited, steered.visited)
+    env.reset(seed=0, options={"frame": picture((8, 12, 4))})  # centroid (10, 14): the steered point
+    commanded, xs = [], []
+    for _ in range(10):
+        _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+        commanded.append(float(info["commanded_px"][0]))
+        xs.append(float(info["centroid_px"][0]))
+    assert commanded[:4] == [2.0] * 4 and commanded[-1] == 0.0  # the target stops at the region's edge
+    assert env.core.targets[0, 0] < 20.0
+    assert xs[-1] == pytest.approx(env.core.targets[0, 0], abs=1.0)  # and the mask settles on it
 
 
 def test_data_actuation_needs_a_recorded_response(tiny_ckpt: Path) -> None:
