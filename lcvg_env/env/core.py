@@ -45,6 +45,9 @@ class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
     ``max_displacement`` defaults to the range of the controls the model was trained on, recorded in
     its checkpoint (:mod:`lcvg_env.control.control_range`), or 4 px.
     Out-of-range values are clipped; NaN, inf or a wrong shape raise ``ValueError``.
+    ``actuation="data"``: a (dx, dy) moves the point the foreground is steered to, and the mask follows
+    it over the next steps with the response of the training data's arm to its commands, recorded in the
+    checkpoint (:mod:`lcvg_env.control.actuation`); the default ``direct`` moves the mask at once.
     :class:`~lcvg_env.env.wrappers.DiscreteControl` gives no-op/up/down/left/right.
     ``players=K`` (K > 1): the mask's K largest connected components are moved separately and the action
     is ``Box(-1, 1, (K * dims,))``, one control per foreground, foreground 0 first (numbered at reset
@@ -77,7 +80,8 @@ class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):
 
     ## Info
     ``mask`` (H, W) bool, ``centroid_px`` (2,) (x, y) or NaN without foreground, ``control_px``
-    (the applied control in pixels and radians), ``control_norm`` (in the warp's normalized units),
+    (the applied control in pixels and radians), ``commanded_px`` (the action in those units, before
+    the arm's response and the region), ``control_norm`` (in the warp's normalized units),
     and for reach ``goal_px`` (2,), ``distance_px``, ``is_success``. With ``players=K`` > 1 also
     ``player_masks`` (K, H, W) bool, ``player_centroids_px`` (K, 2) (NaN when absent) and
     ``player_present`` (K,) bool; the reach task then scores foreground 0's centroid; ``reach_each`` gives
