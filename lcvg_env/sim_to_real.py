@@ -295,7 +295,8 @@ def render(result: OpenLoopResult) -> list[str]:
         f"{cfg['steps']} steps",
         f"learned env: {m['checkpoint_file']} (sha256 {m['checkpoint_sha256'][:12]}), max_displacement "
         f"{m['max_displacement']:g} px in both envs (the MuJoCo env's default for this model: "
-        f"{m['mujoco_default_max_displacement']:g} px)",
+        f"{m['mujoco_default_max_displacement']:g} px); learned env "
+        f"actuation={cfg.get('actuation', 'direct')}, region={cfg.get('region', 'none')}",
         f"tip detector {cfg['detector']} on the learned env's clean frame vs MuJoCo's true tip (px):",
         f"{'family':<14} {'step':>4} {'median':>7} {'p90':>7} {'no tip':>7} | {'floor med':>9} {'p90':>6} "
         f"{'no tip':>7} | {'tip moved':>9} {'at edge':>7} | {'in workspace: n':>15} {'median':>7} {'p90':>6}",

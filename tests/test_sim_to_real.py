@@ -136,5 +136,8 @@ def test_cli_prints_the_table_and_writes_json(tiny_checkpoint, tmp_path, red_det
     assert data["summary"]["constant push"]["2"]["sequences"] == 8
     assert data["meta"]["config"]["threads"] == 1
     assert "random walk" in result.output and "max_displacement 4 px in both envs" in result.output
+    assert "actuation=direct, region=none" in result.output  # the learned env's settings are printed
+    missing = runner.invoke(app, [*args, "--actuation", "data"])  # the tiny model records no arm response
+    assert missing.exit_code == 1 and "--actuator auto" in missing.output
     bad = runner.invoke(app, ["sim-to-real", str(tiny_checkpoint), "--steps", "0"])
     assert bad.exit_code == 1 and "steps must be >= 1" in bad.output

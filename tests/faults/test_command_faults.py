@@ -408,3 +408,16 @@ def test_full_disk_while_writing_a_video_is_one_line_and_keeps_the_old_one(ckpt,
     text = clean_exit(runner.invoke(app, argv))
     assert f"Error: {out}: could not write the video (the disk is full: free some space" in text
     assert out.read_bytes() == b"the previous video" and listing(tmp_path) == ["rollout.mp4"]
+
+
+def test_an_arm_response_from_data_without_commands_is_one_line_and_writes_nothing(ckpt, tmp_path):
+    from tests.conftest import write_square_dataset
+
+    data = write_square_dataset(tmp_path / "data", episodes=2, frames=5, speed=3)  # squares: no commands
+    out = tmp_path / "out.safetensors"
+    argv = ["checkpoint", "bundle", str(ckpt), str(out), "--actuator", "auto", "--data", str(data)]
+    result = runner.invoke(app, [*argv, "--split", "test"])
+    assert (
+        clean_exit(result) and "the annotations lack" in result.output and "lcvg data pusher" in result.output
+    )
+    assert not out.exists()
