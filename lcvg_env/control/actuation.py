@@ -190,22 +190,28 @@ def actuator_of_split(
     steps = sum(len(u) for u in commands)
     source = f"{data_dir} ({split}, {len(episodes)} episodes, {steps} steps, {taps} taps)"
     fitted = fit_actuator(commands, motions, taps, source)
-    return dataclasses.replace(fitted, region=steered_region_of_split(ckpt, data_dir, split, clips=clips))
+    region = steered_region_of_split(ckpt, data_dir, split, clips=clips, episodes=episodes)
+    return dataclasses.replace(fitted, region=region)
 
 
 def steered_region_of_split(
-    ckpt: Checkpoint, data_dir: str | Path, split: str = "train", clips: list[np.ndarray] | None = None
+    ckpt: Checkpoint,
+    data_dir: str | Path,
+    split: str = "train",
+    clips: list[np.ndarray] | None = None,
+    episodes: list[Any] | None = None,
 ) -> MotionRegion:
     """The cells of the points the data's arm was steered to, in the env's coordinates: per episode, the
-    centroid of M's binarized mask in its first frame plus the true tip's displacement since then."""
-    from lcvg_env.control.control_range import split_clips
+    centroid of M's binarized mask in its first frame plus the true tip's displacement since then.
+    ``episodes``: the split's checked episodes and ``clips`` their frames at the model's size, when the
+    caller has them already (each is read and checked once)."""
     from lcvg_env.control.warp import mask_centroid
     from lcvg_env.data.transforms import rescale_annotations
     from lcvg_env.model import binary_masks
 
     size = (ckpt.config.height, ckpt.config.width)
-    episodes = _episodes(data_dir, split)
-    clips = split_clips(ckpt, data_dir, split) if clips is None else clips
+    episodes = _episodes(data_dir, split) if episodes is None else episodes
+    clips = [ep.frames(size=size) for ep in episodes] if clips is None else clips
     if len(clips) != len(episodes):
         raise ValueError(f"{data_dir} ({split}): {len(clips)} decoded episodes for {len(episodes)} listed.")
     first = np.stack([clip[0] for clip in clips])  # (E, H, W, 3)
