@@ -24,6 +24,7 @@ moved would score that.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ FAMILIES = ("random walk", "constant push")
 """The action families; :meth:`OpenLoopResult.summary` also pools them as ``all``."""
 REPORTED_STEPS = (1, 5, 10, 30)
 """Steps at which the distance is measured (those up to ``steps``, and ``steps`` itself)."""
+RESAMPLES = 2000
+"""Bootstrap resamples of the start states behind each median's 90 % interval (:func:`median_interval`)."""
 
 
 @dataclass
@@ -158,9 +161,11 @@ class OpenLoopResult:
 
 
 def _figures(learned: np.ndarray, floor: np.ndarray, moved: np.ndarray, edge: np.ndarray) -> dict[str, Any]:
+    """Figures of one family at one step from (S, n) arrays: S start states x n sequences each."""
     return {
         "sequences": int(learned.size),
         "median_px": _percentile(learned, 50),
+        "median_ci90_px": median_interval(learned),
         "p90_px": _percentile(learned, 90),
         "not_found_share": round(float(np.isnan(learned).mean()), 4),
         "floor_median_px": _percentile(floor, 50),
@@ -172,6 +177,30 @@ def _figures(learned: np.ndarray, floor: np.ndarray, moved: np.ndarray, edge: np
         "in_workspace_median_px": _percentile(learned[~edge], 50),
         "in_workspace_p90_px": _percentile(learned[~edge], 90),
     }
+
+
+def median_interval(
+    values: np.ndarray, level: float = 0.9, resamples: int = RESAMPLES, seed: int = 0
+) -> list[float] | None:
+    """A ``level`` bootstrap interval [lo, hi] (px) of the median of ``values`` (S, n), NaN where the tip was
+    not found: the S start states are drawn with replacement, each with all its n sequences (the
+    sequences of one start share its frame and are not independent), and the median over the found
+    values of each resample is taken; percentile interval, fixed ``seed`` (the same result reprints the
+    same interval). None with fewer than 2 start states or nothing found. It says how far the median
+    would move with another set of start states of the same kind: a target inside it is not reliably
+    met or missed."""
+    if values.ndim != 2 or values.shape[0] < 2 or not np.isfinite(values).any():
+        return None
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, values.shape[0], size=(resamples, values.shape[0]))  # (R, S) start indices
+    with warnings.catch_warnings():  # a resample of starts without a found tip: dropped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(values[draws].reshape(resamples, -1), axis=1)  # (R, S n) -> (R,)
+    medians = medians[np.isfinite(medians)]
+    if medians.size == 0:
+        return None
+    lo, hi = np.percentile(medians, [50 * (1 - level), 50 * (1 + level)])
+    return [round(float(lo), 3), round(float(hi), 3)]
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
@@ -302,7 +331,8 @@ def render(result: OpenLoopResult) -> list[str]:
         f"{'no tip':>7} | {'tip moved':>9} {'at edge':>7} | {'in workspace: n':>15} {'median':>7} {'p90':>6}",
     ]
     fmt = lambda v: na if v is None else f"{v:.2f}"  # noqa: E731
-    for family, rows in result.summary().items():
+    summary = result.summary()
+    for family, rows in summary.items():
         for step, f in rows.items():
             lines.append(
                 f"{family:<14} {step:>4} {fmt(f['median_px']):>7} {fmt(f['p90_px']):>7} "
@@ -311,6 +341,16 @@ def render(result: OpenLoopResult) -> list[str]:
                 f"{f['at_edge_share']:>7.1%} | {f['in_workspace_sequences']:>15} "
                 f"{fmt(f['in_workspace_median_px']):>7} {fmt(f['in_workspace_p90_px']):>6}"
             )
+    intervals = [
+        f"step {step} {fmt(f['median_px'])} [{fmt(ci[0])}, {fmt(ci[1])}]"
+        for step, f in summary["all"].items()
+        if (ci := f.get("median_ci90_px")) is not None
+    ]
+    if intervals:
+        lines.append(
+            "all: median with its 90 % interval from resampling the start states ("
+            f"{RESAMPLES} resamples): " + "; ".join(intervals)
+        )
     lines.append(
         "floor: the detector on MuJoCo's own frame vs the true tip; tip moved: the true tip's median "
         "distance from its start (what a simulator that never moves would score); at edge: MuJoCo's "

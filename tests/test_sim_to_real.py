@@ -19,6 +19,7 @@ from lcvg_env.sim_to_real import (
     OpenLoopResult,
     constant_pushes,
     measure,
+    median_interval,
     random_walks,
     render,
 )
@@ -87,7 +88,35 @@ def test_summary_on_known_positions() -> None:
     assert all1["median_px"] == pytest.approx(3.0) and all1["not_found_share"] == 0.25
     assert all1["floor_median_px"] == pytest.approx(np.hypot(0.5, 0.5), abs=1e-3)
     assert all1["true_tip_moved_median_px"] == pytest.approx(3.0)
+    assert all1["median_ci90_px"][0] <= all1["median_px"] <= all1["median_ci90_px"][1]
     assert json.loads(json.dumps(result.to_json()))["summary"] == s
+    result.meta = {
+        "checkpoint_file": "m.safetensors",
+        "checkpoint_sha256": "0" * 64,
+        "max_displacement": 4.0,
+        "mujoco_default_max_displacement": 4.0,
+        "config": {"starts": 2, "seed": 0, "walks": 1, "steps": 2, "detector": "pusher"},
+    }
+    ci = all1["median_ci90_px"]
+    assert f"step 1 3.00 [{ci[0]:.2f}, {ci[1]:.2f}]" in render(result)[-2]
+
+
+def test_median_interval_resamples_start_states_whole() -> None:
+    """Starts of identical sequences: every resample's median is one start's value, so the interval is
+    spanned by the starts' values; one start (or nothing found) gives no interval."""
+    same = np.repeat(np.array([[1.0], [2.0], [3.0], [4.0], [5.0]]), 8, axis=1)  # (S=5, n=8)
+    lo, hi = median_interval(same)
+    assert 1.0 <= lo < 3.0 < hi <= 5.0
+    assert median_interval(same) == [lo, hi]  # fixed seed: the same figures reprint the same interval
+    assert median_interval(same, level=0.5)[1] - median_interval(same, level=0.5)[0] < hi - lo
+    spread = np.linspace(0.0, 10.0, 40).reshape(5, 8)  # the same median, larger scatter across starts
+    tight = np.full((5, 8), 5.0) + np.linspace(-0.1, 0.1, 8)
+    wide_ci, tight_ci = median_interval(spread), median_interval(tight)
+    assert tight_ci[0] <= 5.0 <= tight_ci[1] and tight_ci[1] - tight_ci[0] < wide_ci[1] - wide_ci[0]
+    assert median_interval(same[:1]) is None and median_interval(np.full((4, 3), np.nan)) is None
+    with_gaps = same.copy()
+    with_gaps[0] = np.nan  # a start whose tip was never found: its draws add nothing
+    assert median_interval(with_gaps)[0] >= 2.0
 
 
 class FixedDetector:
