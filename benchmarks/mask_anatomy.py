@@ -11,7 +11,14 @@ than the changed area), docs/method.md section 4. This script splits the IoU by 
 * M's pixels outside the true foreground, and the share of them that change (objects the arm pushes,
   the ball);
 * reference masks made from the TRUTH, to show what a mask of a given shape can reach at best: each true
-  component's bounding box, the truth dilated by 1 px, and (for M) M closed by a disk of radius r.
+  component's bounding box, the truth dilated by 1 px, the truth moved by 1 px (its exact shape, one
+  pixel off: the mean over the four directions), and (for M) M closed by a disk of radius r.
+
+``--checkpoint none`` prints the truth's reference rows alone, at the data's stored size: how much a
+one-pixel error costs at that size, which says whether an IoU target is within reach of any mask there
+(the tennis players' sprites are a few pixels wide at 64x64)::
+
+    python benchmarks/mask_anatomy.py --checkpoint none --data data/atari-tennis --split test --episodes 48
 
 Every figure is against the ground truth of the data (``arm_mask``, ``ours_mask | opponent_mask``).
 
@@ -56,15 +63,28 @@ def boxes(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def moved_by_one(mask: np.ndarray) -> list[np.ndarray]:
+    """``mask`` moved by one pixel right, left, down and up (pixels moved off the frame are dropped)."""
+    out = []
+    for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):
+        moved = np.roll(mask, step, axis=axis)
+        edge = [slice(None), slice(None)]
+        edge[axis] = slice(0, 1) if step > 0 else slice(-1, None)  # the row/column that wrapped round
+        moved[tuple(edge)] = False
+        out.append(moved)
+    return out
+
+
 class Tally:
     """Summed intersections and unions (pixels over all frames) of named masks with the truth."""
 
     def __init__(self) -> None:
         self.sums: dict[str, np.ndarray] = {}
 
-    def add(self, name: str, pred: np.ndarray, truth: np.ndarray) -> None:
+    def add(self, name: str, pred: np.ndarray, truth: np.ndarray, weight: float = 1.0) -> None:
+        """Add one frame's counts; ``weight`` < 1 averages several variants of one frame."""
         s = self.sums.setdefault(name, np.zeros(3))
-        s += [(pred & truth).sum(), (pred | truth).sum(), pred.sum()]
+        s += weight * np.array([(pred & truth).sum(), (pred | truth).sum(), pred.sum()], dtype=float)
 
     def rows(self, truth_px: float) -> list[str]:
         out = []
@@ -86,9 +106,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    ckpt = open_model(args.checkpoint)
-    size = (ckpt.config.height, ckpt.config.width)
+    ckpt = None if args.checkpoint == "none" else open_model(args.checkpoint)
     episodes = list(open_episodes(args.data, split=args.split))[: args.episodes]
+    if not episodes:
+        raise SystemExit(f"{args.data} has no {args.split!r} episodes.")
+    size = episodes[0].stored_size() if ckpt is None else (ckpt.config.height, ckpt.config.width)
     tally, truth_px, frames_seen = Tally(), 0.0, 0
     split = np.zeros(4)  # true changing px, of them in M, true still px, of them in M
     extra = np.zeros(2)  # M outside the truth, of it changing
@@ -98,23 +120,33 @@ def main() -> None:
         if truth is None:
             raise SystemExit(f"{ep.name}: no arm_mask or players' masks; this needs the built-in data.")
         truth = truth.numpy()
-        masks = binary_masks(ckpt.generator, frames).numpy()  # (T, H, W)
+        masks = None if ckpt is None else binary_masks(ckpt.generator, frames).numpy()  # (T, H, W)
         gray = to_model_range(frames).mean(dim=1).numpy()  # (T, H, W) in [-1, 1]
         change = np.abs(gray[1:] - gray[:-1]) > args.change_threshold  # (T-1, H, W): x^t vs x^{t+1}
         for t in range(len(frames) - 1):  # frames with a next frame, as stage 1 sees them
-            m, g, c = masks[t], truth[t], change[t]
-            tally.add("M (binarized, as shipped)", m, g)
-            for r in CLOSING_RADII:
-                tally.add(f"M closed by a disk of radius {r} px", closed(m, r), g)
+            g, c = truth[t], change[t]
+            if masks is not None:
+                m = masks[t]
+                tally.add("M (binarized, as shipped)", m, g)
+                for r in CLOSING_RADII:
+                    tally.add(f"M closed by a disk of radius {r} px", closed(m, r), g)
+                split += [(g & c).sum(), (g & c & m).sum(), (g & ~c).sum(), (g & ~c & m).sum()]
+                extra += [(m & ~g).sum(), (m & ~g & c).sum()]
             tally.add("truth: each component's bounding box", boxes(g), g)
             tally.add("truth dilated by 1 px", ndimage.binary_dilation(g, np.ones((3, 3))), g)
-            split += [(g & c).sum(), (g & c & m).sum(), (g & ~c).sum(), (g & ~c & m).sum()]
-            extra += [(m & ~g).sum(), (m & ~g & c).sum()]
+            for shifted in moved_by_one(g):
+                tally.add("truth moved by 1 px (mean of 4 directions)", shifted, g, weight=0.25)
             truth_px += g.sum()
             frames_seen += 1
-    print(f"{ckpt.path.name}: {frames_seen} frames of {len(episodes)} {args.split} episodes of {args.data}")
+    name = "the truth alone" if ckpt is None else ckpt.path.name
+    print(
+        f"{name}: {frames_seen} frames of {len(episodes)} {args.split} episodes of {args.data}, "
+        f"{size[0]}x{size[1]}, {truth_px / max(frames_seen, 1):.1f} true foreground px per frame"
+    )
     print("\n| mask | IoU with the truth | precision | recall |\n|---|---|---|---|")
     print("\n".join(tally.rows(truth_px)))
+    if ckpt is None:
+        return
     changing, still = split[0] / truth_px, split[2] / truth_px
     print(
         f"\ntrue foreground pixels that change between x^t and x^(t+1): {changing:.1%} of the truth, "
