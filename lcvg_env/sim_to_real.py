@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,8 +157,51 @@ class OpenLoopResult:
             }
         return out
 
+    def push_offsets(self) -> dict[str, dict[str, list[float] | None]]:
+        """{direction: {step: [dx, dy]}}: the mean over the start states of the learned tip minus the true
+        tip (px, where the tip is found; None where it never is) under each constant push. Where the two
+        arms stop at different edges, or one drifts sideways, this says which way."""
+        out: dict[str, dict[str, list[float] | None]] = {}
+        pushes = np.flatnonzero(self.family == FAMILIES.index("constant push"))
+        for (name, _), col in zip(DIRECTIONS, pushes, strict=False):
+            offset = self.learned_tip[:, col] - self.true_tip[:, col]  # (S, K, 2)
+            out[name] = {}
+            for j, k in enumerate(self.steps):
+                found = np.isfinite(offset[:, j]).all(axis=1)
+                mean = offset[found, j].mean(axis=0) if found.any() else None
+                out[name][str(k)] = None if mean is None else [round(float(v), 3) for v in mean]
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        return {"meta": self.meta, "steps": list(self.steps), "summary": self.summary()}
+        return {
+            "meta": self.meta,
+            "steps": list(self.steps),
+            "summary": self.summary(),
+            "push_offsets": self.push_offsets(),
+        }
+
+    def save_positions(self, path: str | Path) -> Path:
+        """Every sequence's positions as a plain .npz (no pickled objects; ``np.load(path)`` reads it):
+        ``learned_tip``, ``true_tip``, ``real_detected`` (S, N, K, 2) px, ``start_tip`` (S, 2),
+        ``at_edge`` (S, N, K), ``family`` (N,) (index into ``families``), ``steps`` (K,),
+        ``families`` and ``directions`` (the constant pushes' order). Written aside, then renamed."""
+        from lcvg_env.atomic import atomic_path
+
+        arrays = {
+            "learned_tip": self.learned_tip,
+            "true_tip": self.true_tip,
+            "real_detected": self.real_detected,
+            "start_tip": self.start_tip,
+            "at_edge": self.at_edge,
+            "family": self.family,
+            "steps": np.asarray(self.steps),
+            "families": np.asarray(FAMILIES),
+            "directions": np.asarray([name for name, _ in DIRECTIONS]),
+        }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        return Path(path)
 
 
 def _figures(learned: np.ndarray, floor: np.ndarray, moved: np.ndarray, edge: np.ndarray) -> dict[str, Any]:
@@ -350,6 +394,16 @@ def render(result: OpenLoopResult) -> list[str]:
         lines.append(
             "all: median with its 90 % interval from resampling the start states ("
             f"{RESAMPLES} resamples): " + "; ".join(intervals)
+        )
+    last = str(result.steps[-1])
+    offsets = [
+        f"{name} ({xy[0]:+.1f}, {xy[1]:+.1f})"
+        for name, by_step in result.push_offsets().items()
+        if (xy := by_step[last]) is not None
+    ]
+    if offsets:
+        lines.append(
+            f"constant pushes, mean learned tip - true tip at step {last} (px, y down): " + ", ".join(offsets)
         )
     lines.append(
         "floor: the detector on MuJoCo's own frame vs the true tip; tip moved: the true tip's median "

@@ -6,6 +6,7 @@ the command: the CLI imports this module at start-up.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,14 @@ def sim_to_real(
     ] = 1,
     device: Device = DEVICE_DEFAULT,
     json_out: JsonOut = None,
+    positions: Annotated[
+        Path | None,
+        typer.Option(
+            "--positions",
+            help="Also write every sequence's tips (learned, true, the detector's on MuJoCo's frame, "
+            "at the edge) to this .npz file.",
+        ),
+    ] = None,
 ) -> None:
     """Drive the learned env and the MuJoCo env from the same real start frames with the same actions
     (smooth random walks and constant pushes); the detected learned tip vs MuJoCo's true tip."""
@@ -43,6 +52,8 @@ def sim_to_real(
             os.environ.setdefault("LP_NUM_THREADS", str(threads))
         if json_out is not None:
             check_output_file(json_out, "--json")
+        if positions is not None:
+            check_output_file(positions, "--positions", example="positions.npz")
         cfg = OpenLoopConfig(
             starts,
             steps,
@@ -62,3 +73,9 @@ def sim_to_real(
     for line in render(result):
         typer.echo(line)
     write_figures(json_out, result.to_json())
+    if positions is not None:
+        try:
+            typer.echo(f"positions written to {result.save_positions(positions)}")
+        except OSError as exc:
+            typer.echo(f"Error: --positions {positions}: {exc}", err=True)
+            raise typer.Exit(code=1) from exc

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
-from lcvg_env.control_gain import direction_vectors
+from lcvg_env.control_gain import DIRECTIONS, direction_vectors
 from lcvg_env.metrics.detector import TipDetections
 from lcvg_env.sim_to_real import (
     FAMILIES,
@@ -89,6 +89,7 @@ def test_summary_on_known_positions() -> None:
     assert all1["floor_median_px"] == pytest.approx(np.hypot(0.5, 0.5), abs=1e-3)
     assert all1["true_tip_moved_median_px"] == pytest.approx(3.0)
     assert all1["median_ci90_px"][0] <= all1["median_px"] <= all1["median_ci90_px"][1]
+    assert result.push_offsets() == {"E": {"1": [0.0, 5.0], "2": [0.0, 5.0]}}  # start 1's push: no tip
     assert json.loads(json.dumps(result.to_json()))["summary"] == s
     result.meta = {
         "checkpoint_file": "m.safetensors",
@@ -98,7 +99,9 @@ def test_summary_on_known_positions() -> None:
         "config": {"starts": 2, "seed": 0, "walks": 1, "steps": 2, "detector": "pusher"},
     }
     ci = all1["median_ci90_px"]
-    assert f"step 1 3.00 [{ci[0]:.2f}, {ci[1]:.2f}]" in render(result)[-2]
+    lines = render(result)
+    assert f"step 1 3.00 [{ci[0]:.2f}, {ci[1]:.2f}]" in lines[-3]
+    assert lines[-2].endswith("at step 2 (px, y down): E (+0.0, +5.0)")
 
 
 def test_median_interval_resamples_start_states_whole() -> None:
@@ -158,9 +161,17 @@ def test_short_real_run_pairs_each_step_with_mujocos_own_rollout(tiny_checkpoint
 def test_cli_prints_the_table_and_writes_json(tiny_checkpoint, tmp_path, red_detector) -> None:
     out = tmp_path / "open_loop.json"
     args = ["sim-to-real", str(tiny_checkpoint), "--starts", "1", "--steps", "2", "--walks", "1"]
-    result = runner.invoke(app, [*args, "--json", str(out)])
+    positions = tmp_path / "deep" / "positions.npz"
+    result = runner.invoke(app, [*args, "--json", str(out), "--positions", str(positions)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
+    with np.load(positions, allow_pickle=False) as saved:  # plain arrays, nothing pickled
+        assert saved["learned_tip"].shape == saved["true_tip"].shape == (1, 9, 2, 2)
+        assert saved["at_edge"].shape == (1, 9, 2) and list(saved["steps"]) == [1, 2]
+        assert list(saved["directions"])[:2] == ["E", "NE"] and list(saved["family"]).count(1) == 8
+    assert set(data["push_offsets"]) == {name for name, _ in DIRECTIONS}
+    folder = runner.invoke(app, [*args, "--positions", str(tmp_path)])  # a folder, refused before the run
+    assert folder.exit_code == 1 and "--positions" in folder.output and "positions.npz" in folder.output
     assert data["steps"] == [1, 2] and set(data["summary"]) == {*FAMILIES, "all"}
     assert data["summary"]["constant push"]["2"]["sequences"] == 8
     assert data["meta"]["config"]["threads"] == 1
