@@ -330,6 +330,7 @@ def _row(full: dict[str, Any]) -> dict[str, Any]:
         "mean_return",
         "std_return",
         "success_rate",
+        "success_ci90",
         "episodes",
         "mean_length",
         "mean_final_distance_px",

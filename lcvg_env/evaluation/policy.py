@@ -33,6 +33,21 @@ class Policy(Protocol):
     def __call__(self, obs: Any, info: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
+Z90 = 1.6448536269514722
+"""The standard normal's 95th percentile: the half-width, in standard errors, of a two-sided 90 % interval."""
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z90) -> list[float]:
+    """Wilson's score interval [lo, hi] of a success rate (Wilson 1927): unlike the normal approximation
+    it stays inside [0, 1] and is not empty at 0 or ``trials`` successes. ``z`` = 1.645: 90 %."""
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"Need 0 <= successes <= trials and trials >= 1, got {successes} of {trials}.")
+    p, n = successes / trials, trials
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
 @dataclass
 class PolicyResult:
     """Returns and success of ``episodes`` episodes; ``to_json`` gives the report's fields."""
@@ -63,12 +78,22 @@ class PolicyResult:
     def success_rate(self) -> float | None:
         return None if self.successes is None else float(np.mean(self.successes))
 
+    @property
+    def success_interval(self) -> list[float] | None:
+        """The 90 % Wilson interval [lo, hi] of the success rate over these episodes (None without a
+        reach task): how far it could move with another set of episodes of the same kind."""
+        if not self.successes:
+            return None
+        return wilson_interval(int(np.sum(self.successes)), len(self.successes))
+
     def to_json(self) -> dict[str, Any]:
-        """``mean_return``, ``std_return``, ``success_rate``, ``episodes`` first, then the details."""
+        """``mean_return``, ``std_return``, ``success_rate`` (and its 90 % interval), ``episodes`` first,
+        then the details."""
         head = dict(
             mean_return=self.mean_return,
             std_return=self.std_return,
             success_rate=self.success_rate,
+            success_ci90=self.success_interval,
             episodes=self.episodes,
             mean_length=float(np.mean(self.lengths)),
         )

@@ -9,7 +9,7 @@ import pytest
 
 from lcvg_agents.envs import make_vector_env
 from lcvg_agents.loading import baseline_policy
-from lcvg_env.evaluation.policy import evaluate_policy
+from lcvg_env.evaluation.policy import evaluate_policy, wilson_interval
 
 
 def colour_env(checkpoint, num_envs: int = 4, **kwargs):
@@ -52,12 +52,27 @@ def test_evaluation_is_seeded_and_counts_episodes(colour_checkpoint):
     assert {"mean_return", "std_return", "success_rate", "episodes"} <= set(row)
     assert row["mean_return"] == pytest.approx(np.mean(a.returns))
     assert row["std_return"] == pytest.approx(np.std(a.returns))
+    lo, hi = row["success_ci90"]
+    assert lo <= row["success_rate"] <= hi and [lo, hi] == wilson_interval(sum(a.successes), 5)
+
+
+def test_wilson_interval_of_a_success_rate():
+    assert wilson_interval(50, 100) == [0.4188, 0.5812]  # p = 0.5: centred, z * sqrt(pq / n) / (1 + z^2 / n)
+    lo, hi = wilson_interval(44, 50)  # 0.88 over 50 episodes
+    assert lo < 0.88 < hi and hi - 0.88 < 0.88 - lo  # skewed towards the middle near 1
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert wilson_interval(0, 10)[1] > 0.0 and wilson_interval(10, 10)[0] < 1.0  # never empty at the ends
+    a, b = wilson_interval(30, 50), wilson_interval(300, 500)
+    assert b[1] - b[0] < a[1] - a[0]  # ten times the episodes, a narrower interval
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
 
 
 def test_no_task_has_no_success_rate(colour_checkpoint):
     venv = colour_env(colour_checkpoint, num_envs=2, task="none", max_episode_steps=3)
     result = evaluate_policy(baseline_policy("random", venv), venv, 2)
     assert result.success_rate is None and result.to_json()["success_rate"] is None
+    assert result.to_json()["success_ci90"] is None
     assert result.lengths == [3, 3] and result.mean_return == 0.0
     with pytest.raises(ValueError, match="goal_px"):
         evaluate_policy(baseline_policy("scripted", venv), venv, 1)
