@@ -113,12 +113,15 @@ def main() -> None:
     parser.add_argument("--out", default="docs/img/strip_pusher.png", help="PNG to write.")
     parser.add_argument("--threads", type=int, default=1, help="Torch CPU threads.")
     parser.add_argument("--region", default="none", choices=("none", "data"), help="EnvConfig.region.")
+    parser.add_argument(
+        "--actuation", default="direct", choices=("direct", "data"), help="EnvConfig.actuation."
+    )
     args = parser.parse_args()
     if not 0.0 < args.fraction <= 1.0 or args.starts < 1 or args.every < 1 or args.scale < 1:
         raise SystemExit("--fraction must be in (0, 1]; --starts, --every and --scale must be >= 1.")
     torch.set_num_threads(args.threads)
 
-    env = LCVGEnv(args.checkpoint, task="none", region=args.region)
+    env = LCVGEnv(args.checkpoint, task="none", region=args.region, actuation=args.actuation)
     detector = load_detector(args.detector)
     actions, per_step = command_actions(env, args.steps, args.fraction)
     episodes = open_episodes(args.data, split=args.split)
