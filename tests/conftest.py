@@ -13,6 +13,21 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """The module of a script that is not a package (``benchmarks/...``, ``examples/...``), by its path
+    from the repository root, so tests can call its functions."""
+    import importlib.util
+
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread for the test, restored after: tiny models and small solves are fastest on one

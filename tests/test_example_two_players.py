@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import gymnasium
@@ -10,19 +9,16 @@ import numpy as np
 import pytest
 
 from lcvg_env.checkpoint import load_checkpoint
+from tests.conftest import load_script
 from tests.env.conftest import make_checkpoint
 from tests.env.test_multi_foreground import perfect_generator, picture
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "two_players.py"
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("two_players_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/two_players.py")
 
 
 def test_legs_command_each_player_separately(example) -> None:

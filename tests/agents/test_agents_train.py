@@ -15,6 +15,7 @@ from lcvg_agents.loading import check_compatible, detect_algo, find_model
 from lcvg_agents.train import train
 from lcvg_env.cli import app
 from tests.agents.conftest import tiny_env_kwargs
+from tests.conftest import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -231,13 +232,7 @@ def test_time_limit_stops_learning_early(tmp_path, agent_checkpoint):
 
 def test_train_reach_agent_example_runs(agent_checkpoint, tmp_path):
     """examples/train_reach_agent.py end to end on the tiny checkpoint (a few hundred steps, eager)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[2] / "examples" / "train_reach_agent.py"
-    spec = importlib.util.spec_from_file_location("train_reach_agent", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("examples/train_reach_agent.py")
     report = module.main(
         ["--checkpoint", str(agent_checkpoint), "--timesteps", "256", "--n-envs", "4", "--no-compile",
          "--out", str(tmp_path / "run")]

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mask_anatomy.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("mask_anatomy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_script
 
 
 def test_truth_moved_by_one_pixel_keeps_its_shape_and_drops_what_leaves_the_frame() -> None:
-    bench = load()
+    bench = load_script("benchmarks/mask_anatomy.py")
     mask = np.zeros((5, 6), bool)
     mask[1:3, 0:2] = True  # a 2x2 square touching the left border
     right, left, down, up = bench.moved_by_one(mask)
@@ -28,7 +18,7 @@ def test_truth_moved_by_one_pixel_keeps_its_shape_and_drops_what_leaves_the_fram
 
 
 def test_a_two_by_two_square_moved_one_pixel_scores_a_third() -> None:
-    bench = load()
+    bench = load_script("benchmarks/mask_anatomy.py")
     mask = np.zeros((8, 8), bool)
     mask[3:5, 3:5] = True
     tally = bench.Tally()
