@@ -16,6 +16,7 @@ from lcvg_env.cli_options import (
     DEVICE_DEFAULT,
     OVERWRITE_HELP,
     THREADS_DEFAULT,
+    Actuation,
     Device,
     DtypeAlias,
     Model,
@@ -25,6 +26,7 @@ from lcvg_env.cli_options import (
     Precision,
     Progress,
     QuietAlias,
+    Region,
     Threads,
     deprecated,
     env_dtype,
@@ -150,6 +152,8 @@ def rollouts(
     max_rotation: Annotated[
         float | None, typer.Option(help="Radians per unit action (rotation/affine); default: the env's.")
     ] = None,
+    actuation: Actuation = "direct",
+    region: Region = "none",
     precision: Precision = "bf16",
     compile: Annotated[
         bool, typer.Option(help="torch.compile the env's step: faster large exports after ~30 s.")
@@ -184,7 +188,8 @@ def rollouts(
         summary = export_rollouts(
             checkpoint, out, episodes=episodes, steps=steps,
             policy=PolicyConfig(name=policy, smoothness=smoothness), seed=seed, num_envs=n_envs,
-            max_displacement=max_displacement, max_rotation=max_rotation, dtype=dtype or env_dtype(precision),
+            max_displacement=max_displacement, max_rotation=max_rotation, actuation=actuation, region=region,
+            dtype=dtype or env_dtype(precision),
             output_format=output_format, dataset_id=dataset_id, overwrite=overwrite, preview=preview,
             progress=progress, threads=threads, compile=compile, device=resolve_device(device),
         )  # fmt: skip

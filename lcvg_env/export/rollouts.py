@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,9 @@ from lcvg_env.export.store import EpisodeRecord, EpisodeStore
 
 POLICIES = ("random", "uniform", "constant", "zero")
 INFO_KEYS = ("mask", "centroid_px", "control_px", "control_norm")
+ARM_INFO_KEYS = ("commanded_px",)
+"""Exported as well when the env's actuation or region is not the default: the commands as given (after the
+region), beside ``control_px``, the moves the mask made (the arm's response to them)."""
 
 
 @dataclass
@@ -62,8 +65,11 @@ def sample_actions(policy: PolicyConfig, rng: np.random.Generator, steps: int, d
     return np.clip(actions, -1.0, 1.0).astype(np.float32)
 
 
-def rollout_batch(env, seeds: Sequence[int], steps: int, policy: PolicyConfig) -> list[EpisodeRecord]:
-    """Run ``len(seeds)`` episodes of ``steps`` steps in the vector env ``env`` (one per sub-env)."""
+def rollout_batch(
+    env, seeds: Sequence[int], steps: int, policy: PolicyConfig, info_keys: Sequence[str] = INFO_KEYS
+) -> list[EpisodeRecord]:
+    """Run ``len(seeds)`` episodes of ``steps`` steps in the vector env ``env`` (one per sub-env), keeping
+    the ``info_keys`` of every step's info."""
     n, dims = env.num_envs, env.single_action_space.shape[0]
     rows = len(seeds)
     padded = list(seeds) + [int(seeds[-1])] * (n - rows)  # spare sub-envs repeat the last seed
@@ -71,11 +77,11 @@ def rollout_batch(env, seeds: Sequence[int], steps: int, policy: PolicyConfig) -
         [sample_actions(policy, np.random.default_rng([s, 1]), steps, dims) for s in padded], 1
     )
     obs, info = env.reset(seed=padded)
-    frames, infos = [obs], {k: [info[k]] for k in INFO_KEYS}
+    frames, infos = [obs], {k: [info[k]] for k in info_keys}
     for t in range(steps):
         obs, _, _, _, info = env.step(actions[t])
         frames.append(obs)
-        for k in INFO_KEYS:
+        for k in info_keys:
             infos[k].append(info[k])
     stacked = np.stack(frames, 1)  # (n, T+1, H, W, 3)
     info_arrays = {k: np.stack(v, 1) for k, v in infos.items()}  # each (n, T+1, ...)
@@ -101,6 +107,8 @@ def export_rollouts(
     num_envs: int = 8,
     max_displacement: float | None = None,
     max_rotation: float | None = None,
+    actuation: str = "direct",
+    region: str = "none",
     dtype: str = "bfloat16",
     output_format: str = "minari",
     dataset_id: str | None = None,
@@ -115,6 +123,9 @@ def export_rollouts(
 
     ``checkpoint``: a model name or file (:func:`lcvg_env.model.open_model`). ``max_displacement``,
     ``max_rotation``, ``dtype``: the env's (:class:`~lcvg_env.env.config.EnvConfig`; None: its default).
+    ``actuation``, ``region``: the env's (docs/env.md); ``actuation="data"`` with ``region="data"`` is the
+    setting whose agents transfer best to the real pusher (docs/sim_to_real.md). Either one not at its
+    default adds ``commanded_px`` to the exported infos (the commands; ``control_px`` are the moves made).
 
     ``threads``: torch CPU threads for the whole export (None: keep the current setting).
     ``compile``: run the env with ``compile=True`` (torch.compile; faster for large exports after a
@@ -122,6 +133,7 @@ def export_rollouts(
     fingerprint a resumed export must match).
     """
     from lcvg_env.env import LCVGVectorEnv
+    from lcvg_env.env.config import EnvConfig
     from lcvg_env.export.minari_io import default_dataset_id
     from lcvg_env.model import open_model
     from lcvg_env.runtime import check_threads, torch_threads
@@ -135,8 +147,10 @@ def export_rollouts(
     ranges = {"max_displacement": max_displacement, "max_rotation": max_rotation}
     env = LCVGVectorEnv(
         min(num_envs, episodes), ckpt, task="none", dtype=dtype, device=device, compile=compile,
-        **{k: v for k, v in ranges.items() if v is not None},
+        actuation=actuation, region=region, **{k: v for k, v in ranges.items() if v is not None},
     )  # fmt: skip
+    defaults = {f.name: f.default for f in fields(EnvConfig)}
+    arm = {k: v for k, v in (("actuation", actuation), ("region", region)) if v != defaults[k]}
     checkpoint = ckpt.path
     dataset_id = dataset_id or default_dataset_id(Path(checkpoint).stem, "rollouts")
     fingerprint = {
@@ -151,16 +165,19 @@ def export_rollouts(
         "compile": compile,
         "format": output_format,
         "dataset_id": dataset_id if output_format == "minari" else None,
+        **arm,  # only when not the default: exports made before these options existed still resume
     }
     store = EpisodeStore.open(out, fingerprint, output_format, overwrite=overwrite)
     store.set_info(
         actions="env actions in [-1, 1]; infos/control_px are the applied controls",
         mode=env.control_mode,
         max_displacement=env.cfg.max_displacement,
+        **arm,
     )
+    info_keys = (*INFO_KEYS, *ARM_INFO_KEYS) if arm else INFO_KEYS
 
     def produce(chunk: Sequence[int]) -> list[EpisodeRecord]:
-        return rollout_batch(env, [seed + i for i in chunk], steps, policy)
+        return rollout_batch(env, [seed + i for i in chunk], steps, policy, info_keys)
 
     with torch_threads(threads):
         written = run_episodes(

@@ -231,3 +231,24 @@ def test_rollouts_command_takes_a_model_name_and_the_convention_options(tmp_path
     result = CliRunner().invoke(app, [*old, "--num-envs", "1", "--quiet", "--format", "npz"])
     assert result.exit_code == 0, result.output
     assert "--num-envs is deprecated; use --n-envs" in result.output
+
+
+def test_rollouts_with_the_arm_response_export_commands_and_moves(tmp_path: Path) -> None:
+    """``actuation="data"``: the commands arrive over the recorded response; the export keeps both the
+    commands (``commanded_px``) and the moves (``control_px``), and a resume must use the same setting."""
+    from tests.env.test_actuation_env import TAPS, actuated_checkpoint
+
+    ckpt = actuated_checkpoint(tmp_path / "a.safetensors")
+    out = tmp_path / "arm"
+    kwargs = dict(episodes=2, steps=3, num_envs=2, dtype="float32", output_format="npz", progress=False)
+    export_rollouts(ckpt, out, actuation="data", max_displacement=4.0, **kwargs)
+    episode = load_episode(sorted((out / "episodes").glob("*.npz"))[0])
+    commanded, moved = episode["infos"]["commanded_px"], episode["infos"]["control_px"]
+    np.testing.assert_allclose(commanded[1:], episode["actions"] * 4.0, atol=1e-5)
+    np.testing.assert_allclose(moved[1], TAPS[:, 0] * commanded[1], atol=1e-5)  # the response's first tap
+    assert not np.allclose(moved[1:], commanded[1:])
+    with pytest.raises(ExportError, match="different export"):
+        export_rollouts(ckpt, out, actuation="direct", max_displacement=4.0, **kwargs)
+    plain = tmp_path / "plain"
+    export_rollouts(ckpt, plain, max_displacement=4.0, **kwargs)  # the default: infos as before
+    assert "commanded_px" not in load_episode(sorted((plain / "episodes").glob("*.npz"))[0])["infos"]
