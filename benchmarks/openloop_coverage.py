@@ -35,16 +35,6 @@ def data_tips(data: str, split: str, size: tuple[int, int]) -> np.ndarray:
     return np.concatenate(tips)
 
 
-def inside(region: MotionRegion, points: np.ndarray) -> np.ndarray:
-    """(...,) bool: the point (..., 2) lies in a visited cell (NaN: False)."""
-    flat = points.reshape(-1, 2)
-    ok = np.isfinite(flat).all(axis=1)
-    rows, cols = region.visited.shape
-    col = np.clip(np.nan_to_num(flat[:, 0]) // region.cell, 0, cols - 1).astype(int)
-    row = np.clip(np.nan_to_num(flat[:, 1]) // region.cell, 0, rows - 1).astype(int)
-    return (ok & region.visited[row, col]).reshape(points.shape[:-1])
-
-
 def median(values: np.ndarray) -> str:
     found = values[np.isfinite(values)]
     return f"{np.median(found):.2f}" if found.size else "n/a"
@@ -64,7 +54,7 @@ def main() -> None:
     tips = data_tips(args.data, args.split, size)
     coverage = MotionRegion.from_centroids(tips, size, source=f"{args.data} ({args.split}) true tips")
     dist = np.linalg.norm(learned - true, axis=-1)  # (S, N, K), NaN: the learned tip not found
-    covered = inside(coverage, true)  # (S, N, K)
+    covered = coverage.contains(true)  # (S, N, K)
     print(
         f"{args.positions}: {true.shape[0]} starts x {true.shape[1]} sequences; coverage: the "
         f"{int(coverage.visited.sum())} cells of {coverage.cell} px that {len(tips)} true tips of "

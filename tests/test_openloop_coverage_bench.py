@@ -6,15 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcvg_env.control.region import MotionRegion
 from tests.conftest import load_script
-
-
-def test_points_are_inside_only_in_visited_cells() -> None:
-    bench = load_script("benchmarks/openloop_coverage.py")
-    region = MotionRegion.from_centroids(np.array([[5.0, 5.0], [13.0, 5.0]]), (16, 16), cell=4)
-    points = np.array([[[4.5, 6.0], [14.9, 7.9]], [[9.0, 5.0], [np.nan, 5.0]]])  # (2, 2, 2)
-    assert bench.inside(region, points).tolist() == [[True, True], [False, False]]
 
 
 def test_the_table_splits_the_distance_by_coverage(tmp_path: Path, capsys, monkeypatch) -> None:

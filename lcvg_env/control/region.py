@@ -72,10 +72,16 @@ class MotionRegion:
         pts = pts[np.isfinite(pts).all(axis=1)]
         if not len(pts):
             raise ValueError("No foreground centroid to measure a motion region from (every mask was empty).")
-        col = np.clip((pts[:, 0] // cell).astype(int), 0, visited.shape[1] - 1)
-        row = np.clip((pts[:, 1] // cell).astype(int), 0, visited.shape[0] - 1)
-        visited[row, col] = True
+        visited[_cells(pts, cell, visited.shape)] = True
         return cls((h, w), cell, visited, source)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(...,) bool: each point (..., 2) (x, y) px lies in a visited cell (points off the frame count in
+        the border cell they are nearest, as when the region was measured; NaN: False)."""
+        flat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        found = np.isfinite(flat).all(axis=1)
+        inside = found & self.visited[_cells(np.nan_to_num(flat), self.cell, self.visited.shape)]
+        return inside.reshape(np.shape(points)[:-1])
 
     def distance_map(self) -> np.ndarray:
         """(H, W) float32: the distance (px) from each pixel's centre to the nearest visited cell."""
@@ -126,6 +132,14 @@ class MotionRegion:
                 f"The checkpoint's {REGION_KEY!r} is not a motion region ({exc}); record it again with "
                 "`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`."
             ) from exc
+
+
+def _cells(points: np.ndarray, cell: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the cells of ``cell`` px holding points (N, 2) (x, y) px, clipped to a grid of
+    ``shape`` (rows, cols)."""
+    col = np.clip((points[:, 0] // cell).astype(int), 0, shape[1] - 1)
+    row = np.clip((points[:, 1] // cell).astype(int), 0, shape[0] - 1)
+    return row, col
 
 
 def _lookup(dist: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -60,3 +60,12 @@ def test_json_round_trip_and_clear_errors() -> None:
         MotionRegion.from_centroids(np.full((3, 2), np.nan), (32, 32))
     with pytest.raises(ValueError, match="at least one visited cell"):
         MotionRegion((32, 32), 4, np.zeros((8, 8), bool))
+
+
+def test_contains_is_true_in_visited_cells_only() -> None:
+    region = MotionRegion.from_centroids(np.array([[5.0, 5.0], [13.0, 5.0]]), (16, 16), cell=4)
+    points = np.array([[[4.5, 6.0], [14.9, 7.9]], [[9.0, 5.0], [np.nan, 5.0]]])  # (2, 2, 2)
+    assert region.contains(points).tolist() == [[True, True], [False, False]]
+    assert region.contains(np.array([17.0, 6.0])).item()  # off the frame: its nearest border cell
+    measured = np.array([[1.0, 1.0], [30.0, 9.0]])
+    assert MotionRegion.from_centroids(measured, (32, 32), cell=4).contains(measured).all()
