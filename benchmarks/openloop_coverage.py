@@ -20,19 +20,7 @@ import argparse
 import numpy as np
 
 from lcvg_env.control.region import MotionRegion
-from lcvg_env.data import open_episodes, rescale_annotations
-
-
-def data_tips(data: str, split: str, size: tuple[int, int]) -> np.ndarray:
-    """Every frame's true tip (N, 2) px of ``split``, at the frame size ``size``."""
-    tips = []
-    for ep in open_episodes(data, split=split):
-        ann = ep.annotations()
-        if "tip_px" not in ann:
-            raise SystemExit(f"{ep.source}: no tip_px; this needs the built-in pusher data.")
-        stored = ann["arm_mask"].shape[-2:] if "arm_mask" in ann else ep.stored_size()
-        tips.append(rescale_annotations({"tip_px": ann["tip_px"]}, stored, size)["tip_px"])
-    return np.concatenate(tips)
+from lcvg_env.reach_check import data_tips
 
 
 def median(values: np.ndarray) -> str:
