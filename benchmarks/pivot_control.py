@@ -111,6 +111,26 @@ def label_table(mover: Mover, episodes, size) -> str:
     return f"{len(share):6d}  {np.median(share):18.2f}  {np.median(miss):16.2f}"
 
 
+def one_step_row(mover: Mover, detector, episodes, size) -> str:
+    """One step from each real frame, the mask moved by the label fitted to the real next mask: the generated
+    tip's motion along the true tip's step over that step (pairs whose tip moves >= 1 px), and its miss."""
+    share, miss = [], []
+    for ep in episodes:
+        real = ep.frames(size=size)
+        tips = ground_truth(ep, size, len(real), "tip_px").numpy()
+        x = to_model_range(real)  # (T, 3, H, W)
+        labels = mover.labels(binary_masks(mover.g, real))
+        moved = [mover.by_label(mover.g.binary_mask(x[t : t + 1]), lab) for t, lab in enumerate(labels)]
+        out = mover.g.render(x[:-1], mover.g.binary_mask(x[:-1]), torch.cat(moved)).frame.clamp(-1.0, 1.0)
+        found = detector.detect(to_frames(out)).xy.numpy()  # (T-1, 2) tips of the generated next frames
+        for t in range(len(labels)):
+            tip_step = tips[t + 1] - tips[t]
+            if np.linalg.norm(tip_step) >= 1.0 and np.isfinite(found[t]).all():
+                share.append((found[t] - tips[t]) @ tip_step / np.linalg.norm(tip_step) ** 2)
+                miss.append(np.linalg.norm(found[t] - tips[t + 1]))
+    return f"{len(share):6d}  {np.median(share):18.2f}  {np.median(miss):16.2f}"
+
+
 def rollout_row(mover: Mover, detector, episodes, size, frames: int) -> str:
     dist = []
     for ep in episodes:
@@ -156,6 +176,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=48)
     parser.add_argument("--pivot-episodes", type=int, default=60, help="train episodes for the pivot")
     parser.add_argument("--pivot", default=None, help="x,y px instead of the estimate")
+    parser.add_argument("--one-step", action="store_true", help="one step from real frames, by the labels")
     parser.add_argument("--rollout", action="store_true", help="16-step rollouts driven by the labels")
     parser.add_argument("--gain", action="store_true", help="5-step constant commands from real starts")
     parser.add_argument("--starts", type=int, default=24, help="start frames of the gain")
@@ -187,9 +208,16 @@ def main() -> None:
     print("family         pairs  share of tip step  median miss (px)")
     for family, mover in movers.items():
         print(f"{family:<12s} {label_table(mover, episodes, size)}")
+    detector = load_detector("pusher") if args.one_step or args.rollout or args.gain else None
     with torch.no_grad():
+        if args.one_step:
+            print(
+                "\none step from real frames by the labels: the generated tip's share of the true step, miss"
+            )
+            print("family         pairs  share of tip step  median miss (px)")
+            for family, mover in movers.items():
+                print(f"{family:<12s} {one_step_row(mover, detector, episodes, size)}")
         if args.rollout:
-            detector = load_detector("pusher")
             print("\nrollouts driven by the labels: distance detected vs true tip (px; mean, then medians)")
             print("family          mean    DD@1    DD@4    DD@8   DD@16  no tip  seconds")
             for family, mover in movers.items():
@@ -197,7 +225,6 @@ def main() -> None:
                 row = rollout_row(mover, detector, episodes, size, 17)
                 print(f"{family:<12s} {row}  {time.perf_counter() - start:7.0f}")
         if args.gain:
-            detector = load_detector("pusher")
             print(f"\ngain over 5 steps from {args.starts} start frames (median per direction)")
             for family, mover in movers.items():
                 for move in args.moves:
