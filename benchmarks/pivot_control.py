@@ -35,7 +35,6 @@ from lcvg_env.control.pivot import (
     fit_similarity,
     similarity_params,
     steer,
-    warp_soft,
 )
 from lcvg_env.control.warp import pixels_to_normalized
 from lcvg_env.data import open_episodes
@@ -80,7 +79,7 @@ class Mover:
 
     def _turn(self, mask, k):
         params = similarity_params(torch.tensor([k], dtype=torch.complex64), self.pivot, self.size)
-        return (warp_soft(mask, params) > 0.5).float()
+        return self.g.warp_mask(mask, params, "affine")
 
 
 def step(generator, frame: torch.Tensor, moved_from) -> torch.Tensor:

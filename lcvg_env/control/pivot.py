@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lcvg_env.control.units import affine_normalized_to_pixels, affine_pixels_to_normalized
-from lcvg_env.control.warp import invert_affine
+from lcvg_env.control.warp import warp
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,6 @@ def similarity_px(k: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
 def similarity_params(k: torch.Tensor, pivot: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The same maps as ``affine`` controls (N, 6) in the warp's normalized units (frame ``size`` (H, W))."""
     return affine_pixels_to_normalized(similarity_px(k, pivot), size).reshape(-1, 6)
-
-
-def warp_soft(masks: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """Masks (N, 1, H, W) moved by forward affine ``params`` (N, 6), bilinear (values in [0, 1])."""
-    matrix = params.reshape(-1, 2, 3).float()
-    grid = F.affine_grid(invert_affine(matrix), list(masks.shape), align_corners=False)
-    return F.grid_sample(masks.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _as_pairs(masks_t: torch.Tensor, masks_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +113,7 @@ def _best_on_grid(
     """Each pair's best (turn, log-stretch), (n,) each, among its candidates phi, log_s (n, K) (Eq. 5)."""
     n, cands = phi.shape
     ks = (torch.exp(log_s) * torch.exp(1j * phi)).reshape(-1)  # (n K,)
-    warped = warp_soft(a.repeat_interleave(cands, 0), similarity_params(ks, pivot, tuple(a.shape[-2:])))
+    warped = warp(a.repeat_interleave(cands, 0), similarity_params(ks, pivot, tuple(a.shape[-2:])), "affine")
     loss = ((warped - b.repeat_interleave(cands, 0)) ** 2).mean(dim=(1, 2, 3)).reshape(n, cands)
     j = loss.argmin(1, keepdim=True)
     return phi.gather(1, j)[:, 0], log_s.gather(1, j)[:, 0]

@@ -16,8 +16,8 @@ from lcvg_env.control.pivot import (
     similarity_params,
     similarity_px,
     steer,
-    warp_soft,
 )
+from lcvg_env.control.warp import warp
 
 SIZE = (64, 64)
 
@@ -66,7 +66,7 @@ def test_steer_moves_the_far_end_by_the_command():
     m = arm(0.0)
     before = far_end(m, pivot)
     k = steer(m, (3.0, -2.0), pivot)
-    moved = warp_soft(m[None, None], similarity_params(torch.tensor([k]), pivot, SIZE))[0, 0]
+    moved = warp(m[None, None], similarity_params(torch.tensor([k]), pivot, SIZE), "affine")[0, 0]
     after = far_end(moved, pivot)
     np.testing.assert_allclose((after - before).numpy(), [3.0, -2.0], atol=0.6)
 
