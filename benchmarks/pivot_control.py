@@ -53,6 +53,16 @@ class Mover:
     def __init__(self, generator, family: str, pivot: torch.Tensor, cfg: PivotConfig) -> None:
         self.g, self.family, self.pivot, self.cfg = generator, family, pivot, cfg
         self.size = (generator.cfg.height, generator.cfg.width)
+        self._seen: dict[int, tuple[np.ndarray, torch.Tensor, list]] = {}
+
+    def episode(self, ep) -> tuple[np.ndarray, torch.Tensor, list]:
+        """An episode's frames (T, H, W, 3) uint8, M's binarized masks (T, H, W) and labels (T - 1), computed
+        once and shared by every table (each pair's fit depends on its own two masks only)."""
+        if id(ep) not in self._seen:
+            frames = ep.frames(size=self.size)
+            masks = binary_masks(self.g, frames)
+            self._seen[id(ep)] = (frames, masks, self.labels(masks))
+        return self._seen[id(ep)]
 
     def labels(self, masks: torch.Tensor) -> list:
         """Per-pair labels of masks (T, H, W): shifts (dx, dy) px or turns k (complex)."""
@@ -91,10 +101,9 @@ def label_table(mover: Mover, episodes, size) -> str:
     """Labels' motion of the far end vs the true tip's step (pairs whose tip moves at least 1 px)."""
     share, miss = [], []
     for ep in episodes:
-        frames = ep.frames(size=size)
-        masks = binary_masks(mover.g, frames)
+        frames, masks, labels = mover.episode(ep)
         tips = ground_truth(ep, size, len(frames), "tip_px").numpy()
-        for t, label in enumerate(mover.labels(masks)):
+        for t, label in enumerate(labels):
             tip_step = tips[t + 1] - tips[t]
             end = far_end(masks[t].float(), mover.pivot, mover.cfg.far_quantile)
             if np.linalg.norm(tip_step) < 1.0 or end is None:
@@ -115,12 +124,11 @@ def one_step_row(mover: Mover, detector, episodes, size) -> str:
     tip's motion along the true tip's step over that step (pairs whose tip moves >= 1 px), and its miss."""
     share, miss = [], []
     for ep in episodes:
-        real = ep.frames(size=size)
+        real, masks, labels = mover.episode(ep)
         tips = ground_truth(ep, size, len(real), "tip_px").numpy()
-        x = to_model_range(real)  # (T, 3, H, W)
-        labels = mover.labels(binary_masks(mover.g, real))
-        moved = [mover.by_label(mover.g.binary_mask(x[t : t + 1]), lab) for t, lab in enumerate(labels)]
-        out = mover.g.render(x[:-1], mover.g.binary_mask(x[:-1]), torch.cat(moved)).frame.clamp(-1.0, 1.0)
+        current = masks[:-1, None].float()  # (T-1, 1, H, W): M(x^t) binarized
+        moved = torch.cat([mover.by_label(current[t : t + 1], lab) for t, lab in enumerate(labels)])
+        out = mover.g.render(to_model_range(real[:-1]), current, moved).frame.clamp(-1.0, 1.0)
         found = detector.detect(to_frames(out)).xy.numpy()  # (T-1, 2) tips of the generated next frames
         for t in range(len(labels)):
             tip_step = tips[t + 1] - tips[t]
@@ -133,11 +141,11 @@ def one_step_row(mover: Mover, detector, episodes, size) -> str:
 def rollout_row(mover: Mover, detector, episodes, size, frames: int) -> str:
     dist = []
     for ep in episodes:
-        real = ep.frames(size=size)[:frames]
+        real, _, labels = mover.episode(ep)
+        real = real[:frames]
         tips = ground_truth(ep, size, len(real), "tip_px").numpy()
-        labels = mover.labels(binary_masks(mover.g, real))
         generated = [to_model_range(real[:1])]
-        for label in labels:
+        for label in labels[: frames - 1]:
             generated.append(step(mover.g, generated[-1], lambda m, lab=label: mover.by_label(m, lab)))
         found = detector.detect(to_frames(torch.cat(generated))).xy.numpy()
         dist.append(np.linalg.norm(found - tips, axis=1)[1:])

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lcvg_env.control.fit import fit_controls
 from lcvg_env.control.units import affine_normalized_to_pixels, affine_pixels_to_normalized
 from lcvg_env.control.warp import warp
 
@@ -167,8 +168,6 @@ class PivotEstimate:
 def estimate_pivot(masks_t: torch.Tensor, masks_next: torch.Tensor, iterations: int = 10) -> PivotEstimate:
     """The point that the affine maps fitted between ``masks_t`` and ``masks_next`` (N, H, W) move least:
     argmin_p sum_i w_i |(A_i - I) p + t_i|^2, reweighted (Huber-like, w_i = 1 / max(r_i / median r, 1))."""
-    from lcvg_env.control.fit import fit_controls
-
     m0, m1 = _as_pairs(masks_t, masks_next)
     fit = fit_controls(m0[:, 0], m1[:, 0], "affine")
     maps = affine_normalized_to_pixels(fit.params_norm.reshape(-1, 2, 3).double(), tuple(m0.shape[-2:]))
