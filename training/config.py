@@ -95,6 +95,11 @@ class TrainConfig:
     between them must lie in M(x^t) or in M(x^{t+h}) (L_bg on the union; docs/method.md section 9.6). Over
     one step the inside of a uniformly coloured part does not change, so the paper's terms (0, against the
     target) leave it out of the mask; over h steps more of the foreground moves off its own pixels."""
+    mask_size_prior: str = "each"
+    """With ``mask_horizon`` h > 0, what L_fg bounds by the share of changed pixels: 'each' (M(x^t) and
+    M(x^{t+h}) separately, averaged) or 'union' (max(M(x^t), M(x^{t+h})), the region L_bg needs). L_bg asks
+    the union to cover the change; 'union' also caps the union's area at it, so that neither mask can
+    spread past its own foreground (a small sprite's mask otherwise stays a blob up to the change's size)."""
     fit_solver: str = "fast"
     """Solver of the Eq. 5 fit for ``stage2_mask_source='warped'``: 'fast' or 'reference' (the paper's)."""
     checkpoint_every: int = 500
@@ -124,6 +129,12 @@ class TrainConfig:
         _check(self.lpips_net in ("vgg", "alex"), "lpips_net", self.lpips_net, "'vgg' or 'alex'")
         _check(
             self.fit_solver in ("fast", "reference"), "fit_solver", self.fit_solver, "'fast' or 'reference'"
+        )
+        _check(
+            self.mask_size_prior in ("each", "union"),
+            "mask_size_prior",
+            self.mask_size_prior,
+            "'each' or 'union'",
         )
         for name in (
             "stage1_steps",

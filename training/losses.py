@@ -10,7 +10,8 @@ x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask
 * stage 1 mask terms: L_bg = L1((1-m) x, (1-m) c), L_fg = relu(mean(m) - changed share) (the dynamic
   foreground size prior), L_bin = mean(min(m, 1 - m)); lambda_bg = ratio(step) * lambda_fg;
 * stage 1 with ``mask_horizon`` h > 0: the same three terms against a = x^{t+h}, with L_bg on the union
-  u = max(m, M(a)): L_bg = L1((1-u) a, (1-u) c); L_fg and L_bin averaged over m and M(a);
+  u = max(m, M(a)): L_bg = L1((1-u) a, (1-u) c); L_fg averaged over m and M(a) (``mask_size_prior``
+  'each') or taken on u ('union'); L_bin averaged over m and M(a);
 * stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code).
 
 Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
@@ -125,10 +126,13 @@ class LCVGLoss(nn.Module):
             later, later_mask = ahead[0], ahead[1].float()
             bg = background_loss(torch.maximum(mask, later_mask), current, later)
             thr = cfg.change_threshold
-            fg = (
-                foreground_size_loss(mask, current, later, thr)
-                + foreground_size_loss(later_mask, current, later, thr)
-            ) / 2
+            if cfg.mask_size_prior == "union":
+                fg = foreground_size_loss(torch.maximum(mask, later_mask), current, later, thr)
+            else:
+                fg = (
+                    foreground_size_loss(mask, current, later, thr)
+                    + foreground_size_loss(later_mask, current, later, thr)
+                ) / 2
             binary = (binarization_loss(mask) + binarization_loss(later_mask)) / 2
         loss = lambda_bg * bg + cfg.fg_weight * fg + cfg.bin_weight * binary
         logs = {

@@ -122,6 +122,23 @@ def test_mask_horizon_terms_accept_change_covered_by_either_frame_mask():
     assert one["bin"] == 0.0
 
 
+def test_union_size_prior_caps_the_union_that_the_each_prior_lets_spread():
+    """'each' bounds each mask by the change; 'union' bounds their union, so extra area anywhere costs."""
+    from lcvg_env.models import PatchGANConfig
+
+    current, later = _moving_block()  # 32 changed pixels: the block's columns 4:8 and 8:12
+    left, reached = torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16)
+    left[..., 4:8, 4:8] = 1.0
+    left[..., 12:16, 0:4] = 1.0  # 16 pixels that do not move: within the change's size for this mask alone
+    reached[..., 4:8, 8:12] = 1.0
+    terms = {}
+    for prior in ("each", "union"):
+        loss = LCVGLoss(preset_config("tiny-64", mask_horizon=1, mask_size_prior=prior), PatchGANConfig(8, 1))
+        _, terms[prior] = loss.mask_terms(1, 0, left, current, later, later, ahead=(later, reached))
+    assert terms["each"]["fg"] == 0.0 and terms["union"]["bg"] == 0.0
+    assert terms["union"]["fg"] == pytest.approx(16 / 256)  # the union is 48 px against 32 changed
+
+
 def test_stage2_background_term_compares_prediction():
     cfg = preset_config("tennis-96x256")
     from lcvg_env.models import PatchGANConfig
@@ -138,6 +155,8 @@ def test_config_rejects_bad_values():
 
     with pytest.raises(ValueError, match="control"):
         TrainConfig(control="shear")
+    with pytest.raises(ValueError, match="mask_size_prior"):
+        TrainConfig(mask_size_prior="both")
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=0)
 
