@@ -10,6 +10,8 @@ than the changed area), docs/method.md section 4. This script splits the IoU by 
   not (a uniformly coloured part that moves along itself, such as the inside of the pusher's red link);
 * M's pixels outside the true foreground, and the share of them that change (objects the arm pushes,
   the ball);
+* on two-player data (``ours_mask``, ``opponent_mask``), the share of frames in which M holds at least
+  a quarter of every player's pixels: a player M leaves out is a player the env cannot move;
 * reference masks made from the TRUTH, to show what a mask of a given shape can reach at best: each true
   component's bounding box, the truth dilated by 1 px, the truth moved by 1 px (its exact shape, one
   pixel off: the mean over the four directions), and (for M) M closed by a disk of radius r.
@@ -39,6 +41,8 @@ from lcvg_env.evaluation.video import ground_truth
 from lcvg_env.model import binary_masks, open_model, to_model_range
 
 CLOSING_RADII = (2, 4, 6)
+PLAYER_KEYS = ("ours_mask", "opponent_mask")  # the two-player data's true foregrounds, one mask each
+FOUND_SHARE = 0.25  # a true foreground counts as found when M holds at least this share of its pixels
 
 
 def disk(radius: int) -> np.ndarray:
@@ -114,6 +118,7 @@ def main() -> None:
     tally, truth_px, frames_seen = Tally(), 0.0, 0
     split = np.zeros(4)  # true changing px, of them in M, true still px, of them in M
     extra = np.zeros(2)  # M outside the truth, of it changing
+    found = np.zeros(2)  # frames with several true foregrounds, of them with every one found by M
     for ep in episodes:
         frames = ep.frames(size=size)
         truth = ground_truth(ep, size, len(frames), "foreground_mask")
@@ -121,6 +126,7 @@ def main() -> None:
             raise SystemExit(f"{ep.name}: no arm_mask or players' masks; this needs the built-in data.")
         truth = truth.numpy()
         masks = None if ckpt is None else binary_masks(ckpt.generator, frames).numpy()  # (T, H, W)
+        players = _player_masks(ep, size)  # (T, P, H, W) or None
         gray = to_model_range(frames).mean(dim=1).numpy()  # (T, H, W) in [-1, 1]
         change = np.abs(gray[1:] - gray[:-1]) > args.change_threshold  # (T-1, H, W): x^t vs x^{t+1}
         for t in range(len(frames) - 1):  # frames with a next frame, as stage 1 sees them
@@ -132,6 +138,8 @@ def main() -> None:
                     tally.add(f"M closed by a disk of radius {r} px", closed(m, r), g)
                 split += [(g & c).sum(), (g & c & m).sum(), (g & ~c).sum(), (g & ~c & m).sum()]
                 extra += [(m & ~g).sum(), (m & ~g & c).sum()]
+                if players is not None:
+                    found += [1, holds_every_player(m, players[t])]
             tally.add("truth: each component's bounding box", boxes(g), g)
             tally.add("truth dilated by 1 px", ndimage.binary_dilation(g, np.ones((3, 3))), g)
             for shifted in moved_by_one(g):
@@ -157,6 +165,25 @@ def main() -> None:
         f"M's pixels outside the truth: {extra[0] / truth_px:.2f} x the truth's area, "
         f"{extra[1] / max(extra[0], 1):.1%} of them changing (moved objects, the ball)"
     )
+    if found[0]:
+        print(
+            f"frames in which M holds at least {FOUND_SHARE:.0%} of every true player's pixels: "
+            f"{found[1] / found[0]:.3f} of {found[0]:.0f} (a player M leaves out cannot be moved in the env)"
+        )
+
+
+def holds_every_player(mask: np.ndarray, players: np.ndarray) -> bool:
+    """Whether ``mask`` (H, W) holds at least ``FOUND_SHARE`` of each true player's pixels (P, H, W)."""
+    held = (players & mask).sum(axis=(1, 2))  # (P,)
+    return bool((held >= FOUND_SHARE * players.sum(axis=(1, 2))).all())
+
+
+def _player_masks(ep, size: tuple[int, int]) -> np.ndarray | None:
+    """The true players' masks (T, P, H, W) of two-player data stored at ``size``; None otherwise."""
+    ann = ep.annotations()
+    if not all(k in ann for k in PLAYER_KEYS) or tuple(ep.stored_size()) != tuple(size):
+        return None
+    return np.stack([np.asarray(ann[k], dtype=bool) for k in PLAYER_KEYS], axis=1)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,17 @@ def test_a_two_by_two_square_moved_one_pixel_scores_a_third() -> None:
         tally.add("moved", moved, mask, weight=0.25)
     row = tally.rows(float(mask.sum()))[0]
     assert row == "| moved | 0.333 | 0.500 | 0.500 |"  # 2 shared of 6 in the union, 2 of 4 on each side
+
+
+def test_a_mask_holds_the_players_only_when_it_holds_a_quarter_of_each() -> None:
+    bench = load_script("benchmarks/mask_anatomy.py")
+    players = np.zeros((2, 8, 8), bool)
+    players[0, 0:2, 0:4] = True  # 8 px
+    players[1, 6:8, 4:8] = True  # 8 px
+    mask = np.zeros((8, 8), bool)
+    mask[0:2, 0:4] = True  # all of the first player
+    assert not bench.holds_every_player(mask, players)  # the second is left out
+    mask[6, 4:6] = True  # 2 of the second's 8 px: a quarter
+    assert bench.holds_every_player(mask, players)
+    mask[6, 5] = False
+    assert not bench.holds_every_player(mask, players)
