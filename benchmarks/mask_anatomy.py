@@ -126,7 +126,7 @@ def main() -> None:
             raise SystemExit(f"{ep.name}: no arm_mask or players' masks; this needs the built-in data.")
         truth = truth.numpy()
         masks = None if ckpt is None else binary_masks(ckpt.generator, frames).numpy()  # (T, H, W)
-        players = _player_masks(ep, size)  # (T, P, H, W) or None
+        players = _player_masks(ep, size, len(frames))  # (T, P, H, W) or None
         gray = to_model_range(frames).mean(dim=1).numpy()  # (T, H, W) in [-1, 1]
         change = np.abs(gray[1:] - gray[:-1]) > args.change_threshold  # (T-1, H, W): x^t vs x^{t+1}
         for t in range(len(frames) - 1):  # frames with a next frame, as stage 1 sees them
@@ -178,12 +178,12 @@ def holds_every_player(mask: np.ndarray, players: np.ndarray) -> bool:
     return bool((held >= FOUND_SHARE * players.sum(axis=(1, 2))).all())
 
 
-def _player_masks(ep, size: tuple[int, int]) -> np.ndarray | None:
-    """The true players' masks (T, P, H, W) of two-player data stored at ``size``; None otherwise."""
-    ann = ep.annotations()
-    if not all(k in ann for k in PLAYER_KEYS) or tuple(ep.stored_size()) != tuple(size):
+def _player_masks(ep, size: tuple[int, int], count: int) -> np.ndarray | None:
+    """The true players' masks (T, P, H, W) at ``size`` of two-player data; None for other data."""
+    masks = [ground_truth(ep, size, count, key) for key in PLAYER_KEYS]
+    if any(m is None for m in masks):
         return None
-    return np.stack([np.asarray(ann[k], dtype=bool) for k in PLAYER_KEYS], axis=1)
+    return torch.stack(masks, dim=1).numpy()
 
 
 if __name__ == "__main__":

@@ -124,10 +124,11 @@ class LCVGLoss(nn.Module):
             binary = binarization_loss(mask)
         else:
             later, later_mask = ahead[0], ahead[1].float()
-            bg = background_loss(torch.maximum(mask, later_mask), current, later)
+            union = torch.maximum(mask, later_mask)
+            bg = background_loss(union, current, later)
             thr = cfg.change_threshold
             if cfg.mask_size_prior == "union":
-                fg = foreground_size_loss(torch.maximum(mask, later_mask), current, later, thr)
+                fg = foreground_size_loss(union, current, later, thr)
             else:
                 fg = (
                     foreground_size_loss(mask, current, later, thr)
