@@ -128,9 +128,9 @@ def bundle(
     region: Annotated[
         str | None,
         typer.Option(
-            help="The motion region to record (where the foreground's centroid went in the video; the env "
-            "keeps it there, docs/env.md): 'auto' (measured on --data with the model's M) or 'none'; "
-            "default: keep the source's."
+            help="The motion region to record (where the foreground's centroid went in the video, or each "
+            "player's with --players; the env keeps it there, docs/env.md): 'auto' (measured on --data with "
+            "the model's M) or 'none'; default: keep the source's."
         ),
     ] = None,
     actuator: Annotated[
@@ -156,8 +156,8 @@ def bundle(
         typer.Option(
             min=1,
             max=4,
-            help="Foregrounds measured each on its own by --max-displacement auto (the env's players); "
-            "default: the training's (`players` of its config), else 1.",
+            help="Foregrounds measured each on its own by --max-displacement and --region auto (the env's "
+            "players); default: the training's (`players` of its config), else 1.",
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
@@ -224,13 +224,13 @@ def bundle(
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc
+    if players is None:  # the foregrounds --max-displacement auto and --region auto measure each
+        trained = ckpt.extra.get("train_config") or {}
+        players = int(trained.get("players", 1)) if isinstance(trained, dict) else 1
     if range_px == "auto":
         from lcvg_env.control.control_range import control_range_of_split, env_defaults
 
         try:
-            if players is None:
-                trained = ckpt.extra.get("train_config") or {}
-                players = int(trained.get("players", 1)) if isinstance(trained, dict) else 1
             measured = control_range_of_split(ckpt, data, split, players=players, clips=clips)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
@@ -246,7 +246,7 @@ def bundle(
         from lcvg_env.control.region import REGION_KEY, region_of_split
 
         try:
-            measured_region = region_of_split(ckpt, data, split, clips=clips)
+            measured_region = region_of_split(ckpt, data, split, clips=clips, players=players)
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(code=1) from exc

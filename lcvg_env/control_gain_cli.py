@@ -20,7 +20,6 @@ from lcvg_env.cli_options import (
     JsonOut,
     Model,
     NEnvs,
-    Region,
     Threads,
 )
 
@@ -46,7 +45,14 @@ def control_gain(
             "the gains are also given over the commands that end there. 'none': skip.",
         ),
     ] = "train",
-    region: Region = "none",
+    region: Annotated[
+        str | None,
+        typer.Option(
+            help="The env's region setting (docs/env.md, \"The data's region\"): none (moves never "
+            "shortened) or data (the checkpoint's recorded region keeps each foreground in); default: "
+            "the env's, none for one foreground and data for --players 2, as LCVG-AtariTennis-v0 runs.",
+        ),
+    ] = None,
     actuation: Actuation = "direct",
     json_out: JsonOut = None,
     threads: Threads = THREADS_DEFAULT,
@@ -75,14 +81,19 @@ def control_gain(
         if json_out is not None:
             check_output_file(json_out, "--json")
         device = resolve_device(device)
-        if players != 1 and region != "none":
-            raise ValueError("--region data keeps one foreground in its region: it needs --players 1.")
         if players != 1:
+            region = "data" if region is None else region
             reach = None if reach_split == "none" else reach_split
-            _two_players(checkpoint, data_dir, players, starts, split, reach, n_envs, device, json_out)
+            args = (players, starts, split, reach, n_envs, device, region)
+            _two_players(checkpoint, data_dir, *args, json_out=json_out)
             return
         cfg = ControlGainConfig(
-            starts=starts, split=split, batch_size=n_envs, device=device, region=region, actuation=actuation
+            starts=starts,
+            split=split,
+            batch_size=n_envs,
+            device=device,
+            region="none" if region is None else region,
+            actuation=actuation,
         )
         det = load_tip_detector(detector)
         rows = cfg.starts * len(DIRECTIONS) * len(cfg.fractions)
@@ -119,6 +130,7 @@ def _two_players(
     reach_split: str | None,
     n_envs: int,
     device: str,
+    region: str,
     json_out: Path | None,
 ) -> None:
     """``--players 2``: :mod:`lcvg_env.control_gain_players`."""
@@ -127,6 +139,6 @@ def _two_players(
     if players != 2:
         raise ValueError(f"--players must be 1 (one foreground, the tip detector) or 2, got {players}.")
     cfg = TwoPlayerGainConfig(
-        starts=starts, split=split, batch_size=n_envs, device=device, reach_split=reach_split
+        starts=starts, split=split, batch_size=n_envs, device=device, reach_split=reach_split, region=region
     )
     two_player_control_gain(checkpoint, data_dir, cfg, json_out)

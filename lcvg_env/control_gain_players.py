@@ -67,6 +67,10 @@ class TwoPlayerGainConfig:
     """Split whose true player positions make the reachable area (None: no feasible-command summaries)."""
     reach_tolerance_px: float = 2.0
     """How far (px) from a true position a commanded end point may be and still count as reachable."""
+    region: str = "data"
+    """The env's ``region`` (``EnvConfig.region``): ``data`` (as ``LCVG-AtariTennis-v0`` runs) keeps each
+    player where the training video's players were (the checkpoint's per-player motion region); ``none``
+    never shortens a move."""
 
     def __post_init__(self) -> None:
         self.fractions = tuple(self.fractions)
@@ -285,7 +289,12 @@ def make_two_player_batch(checkpoint: str | Path, num_envs: int, cfg: TwoPlayerG
     from lcvg_env.env.registration import ATARI_TENNIS_COLOURS
 
     env_cfg = EnvConfig(
-        task="none", players=2, player_colours=ATARI_TENNIS_COLOURS, device=cfg.device, dtype=cfg.dtype
+        task="none",
+        players=2,
+        player_colours=ATARI_TENNIS_COLOURS,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        region=cfg.region,
     )
     return LCVGBatch(checkpoint, num_envs, env_cfg)
 
@@ -302,9 +311,11 @@ def render_tables(result: dict[str, Any]) -> list[Any]:
         e = loc[name]
         locator.add_row(name, *(_fmt(e[k]) for k in ("median_px", "p90_px", "max_px")), f"{e['lost']:.0%}")
     meta = result["meta"]
+    region = meta["config"].get("region", "none")
     title = (
         f"two-player control gain after {meta['config']['steps']} steps "
-        f"(max_displacement {meta['max_displacement']:g} px per step at 100 %; per-direction medians)"
+        f"(max_displacement {meta['max_displacement']:g} px per step at 100 %; per-direction medians"
+        f"{'; region ' + repr(region) if region != 'none' else ''})"
     )
     tables = [locator, _gains_table(title, result["players"])]
     if "players_feasible" in result:

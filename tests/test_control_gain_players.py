@@ -91,7 +91,7 @@ STARTS = np.array([[[30.0, 14.0], [34.0, 46.0]], [[33.5, 47.2], [29.0, 15.5]]]) 
 
 
 def run(ckpt: Path, mix: np.ndarray, bands: tuple | None = None, area: np.ndarray | None = None) -> dict:
-    cfg = TwoPlayerGainConfig(starts=2, fractions=(0.5, 1.0), steps=3, batch_size=64)
+    cfg = TwoPlayerGainConfig(starts=2, fractions=(0.5, 1.0), steps=3, batch_size=64, region="none")
     batch = make_two_player_batch(ckpt, cfg.batch_size, cfg)
     batch.cfg.max_displacement = 2.0
     batch.controls = type(batch.controls)("translation", (SIZE, SIZE), 2.0, 0.2, players=2)
@@ -106,7 +106,7 @@ def entry(result: dict, player: int, fraction: float) -> dict:
 def test_commands_and_actions(ckpt64: Path) -> None:
     u = command_vectors()
     assert u.shape == (9, 2) and COMMAND_NAMES[0] == "stay" and not u[0].any()
-    batch = make_two_player_batch(ckpt64, 1, TwoPlayerGainConfig())
+    batch = make_two_player_batch(ckpt64, 1, TwoPlayerGainConfig(region="none"))
     actions = pair_actions(batch, 0.5)  # (9, 9, 4): player 0's command on rows, player 1's on columns
     assert actions.shape == (9, 9, 4)
     np.testing.assert_allclose(actions[1, 0], [0.5, 0, 0, 0])  # E for player 0, player 1 stays
@@ -229,6 +229,9 @@ def test_cli_two_players_on_a_tiny_model(tmp_path: Path) -> None:
     data = tennis_data(tmp_path / "data")
     out = tmp_path / "gain.json"
     args = ["control-gain", str(ckpt), str(data), "--players", "2", "--starts", "1", "--json", str(out)]
+    unbounded = CliRunner().invoke(app, [*args, "--threads", "1"])  # the id's region="data" by default
+    assert unbounded.exit_code == 1 and "--region auto --players 2" in unbounded.output and not out.exists()
+    args += ["--region", "none"]  # a model without a recorded region: the plain env
     missing = CliRunner().invoke(app, [*args, "--threads", "1"])  # no train split to read the court from
     assert missing.exit_code == 1 and "--reach-split" in missing.output and not out.exists()
     result = CliRunner().invoke(app, [*args, "--threads", "1", "--reach-split", "test"])

@@ -380,9 +380,9 @@ class Trainer:
     def _data_defaults(self) -> dict[str, Any]:
         """What the finished model's training data gives the environment, measured with the final M on
         the training split: the action range (the fitted controls' per-axis 99th percentile,
-        ``extra["env_defaults"]``) and, for one foreground, the motion region (where M's centroid went,
-        ``extra["motion_region"]``, :mod:`lcvg_env.control.region`). Either is left out, with a message,
-        when the split does not give it (the env then uses its fallback)."""
+        ``extra["env_defaults"]``) and the motion region (where M's centroid went, or with several players
+        each player's, ``extra["motion_region"]``, :mod:`lcvg_env.control.region`). Either is left out,
+        with a message, when the split does not give it (the env then uses its fallback)."""
         from lcvg_env.checkpoint import Checkpoint
 
         was_training = self.generator.training
@@ -399,12 +399,9 @@ class Trainer:
             )
             print(f"Action range of the trained controls: {measured.to_json()}")
             out[ENV_DEFAULTS_KEY] = env_defaults(measured)
-            if self.cfg.players == 1:
-                region = region_of_split(ckpt, self.data_dir, "train", clips=clips)
-                print(
-                    f"Motion region: {int(region.visited.sum())} cells of {region.cell} px, {region.source}"
-                )
-                out[REGION_KEY] = region.to_json()
+            region = region_of_split(ckpt, self.data_dir, "train", clips=clips, players=self.cfg.players)
+            print(f"Motion region: {int(region.visited.sum())} cells of {region.cell} px, {region.source}")
+            out[REGION_KEY] = region.to_json()
         except (ValueError, FileNotFoundError) as exc:
             print(f"No action range or motion region recorded in the checkpoint: {exc}")
         finally:

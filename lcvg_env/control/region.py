@@ -15,6 +15,13 @@ not go further away; moves along the edge or back in are whole.
 It needs the mask's centroid only, so it works for any checkpoint; the region is measured by
 ``lcvg checkpoint bundle --region auto --data DIR`` with the model's own M (no ground truth: these are
 the positions the model was trained on) and stored in the checkpoint (``extra["motion_region"]``).
+
+**Several foregrounds** (``players`` K > 1, the env's players): the region is measured from the
+centroids of the K largest components of each mask (:func:`~lcvg_env.control.components.largest_components`,
+as the env splits M), so it holds every place where some player was, and the env applies the rule to
+each player's own move from its own centroid. One region serves every player: players who change ends
+(Atari Tennis) have been on both halves. It is a bound on where players can be drawn, not on which half
+each one keeps to.
 """
 
 from __future__ import annotations
@@ -48,8 +55,12 @@ class MotionRegion:
     visited: np.ndarray
     source: str = ""
     """What was measured (data folder, split, model step)."""
+    players: int = 1
+    """1: the centroids of whole masks; K > 1: of each mask's K largest components (module docstring)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.players, bool) or not isinstance(self.players, int) or self.players < 1:
+            raise ValueError(f"A motion region's players must be an int >= 1, got {self.players!r}.")
         h, w = self.size
         rows, cols = -(-h // self.cell), -(-w // self.cell)
         if self.visited.shape != (rows, cols) or self.visited.dtype != bool:
@@ -62,9 +73,15 @@ class MotionRegion:
 
     @classmethod
     def from_centroids(
-        cls, centroids: np.ndarray, size: tuple[int, int], cell: int | None = None, source: str = ""
+        cls,
+        centroids: np.ndarray,
+        size: tuple[int, int],
+        cell: int | None = None,
+        source: str = "",
+        players: int = 1,
     ) -> MotionRegion:
-        """The cells that hold at least one of ``centroids`` (N, 2) (x, y) px (NaN rows: no foreground)."""
+        """The cells that hold at least one of ``centroids`` (N, 2) or (N, K, 2) (x, y) px (NaN: no
+        foreground); ``players``: what the centroids are of (the class docstring)."""
         cell = default_cell(size) if cell is None else cell
         h, w = size
         visited = np.zeros((-(-h // cell), -(-w // cell)), dtype=bool)
@@ -73,7 +90,7 @@ class MotionRegion:
         if not len(pts):
             raise ValueError("No foreground centroid to measure a motion region from (every mask was empty).")
         visited[_cells(pts, cell, visited.shape)] = True
-        return cls((h, w), cell, visited, source)
+        return cls((h, w), cell, visited, source, players)
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         """(...,) bool: each point (..., 2) (x, y) px lies in a visited cell (points off the frame count in
@@ -118,6 +135,7 @@ class MotionRegion:
             "cell": self.cell,
             "visited": ["".join("1" if v else "0" for v in row) for row in self.visited],
             "source": self.source,
+            "players": self.players,
         }
 
     @classmethod
@@ -126,7 +144,13 @@ class MotionRegion:
         try:
             size = tuple(int(v) for v in value["size"])
             rows = [[c == "1" for c in row] for row in value["visited"]]
-            return cls(size, int(value["cell"]), np.array(rows, dtype=bool), str(value.get("source", "")))  # type: ignore[arg-type]
+            return cls(
+                size,  # type: ignore[arg-type]
+                int(value["cell"]),
+                np.array(rows, dtype=bool),
+                str(value.get("source", "")),
+                int(value.get("players", 1)),  # regions recorded before players existed: whole masks
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"The checkpoint's {REGION_KEY!r} is not a motion region ({exc}); record it again with "
@@ -164,17 +188,29 @@ def region_of_split(
     split: str = "train",
     episodes: int | None = None,
     clips: list[np.ndarray] | None = None,
+    players: int = 1,
 ) -> MotionRegion:
     """The region of M's centroids over the frames of ``data_dir``'s ``split`` at the model's size;
     ``clips``: that split's :func:`~lcvg_env.control.control_range.split_clips`, when the caller has
-    decoded them already."""
+    decoded them already; ``players`` > 1: the centroids of each mask's ``players`` largest components
+    (the env's split of M into players), not of the whole mask."""
+    from lcvg_env.control.components import default_min_area, largest_components
     from lcvg_env.control.control_range import split_clips
     from lcvg_env.control.warp import mask_centroid
     from lcvg_env.model import binary_masks
 
+    if isinstance(players, bool) or not isinstance(players, int) or players < 1:
+        raise ValueError(f"players must be an int >= 1, got {players!r}.")
     clips = split_clips(ckpt, data_dir, split, episodes) if clips is None else clips
-    centroids = [mask_centroid(binary_masks(ckpt.generator, c)[:, None].float()).numpy() for c in clips]
-    frames = sum(len(c) for c in centroids)
-    source = f"{data_dir} ({split}, {len(clips)} episodes, {frames} frames, model step {ckpt.step})"
     size = (ckpt.config.height, ckpt.config.width)
-    return MotionRegion.from_centroids(np.concatenate(centroids), size, source=source)
+    centroids = []
+    for clip in clips:
+        masks = binary_masks(ckpt.generator, clip)  # (T, H, W) bool
+        if players == 1:
+            centroids.append(mask_centroid(masks[:, None].float()).numpy())  # (T, 2)
+        else:
+            centroids.append(largest_components(masks, players, default_min_area(size))[1])  # (T, K, 2)
+    frames = sum(len(c) for c in centroids)
+    each = f", the {players} largest components of each mask" if players > 1 else ""
+    source = f"{data_dir} ({split}, {len(clips)} episodes, {frames} frames{each}, model step {ckpt.step})"
+    return MotionRegion.from_centroids(np.concatenate(centroids), size, source=source, players=players)

@@ -151,15 +151,20 @@ class LCVGBatch:
         region, or with ``actuation="data"`` its actuator's region of steered points when it records one."""
         if self.cfg.region == "none":
             return None
-        if self.cfg.players != 1 or self.mode not in ("translation", "rotation"):
+        players = self.cfg.players
+        if self.mode not in ("translation", "rotation") or (
+            players > 1 and (self.mode != "translation" or self.actuator is not None)
+        ):
             raise ValueError(
-                f"region='data' keeps one foreground's centroid in place: it needs players=1 and translation "
-                f"or rotation controls, got players={self.cfg.players} and {self.mode!r}."
+                "region='data' keeps each foreground's centroid in place: it needs translation or rotation "
+                "controls, and with players > 1 translation and actuation='direct'; got "
+                f"players={players}, {self.mode!r} and actuation={self.cfg.actuation!r}."
             )
         # with actuation="data" the region bounds the steered point: the actuator's region of steered points
         steered = None if self.actuator is None else self.actuator.region
         region = recorded_region(extra) if steered is None else steered
-        record = "`lcvg checkpoint bundle MODEL --out OUT --region auto --data DATA_DIR`"
+        each = f" --players {players}" if players > 1 else ""
+        record = f"`lcvg checkpoint bundle MODEL --out OUT --region auto{each} --data DATA_DIR`"
         if region is None:
             raise ValueError(
                 "region='data' needs the region of the model's training data, which this checkpoint does not "
@@ -169,6 +174,13 @@ class LCVGBatch:
             raise ValueError(
                 f"The checkpoint's motion region is for {region.size} frames, its model makes {self.size}; "
                 f"record it again ({record}) or pass region='none'."
+            )
+        if region.players != players:
+            what = "whole masks" if region.players == 1 else f"the {region.players} largest components of M"
+            raise ValueError(
+                f"The checkpoint's motion region was measured on the centroids of {what}, and this env moves "
+                f"{players} foreground(s): record it again for players={players} ({record}) or pass "
+                "region='none'."
             )
         return region
 
@@ -206,6 +218,11 @@ class LCVGBatch:
             history[:, 0] = self.commanded_px[:, self._columns]
             self.command_history = history
             self.control_px[:, self._columns] = self.actuator.respond(history)
+        elif self.region is not None and self.sim.tracker is not None:  # each player from its own centroid
+            for k, cols in enumerate(self._columns):
+                self.control_px[:, cols] = self.region.limit(
+                    self.sim.tracker.centroids[:, k], self.control_px[:, cols], self._region_distances
+                )
         elif self.region is not None:  # translation columns 0, 1 (translation and rotation controls)
             moves = self.region.limit(self.sim.centroids, self.control_px[:, :2], self._region_distances)
             self.control_px[:, :2] = moves

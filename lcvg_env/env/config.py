@@ -94,8 +94,10 @@ class EnvConfig:
     """``data``: keep the foreground where the training video's went. The checkpoint's recorded region
     (:mod:`lcvg_env.control.region`; ``lcvg train`` records it, ``lcvg checkpoint bundle --region auto``
     adds it) shortens a move that would take the mask's centroid further from that region than it is
-    (``info["control_px"]`` is the move made); one foreground (``players=1``), ``translation`` and
-    ``rotation`` controls. ``none``: moves are never shortened (the paper's env)."""
+    (``info["control_px"]`` is the move made); ``translation`` and ``rotation`` controls. With ``players``
+    > 1 (translation, ``actuation="direct"``) each player's move is shortened from its own centroid by a
+    region recorded per player (``lcvg checkpoint bundle --region auto --players K``). ``none``: moves
+    are never shortened (the paper's env)."""
     actuation: str = "direct"
     """``direct``: the mask moves by the whole command in the step (the paper's control). ``data``: the
     command moves the point the foreground is steered to, and the mask follows it with the response of the

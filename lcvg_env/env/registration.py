@@ -55,7 +55,9 @@ ENV_IDS: tuple[EnvId, ...] = (
         "LCVG-AtariTennis-v0",
         "atari_tennis",
         100,
-        {"players": 2, "player_colours": ATARI_TENNIS_COLOURS, "task": "reach_each"},
+        # region "data": the game keeps its players on the court; the model draws them only where the
+        # video showed them (docs/env.md, "Keeping the players on the court")
+        {"players": 2, "player_colours": ATARI_TENNIS_COLOURS, "task": "reach_each", "region": "data"},
     ),
 )
 """The ids. ``LCVG-Breakout-v0`` was withdrawn (no bundled Breakout model; docs/env.md says how to build

@@ -95,7 +95,8 @@ def test_batched_fast_solve_equals_per_pair_solves(mode: str) -> None:
     batched = fit_controls(pairs["m0"], pairs["m1"], mode)
     for i in range(4):
         single = fit_controls(pairs["m0"][i : i + 1], pairs["m1"][i : i + 1], mode)
-        torch.testing.assert_close(single.params_norm[0], batched.params_norm[i], atol=1e-5, rtol=1e-4)
+        # float32 sums over a batch round differently from one pair's: up to 3e-5 (1e-3 px) on some CPUs
+        torch.testing.assert_close(single.params_norm[0], batched.params_norm[i], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(single.loss[0], batched.loss[i], atol=1e-7, rtol=1e-4)
 
 
@@ -107,7 +108,8 @@ def test_batched_reference_solve_equals_per_pair_solves() -> None:
         single = fit_controls(
             pairs["m0"][i : i + 1], pairs["m1"][i : i + 1], "rotation", solver="reference", config=cfg
         )
-        torch.testing.assert_close(single.params_norm[0], batched.params_norm[i], atol=1e-5, rtol=1e-4)
+        # float32 sums over a batch round differently from one pair's: up to 3e-5 (1e-3 px) on some CPUs
+        torch.testing.assert_close(single.params_norm[0], batched.params_norm[i], atol=1e-4, rtol=1e-4)
 
 
 def test_reported_loss_is_eq5_with_the_fitted_params() -> None:

@@ -62,6 +62,20 @@ def test_json_round_trip_and_clear_errors() -> None:
         MotionRegion((32, 32), 4, np.zeros((8, 8), bool))
 
 
+def test_a_region_of_players_keeps_their_count_and_holds_every_players_centroid() -> None:
+    centroids = np.array([[[5.0, 5.0], [25.0, 29.0]], [[6.0, 9.0], [np.nan, np.nan]]])  # (T, K, 2)
+    region = MotionRegion.from_centroids(centroids, (32, 32), cell=4, players=2)
+    assert region.players == 2 and region.visited.sum() == 3
+    assert region.contains(centroids[0]).all() and not region.contains(np.array([15.0, 15.0]))
+    again = MotionRegion.from_json(region.to_json())
+    assert again.players == 2 and np.array_equal(again.visited, region.visited)
+    old = region.to_json()
+    del old["players"]  # recorded before regions had players: whole masks
+    assert MotionRegion.from_json(old).players == 1
+    with pytest.raises(ValueError, match="players must be an int >= 1"):
+        MotionRegion.from_centroids(centroids, (32, 32), players=0)
+
+
 def test_contains_is_true_in_visited_cells_only() -> None:
     region = MotionRegion.from_centroids(np.array([[5.0, 5.0], [13.0, 5.0]]), (16, 16), cell=4)
     points = np.array([[[4.5, 6.0], [14.9, 7.9]], [[9.0, 5.0], [np.nan, 5.0]]])  # (2, 2, 2)

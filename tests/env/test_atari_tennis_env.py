@@ -12,6 +12,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from lcvg_env.control.components import ForegroundTracker, colour_owner
+from lcvg_env.control.region import REGION_KEY, MotionRegion
 from lcvg_env.data.atari_tennis_ram import PLAYER_COLOURS
 from lcvg_env.env import LCVGEnv
 from lcvg_env.env.config import EnvConfig
@@ -41,6 +42,7 @@ def test_id_is_registered_with_two_players_numbered_by_colour() -> None:
         "players": 2,
         "player_colours": ATARI_TENNIS_COLOURS,
         "task": "reach_each",
+        "region": "data",
     }
     np.testing.assert_array_equal(ATARI_TENNIS_COLOURS, PLAYER_COLOURS)  # ours first, as in the data
     assert "LCVG-Breakout-v0" not in {s.id for s in ENV_IDS}
@@ -66,6 +68,10 @@ def test_env_checker_at_the_data_size(tmp_path: Path) -> None:
 
     model = load_checkpoint(ckpt)
     model.start_frames = starts
+    with pytest.raises(ValueError, match=r"does not record.*--region auto --players 2.*region='none'"):
+        gymnasium.make("LCVG-AtariTennis-v0", checkpoint=model)  # the id keeps players where the data's were
+    cells = np.array([[x + 2.0, y + 2.0] for x in range(0, 64, 4) for y in range(4, 60, 4)])  # (N, 2)
+    model.extra[REGION_KEY] = MotionRegion.from_centroids(cells, (64, 64), players=2).to_json()
     env = gymnasium.make("LCVG-AtariTennis-v0", checkpoint=model, render_mode="rgb_array")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

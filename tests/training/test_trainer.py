@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 
@@ -227,4 +228,6 @@ def test_finished_training_records_the_action_range_and_the_motion_region(
     recorded = trainer._data_defaults()  # M finds the red square (red_mask): a range and a region to measure
     assert recorded[ENV_DEFAULTS_KEY]["max_displacement"] > 0
     region = MotionRegion.from_json(recorded[REGION_KEY])
-    assert region.size == (32, 32) and region.visited.any()
+    assert region.size == (32, 32) and region.visited.any() and region.players == 1
+    trainer.cfg = dataclasses.replace(trainer.cfg, players=2)  # each player's centroid, for the env's split
+    assert MotionRegion.from_json(trainer._data_defaults()[REGION_KEY]).players == 2
