@@ -190,8 +190,22 @@ def _gain_summary(
         "max_cross": _num(np.nanmax(cross_dir)) if np.isfinite(cross_dir).any() else None,
         "lost": round(float(np.isnan(flat[kept]).mean()), 4) if kept.any() else None,
         "per_direction_gain": {n: _num(g) for n, g in zip(names, per_dir, strict=True)},
+        "per_direction_lost": {
+            n: _num(v) for n, v in zip(names, _lost_per_direction(gain, k, other_moving, keep), strict=True)
+        },
         **extra,
     }
+
+
+def _lost_per_direction(gain: np.ndarray, k: int, other_moving: bool, keep: np.ndarray | None) -> np.ndarray:
+    """(8,) the share of player k's rollouts per own direction where it was not located (NaN gain), over
+    the kept ones when ``keep`` is given (NaN where none is kept)."""
+    lost = np.isnan(gain).astype(float)
+    kept = np.ones(gain.shape) if keep is None else keep.astype(float)
+    lost = np.where(kept > 0, lost, np.nan)
+    flat = lost if k == 0 else np.swapaxes(lost, 1, 2)  # (S, own, other)
+    flat = flat[:, 1:, 1:] if other_moving else flat[:, 1:, :1]  # (S, 8, 8 | 1)
+    return _nan_stat(np.nanmean, np.moveaxis(flat, 1, 0).reshape(8, -1), axis=1)
 
 
 def summarize(

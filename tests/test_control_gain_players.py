@@ -128,6 +128,23 @@ def test_a_perfect_mover_scores_gain_one_and_no_leak(ckpt64: Path) -> None:
         assert abs(e["leak_median"]) < 0.05 and e["leak_max_abs"] < 0.05 and e["drift_px"] < 0.01
 
 
+def test_lost_players_are_counted_per_direction(ckpt64: Path) -> None:
+    from lcvg_env.control_gain_players import _gain_summary
+
+    gain = np.ones((4, 9, 9))  # (S, own command of player 0, player 1's)
+    north = COMMAND_NAMES.index("N")
+    gain[:, north, 1:] = np.nan  # player 0 lost whenever it goes north while the other moves
+    gain[0, COMMAND_NAMES.index("E"), 1:5] = np.nan  # and in half of one start's east runs
+    summary = _gain_summary(gain, np.zeros_like(gain), 0, other_moving=True)
+    lost = summary["per_direction_lost"]
+    assert lost["N"] == 1.0 and lost["E"] == 0.125 and lost["W"] == 0.0  # 4 of 32 east runs
+    assert summary["lost"] == round((32 + 4) / (8 * 32), 4)
+    keep = np.ones(gain.shape, bool)
+    keep[:, north] = False  # the game does not allow north: neither scored nor lost
+    kept = _gain_summary(gain, np.zeros_like(gain), 0, other_moving=True, keep=keep)
+    assert kept["per_direction_lost"]["N"] is None and kept["per_direction_lost"]["E"] == 0.125
+
+
 def test_a_command_that_leaks_into_the_other_player_is_measured(ckpt64: Path) -> None:
     result = run(ckpt64, np.array([[1.0, 0.0], [0.5, 1.0]]))  # player 1 also follows half of player 0's
     for frac in (0.5, 1.0):
