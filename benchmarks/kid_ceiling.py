@@ -40,12 +40,10 @@ from lcvg_env.env_realism import EnvRealismConfig, compare, env_frames, inceptio
 from lcvg_env.model import model_path
 
 
-def env_sets(
-    checkpoint: str, starts: np.ndarray, still_steps: int, batch_size: int, seed: int
-) -> dict[str, np.ndarray]:
-    """From each real start frame (N, H, W, 3): one step with no action, one with a random action, and
-    ``still_steps`` steps with no action; each uint8 (N, H, W, 3)."""
-    batch = LCVGBatch(checkpoint, batch_size, EnvConfig(task="none"))
+def env_sets(batch: LCVGBatch, starts: np.ndarray, still_steps: int, seed: int) -> dict[str, np.ndarray]:
+    """From each real start frame (N, H, W, 3), in the env's batched core ``batch``: one step with no
+    action, one with a random action, and ``still_steps`` steps with no action; each uint8 (N, H, W, 3)."""
+    batch_size = batch.num_envs
     rng = np.random.default_rng(seed)
     zero = batch.controls.check(
         np.zeros((batch_size, *batch.action_space.shape), np.float32), batch=batch_size
@@ -100,7 +98,8 @@ def main() -> None:
     real = real_frames(args.data, args.split, args.frames, size, rng)
     starts = real_frames(args.reference, args.split, args.frames, size, rng)
     sets = {"real vs real (the start frames)": starts}
-    sets.update(env_sets(str(path), starts, args.still_steps, args.batch_size, args.seed))
+    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none"))  # as a user runs it: bf16
+    sets.update(env_sets(batch, starts, args.still_steps, args.seed))
     sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg)[0]
     features = inception_features(cfg)
     base = (f"{args.data} {args.split}", features(real))

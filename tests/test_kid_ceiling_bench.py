@@ -1,0 +1,32 @@
+"""benchmarks/kid_ceiling.py: the env's sets from real start frames (no action, a random action, no-ops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcvg_env.env.batch import LCVGBatch
+from lcvg_env.env.config import EnvConfig
+from tests.conftest import load_script
+from tests.env.test_multi_foreground import perfect_generator, picture
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_no_action_renders_the_start_and_a_random_action_moves_it(
+    tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = load_script("benchmarks/kid_ceiling.py")
+    batch = LCVGBatch(tiny_checkpoint, 2, EnvConfig(task="none", max_displacement=3.0))
+    perfect_generator(batch.sim, monkeypatch)  # draws the moved mask exactly: the sets show the motion
+    starts = np.stack([picture((10, 10, 6)), picture((14, 8, 5)), picture((6, 16, 6))])  # 3 frames, batch 2
+    sets = bench.env_sets(batch, starts, still_steps=3, seed=0)
+    assert list(sets) == ["1 step, no action", "1 step, random action", "3 steps, no action"]
+    for frames in sets.values():
+        assert frames.shape == starts.shape and frames.dtype == np.uint8
+    np.testing.assert_array_equal(sets["1 step, no action"], starts)  # nothing moves, nothing drifts
+    np.testing.assert_array_equal(sets["3 steps, no action"], starts)
+    moved = [not np.array_equal(a, b) for a, b in zip(sets["1 step, random action"], starts, strict=True)]
+    assert sum(moved) >= 2  # uniform actions of up to 3 px move the squares
