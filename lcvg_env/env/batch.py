@@ -204,8 +204,8 @@ class LCVGBatch:
         ``EnvConfig.actuation="data"``: the commands arrive over steps with the data's arm response; with
         ``region="data"`` as well, the region bounds the point the arm is steered to (its start centroid
         plus the commands so far), as the real arm's workspace bounds its target. Else the region
-        shortens the moves themselves (``EnvConfig.region``).
-        """
+        shortens the moves themselves (``EnvConfig.region``), with several players each player's move
+        from its own centroid (the tracker's)."""
         self.commanded_px = self.controls.to_pixels(actions)
         if self.actuator is not None and self.region is not None:
             self.commanded_px[:, :2] = self.region.limit(
