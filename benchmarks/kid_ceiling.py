@@ -17,6 +17,10 @@ real set, so that no generated frame starts from a frame it is compared with):
 5. ``env-realism's set``: ``lcvg env-realism``'s frames (the checkpoint's start bank, ``--frames / 30``
    rollouts x 30 random steps, every step scored).
 
+``--env ID`` runs the env with that registered id's settings (its ``players``, ``player_colours`` and
+``region``; the task stays ``none``): ``--env LCVG-AtariTennis-v0`` for the two-player model, whose
+random actions then move each player by its own control.
+
 If row 2 is already far above row 1, the KID target needs a better renderer (the autoencoder), not
 better dynamics; the rows after it say how much motion and the autoregressive rollout add.
 
@@ -30,6 +34,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +74,20 @@ def env_sets(batch: LCVGBatch, starts: np.ndarray, still_steps: int, seed: int) 
     return {name: np.concatenate(frames) for name, frames in out.items()}
 
 
+def env_settings(env_id: str | None) -> dict[str, Any]:
+    """The EnvConfig fields a registered id sets, less its model name and task (none: no settings)."""
+    if env_id is None:
+        return {}
+    import gymnasium
+
+    import lcvg_env  # noqa: F401  (registers the ids)
+
+    kwargs = dict(gymnasium.spec(env_id).kwargs)
+    for key in ("name", "task", "checkpoint"):
+        kwargs.pop(key, None)
+    return kwargs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +100,7 @@ def main() -> None:
     parser.add_argument("--still-steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--env", help="a registered env id whose settings the env runs with (default: none)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
@@ -98,9 +118,12 @@ def main() -> None:
     real = real_frames(args.data, args.split, args.frames, size, rng)
     starts = real_frames(args.reference, args.split, args.frames, size, rng)
     sets = {"real vs real (the start frames)": starts}
-    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none"))  # as a user runs it: bf16
+    kwargs = env_settings(args.env)
+    region = kwargs.pop("region", "none")
+    cfg.region = region
+    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none", region=region, **kwargs))  # bf16
     sets.update(env_sets(batch, starts, args.still_steps, args.seed))
-    sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg)[0]
+    sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg, kwargs)[0]
     features = inception_features(cfg)
     base = (f"{args.data} {args.split}", features(real))
     rows = [compare(name, base, (name, features(frames)), cfg.kid) for name, frames in sets.items()]

@@ -66,8 +66,11 @@ class EnvRealismConfig:
         return self.rollouts * self.steps
 
 
-def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarray, tuple[int, int]]:
-    """The env's frames after each random step, uint8 (rollouts * steps, H, W, 3), and the frame size."""
+def env_frames(
+    checkpoint: str | Path, cfg: EnvRealismConfig, env_kwargs: dict[str, Any] | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The env's frames after each random step, uint8 (rollouts * steps, H, W, 3), and the frame size;
+    ``env_kwargs``: further :class:`~lcvg_env.env.config.EnvConfig` fields (e.g. an env id's ``players``)."""
     from lcvg_env.env.vector import LCVGVectorEnv
 
     env = LCVGVectorEnv(
@@ -78,6 +81,7 @@ def env_frames(checkpoint: str | Path, cfg: EnvRealismConfig) -> tuple[np.ndarra
         dtype=cfg.dtype,
         region=cfg.region,
         actuation=cfg.actuation,
+        **(env_kwargs or {}),
     )
     try:
         env.action_space.seed(cfg.seed)

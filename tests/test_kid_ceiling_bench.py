@@ -30,3 +30,11 @@ def test_no_action_renders_the_start_and_a_random_action_moves_it(
     np.testing.assert_array_equal(sets["3 steps, no action"], starts)
     moved = [not np.array_equal(a, b) for a, b in zip(sets["1 step, random action"], starts, strict=True)]
     assert sum(moved) >= 2  # uniform actions of up to 3 px move the squares
+
+
+def test_an_env_id_gives_its_settings_without_its_model_or_task() -> None:
+    bench = load_script("benchmarks/kid_ceiling.py")
+    settings = bench.env_settings("LCVG-AtariTennis-v0")
+    assert settings["players"] == 2 and settings["region"] == "data" and len(settings["player_colours"]) == 2
+    assert "name" not in settings and "task" not in settings
+    assert bench.env_settings(None) == {} and bench.env_settings("LCVG-Pusher-v0") == {}
