@@ -107,7 +107,10 @@ def two_players(ckpt: Checkpoint, args: argparse.Namespace) -> None:
 
     cfg = TwoPlayerGainConfig(starts=args.starts, steps=args.steps, split=args.split)
     base = ckpt.config
-    locator = starts = area = None
+    size = (base.height, base.width)
+    locator = PlayerLocator(size=size)
+    starts = load_start_frames(args.data, args.split, args.starts, size)
+    area = reachable_area(args.data, cfg.reach_split, size, cfg.reach_tolerance_px)
     lo, hi = TWO_PLAYER_GAIN_RANGE
     print(
         f"{args.checkpoint}: {base.correction_passes} correction pass(es); {args.starts} starts of "
@@ -122,10 +125,6 @@ def two_players(ckpt: Checkpoint, args: argparse.Namespace) -> None:
         ckpt.generator.cfg = dataclasses.replace(base, correction_strength=strength)
         t0 = time.perf_counter()
         batch = make_two_player_batch(ckpt, cfg.batch_size, cfg)
-        if locator is None:
-            locator = PlayerLocator(size=batch.size)
-            starts = load_start_frames(args.data, args.split, args.starts, batch.size)
-            area = reachable_area(args.data, cfg.reach_split, batch.size, cfg.reach_tolerance_px)
         result = measure_two_players(batch, locator, starts, cfg, area)
         for e, f in zip(result["players"], result["players_feasible"], strict=True):
             g, a = e["other_moving"], f["other_moving"]

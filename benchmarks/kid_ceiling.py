@@ -113,15 +113,13 @@ def main() -> None:
 
     path = model_path(args.checkpoint)
     cfg = EnvRealismConfig(rollouts=args.frames // 30, steps=30, split=args.split, seed=args.seed)
-    rng = np.random.default_rng(args.seed)
-    size = LCVGBatch(path, 1, EnvConfig(task="none")).size
-    real = real_frames(args.data, args.split, args.frames, size, rng)
-    starts = real_frames(args.reference, args.split, args.frames, size, rng)
-    sets = {"real vs real (the start frames)": starts}
     kwargs = env_settings(args.env)
-    region = kwargs.pop("region", "none")
-    cfg.region = region
-    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none", region=region, **kwargs))  # bf16
+    cfg.region = kwargs.pop("region", "none")
+    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none", region=cfg.region, **kwargs))  # bf16
+    rng = np.random.default_rng(args.seed)
+    real = real_frames(args.data, args.split, args.frames, batch.size, rng)
+    starts = real_frames(args.reference, args.split, args.frames, batch.size, rng)
+    sets = {"real vs real (the start frames)": starts}
     sets.update(env_sets(batch, starts, args.still_steps, args.seed))
     sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg, kwargs)[0]
     features = inception_features(cfg)

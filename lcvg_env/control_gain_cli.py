@@ -84,8 +84,9 @@ def control_gain(
         if players != 1:
             region = "data" if region is None else region
             reach = None if reach_split == "none" else reach_split
-            args = (players, starts, split, reach, n_envs, device, region)
-            _two_players(checkpoint, data_dir, *args, json_out=json_out)
+            _two_players(
+                checkpoint, data_dir, players, starts, split, reach, n_envs, device, region, json_out
+            )
             return
         cfg = ControlGainConfig(
             starts=starts,

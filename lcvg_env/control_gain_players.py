@@ -156,12 +156,14 @@ def _num(x: Any) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
-def _per_direction(values: np.ndarray, k: int, other_moving: bool) -> tuple[np.ndarray, np.ndarray]:
-    """All values (n,) and per-direction medians (8,) of player k's figure (S, 9, 9) for its own 8
-    directions, the other player staying (``other_moving`` False) or moving in any of its 8."""
+def _per_direction(
+    values: np.ndarray, k: int, other_moving: bool, stat: Any = np.nanmedian
+) -> tuple[np.ndarray, np.ndarray]:
+    """All values (n,) and per-direction ``stat`` (8,) (medians by default) of player k's figure (S, 9, 9)
+    for its own 8 directions, the other player staying (``other_moving`` False) or moving in any of its 8."""
     v = values if k == 0 else np.swapaxes(values, 1, 2)  # (S, own, other)
     v = v[:, 1:, 1:] if other_moving else v[:, 1:, :1]  # (S, 8, 8 | 1)
-    return v.reshape(-1), _nan_stat(np.nanmedian, np.moveaxis(v, 1, 0).reshape(8, -1), axis=1)
+    return v.reshape(-1), _nan_stat(stat, np.moveaxis(v, 1, 0).reshape(8, -1), axis=1)
 
 
 def _gain_summary(
@@ -201,11 +203,9 @@ def _lost_per_direction(gain: np.ndarray, k: int, other_moving: bool, keep: np.n
     """(8,) the share of player k's rollouts per own direction where it was not located (NaN gain), over
     the kept ones when ``keep`` is given (NaN where none is kept)."""
     lost = np.isnan(gain).astype(float)
-    kept = np.ones(gain.shape) if keep is None else keep.astype(float)
-    lost = np.where(kept > 0, lost, np.nan)
-    flat = lost if k == 0 else np.swapaxes(lost, 1, 2)  # (S, own, other)
-    flat = flat[:, 1:, 1:] if other_moving else flat[:, 1:, :1]  # (S, 8, 8 | 1)
-    return _nan_stat(np.nanmean, np.moveaxis(flat, 1, 0).reshape(8, -1), axis=1)
+    if keep is not None:
+        lost = np.where(keep, lost, np.nan)  # a dropped rollout is neither scored nor lost
+    return _per_direction(lost, k, other_moving, np.nanmean)[1]
 
 
 def summarize(

@@ -56,7 +56,7 @@ ENV_IDS: tuple[EnvId, ...] = (
         "atari_tennis",
         100,
         # region "data": the game keeps its players on the court; the model draws them only where the
-        # video showed them (docs/env.md, "Keeping the players on the court")
+        # video showed them (docs/env.md, "Sub-pixel moves and the court")
         {"players": 2, "player_colours": ATARI_TENNIS_COLOURS, "task": "reach_each", "region": "data"},
     ),
 )
