@@ -23,12 +23,14 @@ from lcvg_env.cli_options import (
     DEVICE_DEFAULT,
     THREADS_DEFAULT,
     Device,
+    EnvCheckpoint,
     JsonOut,
     NEnvs,
     OutArgAlias,
     Progress,
     Threads,
     out_path,
+    with_checkpoint,
 )
 
 app = typer.Typer(
@@ -55,11 +57,18 @@ EnvKwargs = Annotated[
 @app.command("train")
 def train_command(
     env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
+    checkpoint: EnvCheckpoint = None,
     algo: Annotated[str, typer.Option(help="ppo, sac or dqn (discrete controls).")] = "ppo",
     timesteps: Annotated[int, typer.Option(help="Environment steps to train for.")] = 200_000,
     n_envs: NEnvs = 8,
     out: Annotated[
-        Path | None, typer.Option(help="Run folder (default runs/agents/{env}__{algo}__{seed}__{time}).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder (default runs/agents/{env}__{algo}__{seed}__{time}).",
+            show_default=False,
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     env_kwargs: EnvKwargs = None,
@@ -92,6 +101,7 @@ def train_command(
     """Train an agent with stable-baselines3; writes the model, checkpoints, TensorBoard logs and a video."""
     from lcvg_env.atomic import is_disk_full
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.model import env_model_path
     from lcvg_env.outputs import OutputError, check_output_dir, describe_os_error
     from lcvg_env.runtime import resolve_device
 
@@ -106,7 +116,7 @@ def train_command(
             n_envs=n_envs,
             seed=seed,
             out=None if out is None else str(out),
-            env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
+            env_kwargs=with_checkpoint(parse_key_values(env_kwargs, "--env-kwargs"), checkpoint),
             hyperparams=parse_key_values(hp, "--hp"),
             eval_freq=eval_freq,
             eval_episodes=eval_episodes,
@@ -120,7 +130,7 @@ def train_command(
             progress=progress,
         )
         check_output_dir(args.run_dir, "--out")  # before the envs are built and the agent learns
-        say_model(env_id, args.env_kwargs)
+        env_model_path(env_id, args.env_kwargs.get("checkpoint"))
         result = train(args)
     except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
@@ -164,6 +174,7 @@ def eval_command(
     env_id: Annotated[
         str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0 or LCVG-PusherMuJoCo-v0 (MuJoCo).")
     ],
+    checkpoint: EnvCheckpoint = None,
     episodes: Annotated[int, typer.Option(help="Episodes to run.")] = 20,
     json_out: JsonOut = None,
     video: Annotated[
@@ -199,6 +210,7 @@ def eval_command(
     """
     from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.evaluation.policy import EVAL_SEED, evaluate_policy
+    from lcvg_env.model import env_model_path
     from lcvg_env.outputs import check_output_file, write_text
     from lcvg_env.runtime import resolve_device, set_threads
 
@@ -221,11 +233,11 @@ def eval_command(
         set_threads(threads)
         if json_out is not None:
             check_output_file(json_out, "--json")
-        kwargs = parse_key_values(env_kwargs, "--env-kwargs")
+        kwargs = with_checkpoint(parse_key_values(env_kwargs, "--env-kwargs"), checkpoint)
         source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
-        say_model(env_id, kwargs)
+        env_model_path(env_id, kwargs.get("checkpoint"))
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
         if real_starts:
             venv = _with_real_starts(venv, env_id)
@@ -271,7 +283,7 @@ def convert_command(
         typer.Option(
             "--out",
             "-o",
-            help="Writes OUT.json + OUT.safetensors (a folder: OUT/<zip name>.*).",
+            help="Writes OUT.json + OUT.safetensors (a folder: OUT/<zip name>.*).  [required]",
             show_default=False,
         ),
     ] = None,
@@ -286,19 +298,6 @@ def convert_command(
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
     typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))
-
-
-def say_model(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """Say on stderr which world-model file the env id runs on (its model name, or ``checkpoint=``)."""
-    import gymnasium
-
-    import lcvg_env  # noqa: F401  (registers the ids)
-    from lcvg_env.model import model_path
-
-    if env_id in gymnasium.registry:
-        model = env_kwargs.get("checkpoint") or gymnasium.spec(env_id).kwargs.get("name")
-        if isinstance(model, str):
-            model_path(model)
 
 
 def _with_real_starts(venv: Any, env_id: str) -> Any:

@@ -39,38 +39,35 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.env.batch import LCVGBatch
 from lcvg_env.env.config import EnvConfig
+from lcvg_env.env.vector import LCVGVectorEnv
 from lcvg_env.env_realism import EnvRealismConfig, compare, env_frames, inception_features, real_frames
 from lcvg_env.model import model_path
 
 
-def env_sets(batch: LCVGBatch, starts: np.ndarray, still_steps: int, seed: int) -> dict[str, np.ndarray]:
-    """From each real start frame (N, H, W, 3), in the env's batched core ``batch``: one step with no
-    action, one with a random action, and ``still_steps`` steps with no action; each uint8 (N, H, W, 3)."""
-    batch_size = batch.num_envs
+def env_sets(venv: LCVGVectorEnv, starts: np.ndarray, still_steps: int, seed: int) -> dict[str, np.ndarray]:
+    """From each real start frame (N, H, W, 3), in the vector env ``venv`` (task none, no time limit):
+    one step with no action, one with a random action, and ``still_steps`` steps with no action; each
+    uint8 (N, H, W, 3), the env's frames without a goal marker (``venv.frames``)."""
+    batch_size = venv.num_envs
     rng = np.random.default_rng(seed)
-    zero = batch.controls.check(
-        np.zeros((batch_size, *batch.action_space.shape), np.float32), batch=batch_size
-    )
+    shape = venv.single_action_space.shape
+    zero = np.zeros((batch_size, *shape), np.float32)
     names = ("1 step, no action", "1 step, random action", f"{still_steps} steps, no action")
     out: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    gens = [np.random.default_rng(0)] * batch_size  # unused: the start frame is given, no task
     for lo in range(0, len(starts), batch_size):
         n = min(batch_size, len(starts) - lo)
         index = np.r_[lo : lo + n, np.full(batch_size - n, lo)]  # the last chunk padded with repeats
-        options = [{"frame": f} for f in starts[index]]
-        random = rng.uniform(-1.0, 1.0, (batch_size, *batch.action_space.shape)).astype(np.float32)
+        random = rng.uniform(-1.0, 1.0, (batch_size, *shape)).astype(np.float32)
         for name, action, steps in (
             (names[0], zero, 1),
             (names[1], random, 1),
             (names[2], zero, still_steps),
         ):
-            batch.reset(np.arange(batch_size), gens, options)
-            act = batch.controls.check(action, batch=batch_size)
+            venv.reset(options={"frames": starts[index]})
             for _ in range(steps):
-                batch.step(act)
-            out[name].append(batch.sim.observations()[:n])
+                venv.step(action)
+            out[name].append(venv.frames[:n])
     return {name: np.concatenate(frames) for name, frames in out.items()}
 
 
@@ -115,12 +112,14 @@ def main() -> None:
     cfg = EnvRealismConfig(rollouts=args.frames // 30, steps=30, split=args.split, seed=args.seed)
     kwargs = env_settings(args.env)
     cfg.region = kwargs.pop("region", "none")
-    batch = LCVGBatch(path, args.batch_size, EnvConfig(task="none", region=cfg.region, **kwargs))  # bf16
+    config = EnvConfig(task="none", region=cfg.region, **kwargs)  # bf16
+    venv = LCVGVectorEnv(args.batch_size, path, config=config)
     rng = np.random.default_rng(args.seed)
-    real = real_frames(args.data, args.split, args.frames, batch.size, rng)
-    starts = real_frames(args.reference, args.split, args.frames, batch.size, rng)
+    real = real_frames(args.data, args.split, args.frames, venv.size, rng)
+    starts = real_frames(args.reference, args.split, args.frames, venv.size, rng)
     sets = {"real vs real (the start frames)": starts}
-    sets.update(env_sets(batch, starts, args.still_steps, args.seed))
+    sets.update(env_sets(venv, starts, args.still_steps, args.seed))
+    venv.close()
     sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg, kwargs)[0]
     features = inception_features(cfg)
     base = (f"{args.data} {args.split}", features(real))

@@ -17,7 +17,15 @@ from typing import Annotated, Any
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, OutArgAlias, Threads, out_path
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    THREADS_DEFAULT,
+    Device,
+    Model,
+    OutArgAlias,
+    Threads,
+    out_path,
+)
 
 app = typer.Typer(
     help="Inspect a world-model checkpoint, or bundle one (fp16, generation-time composite).",
@@ -40,7 +48,7 @@ def parse_margin(text: str) -> int | None:
 
 @app.command()
 def info(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint file, or a model name (e.g. pusher).")],
+    checkpoint: Model,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
 ) -> None:
     """Which file a model name or path resolves to, and its metadata (preset, step, size, composite)."""
@@ -87,7 +95,8 @@ def bundle(
     ],
     out_arg: OutArgAlias = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="The .safetensors file to write.", show_default=False)
+        Path | None,
+        typer.Option("--out", "-o", help="The .safetensors file to write.  [required]", show_default=False),
     ] = None,
     half: Annotated[bool, typer.Option("--half/--full", help="Store fp16 weights (half the size).")] = True,
     composite_margin: Annotated[

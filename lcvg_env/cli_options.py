@@ -13,12 +13,40 @@ from typing import Annotated
 import typer
 
 MODEL_HELP = (
-    "A model name (pusher, pusher_tiny, or one installed with --install-as) or a checkpoint file; "
+    "A model name (pusher, pusher_tiny, atari_tennis, or one installed with --install-as) or a checkpoint "
+    "file; "
     "`lcvg checkpoint info MODEL` says which file a name loads."
 )
 
 Model = Annotated[str, typer.Argument(metavar="MODEL", help=MODEL_HELP, show_default=False)]
 """The world model a command works on, opened by :func:`lcvg_env.model.open_model`."""
+
+EnvCheckpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        metavar="MODEL",
+        help="The env's world model, a name or a checkpoint file (default: the id's model, LCVG-Pusher-v0: "
+        "pusher).",
+        show_default=False,
+    ),
+]
+"""The world model of a command that makes an env from an id (``checkpoint=`` of the env)."""
+
+
+def with_checkpoint(env_kwargs: dict, checkpoint: str | None) -> dict:
+    """``env_kwargs`` with ``--checkpoint`` as its ``checkpoint`` (an ``--env-kwargs checkpoint=`` that names
+    another model is a ``ValueError``)."""
+    if checkpoint is None:
+        return env_kwargs
+    given = env_kwargs.get("checkpoint")
+    if given is not None and str(given) != checkpoint:
+        raise ValueError(
+            f"--checkpoint {checkpoint} and --env-kwargs checkpoint={given} name two models; pass one."
+        )
+    return {**env_kwargs, "checkpoint": checkpoint}
+
 
 Threads = Annotated[
     int | None,

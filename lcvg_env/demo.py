@@ -82,11 +82,12 @@ def run_demo(cfg: DemoConfig) -> dict:
     """Run both policies and write the outputs; returns the figures and the paths."""
     from PIL import Image
 
-    from lcvg_env.env import LCVGEnv, resolve_checkpoint, write_video
+    from lcvg_env.env import LCVGEnv, write_video
+    from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_dir
 
     check_output_dir(cfg.out_dir, "--out")  # before the model loads, not after the run
-    path = resolve_checkpoint(cfg.checkpoint)
+    path = model_path(cfg.checkpoint)  # which file, said on stderr before it loads
     threads = {} if cfg.threads is None else {"threads": cfg.threads}
     env = LCVGEnv(path, task="none", device=resolve_device(cfg.device), **threads)
     dims = env.action_space.shape[0]

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from lcvg_env.models.generator import MASK_THRESHOLD  # re-exported: M's binarization threshold
+
 if TYPE_CHECKING:
     from lcvg_env.checkpoint import Checkpoint
     from lcvg_env.control.fit import ControlFit
-
-MASK_THRESHOLD = 0.5
-"""The binarization threshold of M's soft mask (docs/method.md section 3)."""
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +81,7 @@ def binary_masks(
     x = to_model_range(frames)
     device = next(generator.parameters()).device
     out = [
-        generator.mask(x[i : i + batch_size].to(device))[:, 0].cpu() > threshold  # (B, H, W)
+        generator.binary_mask(x[i : i + batch_size].to(device), threshold)[:, 0].cpu().bool()  # (B, H, W)
         for i in range(0, len(x), batch_size)
     ]
     return torch.cat(out) if out else torch.zeros((0, *x.shape[-2:]), dtype=torch.bool)
@@ -208,6 +207,20 @@ def model_path(model: str | os.PathLike, *, quiet: bool = False) -> Path:
         asked = os.fspath(model)
         print(f"lcvg: model {asked if asked == str(path) else f'{asked} -> {path}'}", file=sys.stderr)
     return path
+
+
+def env_model_path(env_id: str, checkpoint: str | os.PathLike | None = None) -> Path | None:
+    """The world-model file a registered env id runs on (``checkpoint`` when given, else the id's model
+    name), said on stderr as :func:`model_path` says it; None for an id without a world model (MuJoCo)
+    or an id gymnasium does not know (its own error comes when the env is made)."""
+    import gymnasium
+
+    import lcvg_env  # noqa: F401  (registers the ids)
+
+    if env_id not in gymnasium.registry:
+        return None
+    model = checkpoint if checkpoint is not None else gymnasium.spec(env_id).kwargs.get("name")
+    return None if model is None or not isinstance(model, (str, os.PathLike)) else model_path(model)
 
 
 def open_model(

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, Actuation, Detector, Device, JsonOut, Model, Region
+from lcvg_env.cli_options import (
+    DEVICE_DEFAULT,
+    THREADS_DEFAULT,
+    Actuation,
+    Detector,
+    Device,
+    JsonOut,
+    Model,
+    Region,
+    Threads,
+)
 
 
 def sim_to_real(
@@ -23,9 +33,7 @@ def sim_to_real(
     detector: Detector = "pusher",
     region: Region = "none",
     actuation: Actuation = "direct",
-    threads: Annotated[
-        int | None, typer.Option(help="Torch CPU threads, and MuJoCo's llvmpipe threads if unset.")
-    ] = 1,
+    threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
     json_out: JsonOut = None,
     positions: Annotated[
@@ -61,9 +69,9 @@ def sim_to_real(
             walks,
             detector=detector,
             device=resolve_device(device),
-            threads=threads,
             region=region,
             actuation=actuation,
+            **({} if threads is None else {"threads": threads}),  # default: the single env's 1
         )
         model_path(checkpoint)  # says which file the env will load
         result = measure(checkpoint, cfg, load_tip_detector(detector))

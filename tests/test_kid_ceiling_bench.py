@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcvg_env.env.batch import LCVGBatch
-from lcvg_env.env.config import EnvConfig
+from lcvg_env.env.vector import LCVGVectorEnv
 from tests.conftest import load_script
 from tests.env.test_multi_foreground import perfect_generator, picture
 
@@ -19,10 +18,10 @@ def test_no_action_renders_the_start_and_a_random_action_moves_it(
     tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bench = load_script("benchmarks/kid_ceiling.py")
-    batch = LCVGBatch(tiny_checkpoint, 2, EnvConfig(task="none", max_displacement=3.0))
-    perfect_generator(batch.sim, monkeypatch)  # draws the moved mask exactly: the sets show the motion
+    venv = LCVGVectorEnv(2, tiny_checkpoint, task="none", max_displacement=3.0)
+    perfect_generator(venv.core.sim, monkeypatch)  # draws the moved mask exactly: the sets show the motion
     starts = np.stack([picture((10, 10, 6)), picture((14, 8, 5)), picture((6, 16, 6))])  # 3 frames, batch 2
-    sets = bench.env_sets(batch, starts, still_steps=3, seed=0)
+    sets = bench.env_sets(venv, starts, still_steps=3, seed=0)
     assert list(sets) == ["1 step, no action", "1 step, random action", "3 steps, no action"]
     for frames in sets.values():
         assert frames.shape == starts.shape and frames.dtype == np.uint8

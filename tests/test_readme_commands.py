@@ -10,6 +10,10 @@ iterations. What is not run, and why:
 * ``ruff ...`` and ``python -m pytest``: CI runs them itself (pytest would run this test again);
 * ``lcvg play``: a window needs a display; without one the test checks that it stops at once and
   says so (docs/env.md).
+
+Commands written inline in the prose (`` `lcvg reach-check pusher ...` ``, `` `python benchmarks/...` ``)
+are hours of measuring at full size; :func:`test_inline_readme_commands_are_well_formed` checks that each
+names a real command or script with options it takes, and only folders the README's own blocks make.
 """
 
 from __future__ import annotations
@@ -138,6 +142,54 @@ def test_every_readme_command_runs(tmp_path, monkeypatch) -> None:
             ran.append(argv[0])
     for step in ("data", "train", "evaluate", "export", "mimic", "agent", "checkpoint", "python block"):
         assert step in ran
+
+
+def inline_commands() -> list[list[str]]:
+    """The ``lcvg ...`` and ``python ...`` commands written inline in README's prose (a span may wrap)."""
+    text = re.sub(r"```.*?```", "", README.read_text(), flags=re.S)  # the fenced blocks run above
+    spans = re.findall(r"`((?:lcvg|python)\s[^`]*)`", text)
+    return [shlex.split(" ".join(span.split())) for span in spans]
+
+
+def made_by_readme() -> set[str]:
+    """The folders README's fenced commands create: every ``--out`` and ``lcvg data`` target."""
+    made = set()
+    for lang, body in readme_blocks():
+        for words in shell_commands(body) if lang == "bash" else []:
+            made.update(words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--out", "-o"))
+            if words[:2] == ["lcvg", "data"] and len(words) > 3:
+                made.add(words[3])
+    return {m.rstrip("/") for m in made}
+
+
+def test_inline_readme_commands_are_well_formed() -> None:
+    import typer.main
+
+    root, made = typer.main.get_command(app), made_by_readme()
+    checked = 0
+    for words in inline_commands():
+        if words[0] == "python":  # a script of the repository, given options its parser declares
+            script = README.parent / words[1]
+            assert script.is_file(), f"README names {words[1]}, which does not exist"
+            source = script.read_text()
+            for option in (w for w in words[2:] if w.startswith("--")):
+                assert f'"{option}"' in source, f"{words[1]} has no option {option}"
+        else:
+            words = words[1:]
+            if any("|" in w or w.isupper() for w in words):
+                continue  # a command named with placeholders (`lcvg agent eval MODEL ...`)
+            cmd, rest = root, list(words)
+            while hasattr(cmd, "commands") and rest:  # down the groups to the command itself
+                assert rest[0] in cmd.commands, f"README: lcvg {shlex.join(words)}: no such command"
+                cmd, rest = cmd.commands[rest[0]], rest[1:]
+            if not rest:
+                continue  # a command named in passing (`lcvg evaluate`, `lcvg demo`)
+            cmd.make_context(words[0], rest)  # parses the arguments and options: unknown ones fail
+        for path in (w for w in words if re.match(r"(runs|data)/", w)):
+            top = "/".join(path.split("/")[:2])
+            assert top in made, f"README's inline command names {path}; no README command makes {top}"
+        checked += 1
+    assert checked >= 10
 
 
 def test_readme_names_the_registered_ids() -> None:

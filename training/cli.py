@@ -72,6 +72,10 @@ def config_settings(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+PRESET_DEFAULT = " (default: the preset's)"
+"""Help suffix of the options whose default comes from ``--preset`` (or, on ``--resume``, the run)."""
+
+
 def installed_destination(name: str, overwrite: bool) -> Path:
     """Where ``--install-as NAME`` writes, checked before training: a plain model name (never a path),
     no model installed under it and no packaged model of that name (which an installed one would shadow
@@ -120,29 +124,55 @@ def check_outputs(out: Path, resume: bool, install_as: str | None, overwrite: bo
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Dataset folder (any layout `lcvg data` readers accept).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model, resume state, logs.")],
-    preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESET_DEFAULTS)}.")] = "tiny-64",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help=f"Model preset: {', '.join(PRESET_DEFAULTS)} (`lcvg presets` lists each one's settings)."
+        ),
+    ] = "tiny-64",
     stage1_steps: Annotated[
-        int | None, typer.Option(help="Stage-1 iterations (mask-based generation).")
+        int | None, typer.Option(help="Stage-1 iterations (mask-based generation)." + PRESET_DEFAULT)
     ] = None,
     stage2_steps: Annotated[
-        int | None, typer.Option(help="Stage-2 iterations (fine-tuning for control).")
+        int | None, typer.Option(help="Stage-2 iterations (fine-tuning for control)." + PRESET_DEFAULT)
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per step and process.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
-    frame_skip: Annotated[int | None, typer.Option(help="Frames between x^t and its target.")] = None,
-    control: Annotated[str | None, typer.Option(help="translation, rotation or affine.")] = None,
-    stage2_mask_source: Annotated[str | None, typer.Option(help=f"Stage-2 masks: {MASK_SOURCES}.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Pairs per step and process." + PRESET_DEFAULT)
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate." + PRESET_DEFAULT)] = None,
+    frame_skip: Annotated[
+        int | None, typer.Option(help="Frames between x^t and its target." + PRESET_DEFAULT)
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option(help="translation, rotation or affine." + PRESET_DEFAULT)
+    ] = None,
+    stage2_mask_source: Annotated[
+        str | None, typer.Option(help=f"Stage-2 masks: {', '.join(MASK_SOURCES)}." + PRESET_DEFAULT)
+    ] = None,
     lpips_weight: Annotated[
-        float | None, typer.Option(help="Weight of the LPIPS reconstruction term (needs the metrics extra).")
+        float | None,
+        typer.Option(
+            help="Weight of the LPIPS reconstruction term (needs the metrics extra)." + PRESET_DEFAULT
+        ),
     ] = None,
-    lpips_net: Annotated[str | None, typer.Option(help="LPIPS backbone of that term: vgg or alex.")] = None,
+    lpips_net: Annotated[
+        str | None, typer.Option(help="LPIPS backbone of that term: vgg or alex." + PRESET_DEFAULT)
+    ] = None,
     rollout_steps: Annotated[
         int | None,
-        typer.Option(help="Stage 2: train on the model's own rollouts of up to N steps (0: real inputs)."),
+        typer.Option(
+            help="Stage 2: train on the model's own rollouts of up to N steps (0: real inputs)."
+            + PRESET_DEFAULT
+        ),
     ] = None,
-    precision: Annotated[str | None, typer.Option(help=f"auto or one of {PRECISIONS}.")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help=f"Training precision: auto or one of {', '.join(PRECISIONS)}." + PRESET_DEFAULT),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Checkpoint every N steps." + PRESET_DEFAULT)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed." + PRESET_DEFAULT)] = None,
     threads: Threads = THREADS_DEFAULT,
     device: Annotated[
         str | None,

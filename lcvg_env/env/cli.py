@@ -12,21 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, Threads
+from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Device, EnvCheckpoint, Threads
 
 if TYPE_CHECKING:
     import numpy as np
 
 EnvIdArg = Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")]
-CheckpointOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--checkpoint",
-        "-c",
-        metavar="MODEL",
-        help="Model name or checkpoint file; default: the id's model (LCVG-Pusher-v0: pusher).",
-    ),
-]
+CheckpointOpt = EnvCheckpoint
 SeedOpt = Annotated[int, typer.Option(help="Seed of the first reset.")]
 ScaleOpt = Annotated[
     int | None, typer.Option(help="Integer upscaling of the frames (default: up to 512 px).")
@@ -68,6 +60,7 @@ def make_env(
     import gymnasium
 
     import lcvg_env  # noqa: F401  (registers the ids)
+    from lcvg_env.model import env_model_path
     from lcvg_env.runtime import resolve_device
 
     kwargs: dict[str, Any] = {"render_mode": "rgb_array", "device": resolve_device(device)}
@@ -79,11 +72,8 @@ def make_env(
         kwargs["task"] = task
     if players is not None:
         kwargs["players"] = players
-    env = gymnasium.make(env_id, **kwargs)
-    path = getattr(env.unwrapped, "checkpoint_path", None)
-    if path is not None:
-        typer.echo(f"lcvg: model {path}", err=True)
-    return env
+    env_model_path(env_id, checkpoint)  # which file, said before the model loads
+    return gymnasium.make(env_id, **kwargs)
 
 
 def check_video_path(path: Path, option: str) -> Path:

@@ -2,7 +2,8 @@
 
 Lookup order for a name such as ``"pusher"`` (see :func:`resolve_checkpoint`):
 
-1. an existing file path (``checkpoint="runs/pusher/model.safetensors"``);
+1. an existing file path (``checkpoint="runs/pusher/model.safetensors"``); a folder of the working
+   directory that shares a model's name (``pusher/``) does not hide the model;
 2. ``$LCVG_HOME/checkpoints/<name>.safetensors`` (``LCVG_HOME`` defaults to ``~/.cache/lcvg``),
    where ``lcvg train ... --install-as <name>`` writes (:func:`installed_checkpoint_path`);
 3. the model shipped inside the package, ``lcvg_env/assets/<name>.safetensors``.
@@ -138,7 +139,15 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     path = Path(text).expanduser()
     if path.is_file():
         return path
+    candidates = (
+        [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"]
+        if (MODEL_NAME_RE.match(text))
+        else []
+    )
     if path.is_dir():
+        named = [c for c in candidates if c.is_file()]
+        if named:  # a folder that happens to share a model's name (runs/ holds ``pusher/``): the name wins
+            return named[0]
         inside = path / "model.safetensors"
         hint = f"; this looks like a run folder: pass {inside}" if inside.is_file() else ""
         raise CheckpointNotFoundError(
@@ -154,7 +163,6 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
             f"Checkpoint {text!r} {what}. Pass the path of an existing .safetensors file "
             f"or a model name ({', '.join(MODELS)}; names are letters, digits, '_' and '-')."
         )
-    candidates = [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

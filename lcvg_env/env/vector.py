@@ -92,19 +92,29 @@ class LCVGVectorEnv(ModelEnvProperties, VectorEnv):
     ) -> tuple[Observation, dict[str, Any]]:
         """Reset all sub-envs, or those in ``options["reset_mask"]`` (N,) bool.
 
-        ``seed``: an int (sub-env i gets ``seed + i``) or one seed per sub-env. Other options
+        ``seed``: an int (sub-env i gets ``seed + i``) or one seed per sub-env. ``options["frames"]``
+        (N, H, W, 3) uint8: sub-env i starts from ``frames[i]`` (rows not reset are not read). Other options
         (``frame``, ``start_index``, ``goal``) apply to every reset sub-env.
         """
         options = dict(options or {})
         mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
         if mask.shape != (self.num_envs,):
             raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},).")
+        frames = options.pop("frames", None)
+        if frames is not None:
+            frames = np.asarray(frames)
+            if frames.ndim != 4 or len(frames) != self.num_envs or "frame" in options:
+                raise ValueError(
+                    "options['frames'] must hold one start frame per sub-env, shape "
+                    f"({self.num_envs}, H, W, 3), without options['frame']; got shape {frames.shape}."
+                )
         seeds = self._seeds(seed)
         rows = np.flatnonzero(mask)
         for i in rows:
             if seeds[i] is not None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
-        self.core.reset(rows, [self._rngs[i] for i in rows], [options] * len(rows))
+        per_row = [options if frames is None else {**options, "frame": frames[i]} for i in rows]
+        self.core.reset(rows, [self._rngs[i] for i in rows], per_row)
         self._steps[rows] = 0
         self._obs = self.core.observations()
         return self._obs, self._with_masks(self.core.infos())

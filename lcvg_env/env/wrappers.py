@@ -17,8 +17,7 @@ class DiscreteControl(gym.ActionWrapper[np.ndarray, np.int64, np.ndarray]):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        core = env.unwrapped.core
-        self._controls: ControlMap = core.controls
+        self._controls: ControlMap = env.unwrapped.controls
         n, players = len(DISCRETE_ACTIONS), self._controls.players
         self.action_space = (
             gym.spaces.Discrete(n) if players == 1 else gym.spaces.MultiDiscrete([n] * players)

@@ -45,7 +45,7 @@ OutOpt = Annotated[
     typer.Option(
         "--out",
         "-o",
-        help="Export folder (for Minari: a datasets root, MINARI_DATASETS_PATH=OUT).",
+        help="Export folder (for Minari: a datasets root, MINARI_DATASETS_PATH=OUT).  [required]",
         show_default=False,
     ),
 ]

@@ -91,7 +91,15 @@ def evaluate(
         typer.Option(help="Render the split's states without the arm for the false-found rate (MuJoCo)."),
     ] = True,
     checkpoint: Annotated[
-        str | None, typer.Option(help="Also report the found rate on this world model's rollouts (info).")
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            metavar="MODEL",
+            help="Also report the found rate on this world model's rollouts (info): a model name or a "
+            "checkpoint file.",
+            show_default=False,
+        ),
     ] = None,
     rollout_episodes: Annotated[
         int, typer.Option(help="Episodes of 16-frame rollouts for --checkpoint.")

@@ -21,6 +21,10 @@ from lcvg_env.models.mask_net import MaskNetConfig, MaskNetwork
 from lcvg_env.models.quantizer import QuantizerConfig, VectorQuantizer
 from lcvg_env.models.vqgan import AutoencoderConfig, Decoder, Encoder
 
+MASK_THRESHOLD = 0.5
+"""The binarization threshold of M's soft mask, m = 1[M(x) > 0.5] (docs/method.md section 3): the one
+place it is set (:meth:`LayeredGenerator.binary_mask`, :func:`lcvg_env.model.binary_masks`)."""
+
 LAG_REACH_PX = 4
 """How far (px per 64 px of frame) from where a foreground was sent the lag correction looks for it in
 M(x_hat), when there are several (:meth:`LayeredGenerator.render`)."""
@@ -147,7 +151,7 @@ class LayeredGenerator(nn.Module):
         self._check_frame(frame)
         return self.mask_net(frame.to(self.quant_conv.weight.dtype)).float()
 
-    def binary_mask(self, frame: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    def binary_mask(self, frame: torch.Tensor, threshold: float = MASK_THRESHOLD) -> torch.Tensor:
         """Binarized mask 1[M(x) > threshold], (B, 1, H, W), as used for control (stage 2, env)."""
         return (self.mask(frame) > threshold).float()
 

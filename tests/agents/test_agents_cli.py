@@ -84,3 +84,14 @@ def test_missing_world_model_says_how_to_get_one(tmp_path, monkeypatch):
     result = runner.invoke(app, ["agent", "eval", "scripted", "LCVG-Pusher-v0", "--no-video"])
     assert result.exit_code == 1
     assert "lcvg train" in result.output and "--env-kwargs checkpoint=PATH" in result.output
+
+
+def test_checkpoint_option_names_the_world_model_as_env_commands_do(agent_checkpoint, tmp_path):
+    base = ["agent", "eval", "random", "LCVG-Pusher-v0", "--episodes", "1", "--n-envs", "1", "--no-video"]
+    result = runner.invoke(app, [*base, "-c", str(agent_checkpoint), "--env-kwargs", "max_episode_steps=2"])
+    assert result.exit_code == 0, result.output
+    assert f"lcvg: model {agent_checkpoint}" in result.stderr
+    result = runner.invoke(
+        app, [*base, "--checkpoint", str(agent_checkpoint), "--env-kwargs", "checkpoint=other.safetensors"]
+    )
+    assert result.exit_code == 1 and "name two models" in result.output

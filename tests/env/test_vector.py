@@ -62,6 +62,23 @@ def test_partial_reset_and_bad_actions(tiny_ckpt: Path) -> None:
             venv.step(bad)
 
 
+def test_each_sub_env_starts_from_its_own_frame(tiny_ckpt: Path) -> None:
+    venv = LCVGVectorEnv(2, tiny_ckpt, task="none")
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    venv.reset(options={"frames": frames})
+    single = LCVGEnv(tiny_ckpt, task="none")
+    for i in range(2):
+        single.reset(options={"frame": frames[i]})
+        np.testing.assert_array_equal(venv.frames[i], single.frame)  # each row its own frame
+    before = venv.frames.copy()
+    venv.reset(options={"frames": frames[::-1], "reset_mask": np.array([False, True])})
+    np.testing.assert_array_equal(venv.frames[0], before[0])  # a row not reset keeps its frame
+    np.testing.assert_array_equal(venv.frames[1], before[0])
+    for bad in ({"frames": frames[:1]}, {"frames": frames, "frame": frames[0]}):
+        with pytest.raises(ValueError, match="one start frame per sub-env"):
+            venv.reset(options=bad)
+
+
 def test_sb3_adapter_reports_terminal_observations(tiny_ckpt: Path) -> None:
     venv = SB3VecEnv(LCVGVectorEnv(2, tiny_ckpt, max_episode_steps=2, task="none"))
     venv.seed(3)

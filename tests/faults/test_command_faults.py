@@ -230,41 +230,6 @@ def test_env_realism_reads_the_real_frames_before_the_env_runs(ckpt, tmp_path, m
         realism.measure(ckpt, data, tmp_path / "empty", cfg)  # a bad reference set: before the env
 
 
-# -------------------------------------------------------------------------------------------- threads
-NOT_COMPUTE = {
-    "agent convert": "reads a zip and writes its weights: no model runs",
-    "checkpoint info": "reads the metadata",
-    "data atari-tennis": "records ALE frames: no torch",
-    "data breakout": "records ALE frames: no torch",
-    "data info": "decodes frames with Pillow: no torch",
-    "data pusher": "renders MuJoCo frames: no torch (Mesa's CPU renderer reads LP_NUM_THREADS)",
-    "presets": "counts parameters",
-}
-
-
-def _commands(cmd, path=()):
-    subs = getattr(cmd, "commands", None)
-    if subs is None:
-        yield " ".join(path), cmd
-        return
-    for name, sub in sorted(subs.items()):
-        yield from _commands(sub, (*path, name))
-
-
-def test_every_compute_command_takes_threads():
-    import typer.main
-
-    commands = dict(_commands(typer.main.get_command(app)))
-    lacking = [
-        name
-        for name, cmd in commands.items()
-        if name not in NOT_COMPUTE
-        and "--threads" not in {o for p in cmd.params for o in getattr(p, "opts", [])}
-    ]
-    assert lacking == [], f"compute commands without --threads: {lacking}"
-    assert set(NOT_COMPUTE) <= set(commands)  # the exceptions are real commands
-
-
 def test_lcvg_warnings_print_as_one_plain_block(monkeypatch):
     import warnings
 

@@ -174,6 +174,16 @@ def test_folder_is_not_reported_as_missing(ckpt, tmp_path):
         resolve_checkpoint(run)
 
 
+def test_a_folder_sharing_a_model_name_does_not_hide_the_model(ckpt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    (tmp_path / "pusher").mkdir()  # e.g. the README's runs/ layout run from its parent
+    assert resolve_checkpoint("pusher").name == "pusher.safetensors"  # the packaged model, not the folder
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(CheckpointNotFoundError, match=r"mine is a folder, not a checkpoint file"):
+        resolve_checkpoint("mine")  # no model of that name: the folder is what was meant
+
+
 def test_broken_link_and_unreadable_file_are_named_as_such(ckpt, tmp_path, monkeypatch):
     link = tmp_path / "link.safetensors"
     link.symlink_to(tmp_path / "gone.safetensors")
