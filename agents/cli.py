@@ -231,6 +231,7 @@ def eval_command(
         if n_envs < 1:
             raise ValueError(f"--n-envs must be >= 1 (episodes run in parallel), got {n_envs}.")
         set_threads(threads)
+        torch_device = resolve_device(device)  # a bad --device fails now, for the baselines too
         if json_out is not None:
             check_output_file(json_out, "--json")
         kwargs = with_checkpoint(parse_key_values(env_kwargs, "--env-kwargs"), checkpoint)
@@ -245,7 +246,7 @@ def eval_command(
             first_seed = EVAL_SEED if seed is None else seed
             policy, discrete = baseline_policy(model, venv, seed=first_seed, detector=detector), False
         else:
-            agent = load_model(source, device=resolve_device(device), trust_pickle=trust_pickle)
+            agent = load_model(source, device=torch_device, trust_pickle=trust_pickle)
             check_compatible(agent, venv, source.path)
             policy, discrete = sb3_policy(agent, deterministic=not stochastic)
         video_path = None if no_video else (video or _default_video(model, env_id, source))

@@ -147,6 +147,14 @@ class Args:
                 f"(and {sorted(_EXTRA_HYPERPARAMS[self.algo])})."
             )
 
+        defaults = {**ALGO_DEFAULTS[self.algo], **POLICY_DEFAULTS[self.algo]}
+        for key, value in self.hyperparams.items():
+            if key in defaults and not _same_kind(value, defaults[key]):
+                raise ValueError(
+                    f"--hp {key}={value!r}: {self.algo}'s {key} takes {_kind(defaults[key])} (default "
+                    f"{defaults[key]!r}), e.g. --hp {key}={defaults[key]!r}."
+                )
+
     @property
     def run_name(self) -> str:
         """``{env}__{algo}__{seed}__{time}``, the cleanrl convention."""
@@ -170,6 +178,32 @@ class Args:
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable copy (non-JSON env kwargs such as a reward function become strings)."""
         return json.loads(json.dumps({**asdict(self), "run_name": self.run_name}, default=str))
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    return f"{default!r} or a number"  # e.g. SAC's ent_coef "auto" (or "auto_0.1")
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether ``--hp`` gave ``value`` of the kind the keyword's default has (an int for ``n_steps``, a
+    number for ``learning_rate``, ``"auto..."`` or a number for ``ent_coef``): a wrong kind fails here, in
+    one line, not deep inside stable-baselines3 after the envs are built."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return number and isinstance(value, int)
+    if isinstance(default, float):
+        return number
+    if isinstance(default, str):
+        return number or (isinstance(value, str) and value.startswith(default))
+    return True
 
 
 # Constructor keywords without a default here that users may still set.

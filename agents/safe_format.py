@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.atomic import atomic_path, atomic_write_text
+from lcvg_env.atomic import atomic_save_tensors, atomic_write_text
 
 from .config import ALGOS
 from .safe_json import (
@@ -144,16 +144,13 @@ def save_safe_agent(
     Each file is written aside and swapped in; the JSON goes last, so a present ``.json`` means a
     complete agent.
     """
-    from safetensors.torch import save_file
-
     json_path, weights_path = safe_paths(path)
     meta = agent_json(model, env_id, env_kwargs)
     weights = {}
     for group in _alias_groups(model.policy.state_dict()):
         weights[group[0][0]] = group[0][1].detach().cpu().contiguous()
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights_path) as tmp:
-        save_file(weights, str(tmp), metadata={"format": FORMAT_NAME, "json": json_path.name})
+    atomic_save_tensors(weights_path, weights, metadata={"format": FORMAT_NAME, "json": json_path.name})
     atomic_write_text(json_path, json.dumps(meta, indent=2, allow_nan=False))
     return json_path
 

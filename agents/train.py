@@ -155,8 +155,6 @@ def train(args: Args) -> TrainResult:
     for name in ("model.json", "model.zip"):
         if (run_dir / name).exists():
             raise FileExistsError(f"{run_dir} already holds a trained agent ({name}); choose another --out.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "args.json", args.to_json())
 
     # 1. Environments: N training envs in one batch, and a separate batch for evaluations.
     discrete = args.algo == "dqn"
@@ -166,8 +164,14 @@ def train(args: Args) -> TrainResult:
         args.env_id, n_eval, args.env_kwargs, discrete=discrete, seed=args.seed + EVAL_SEED
     )
 
-    # 2. The agent and its callbacks; learn.
-    model = build_model(args, env, tensorboard_dir(run_dir))
+    # 2. The agent and its callbacks; learn. The run folder is written only once envs and agent are
+    # built: an unknown id or a bad hyperparameter leaves nothing behind.
+    try:
+        model = build_model(args, env, tensorboard_dir(run_dir))
+    except (TypeError, ValueError) as e:  # stable-baselines3's own check of a keyword's value
+        raise ValueError(f"{args.algo} could not be built from --hp {args.hyperparams}: {e}") from e
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "args.json", args.to_json())
     model.learn(
         total_timesteps=args.total_timesteps,
         callback=build_callbacks(args, eval_env, run_dir),

@@ -6,6 +6,9 @@ exports, checkpoints, training states, agents, videos and the commands' ``--json
 * :func:`atomic_path`: a hidden temporary path beside the target for any writer (safetensors, numpy,
   ffmpeg, JSON) to fill; renamed over the target when complete, removed when the writer fails;
 * :func:`atomic_write_text` / :func:`atomic_write_json`: text or JSON through :func:`atomic_path`;
+* :func:`atomic_save_tensors`: a safetensors file through :func:`atomic_path`, written by Python so that a
+  full disk is an ``OSError`` (safetensors' own writer raises a ``SafetensorError`` that no ``except
+  OSError`` catches);
 * :func:`replace_dir`: a folder built aside (``staged``), then swapped with the old one. On Linux the swap
   is one ``renameat2(RENAME_EXCHANGE)`` call, so the target name always holds a complete folder; where
   that call does not exist, the old folder is first renamed to ``.<name>.old`` next to it and
@@ -104,6 +107,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, doc: Any, **dump_kwargs: Any) -> Path:
     """Write ``doc`` as JSON (indent 2 unless given, a final newline) through :func:`atomic_path`."""
     return atomic_write_text(path, json.dumps(doc, **{"indent": 2, **dump_kwargs}) + "\n")
+
+
+def atomic_save_tensors(
+    path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> Path:
+    """Write torch ``tensors`` (with string ``metadata``) as a safetensors file through :func:`atomic_path`.
+
+    The file is serialized in memory and written with Python's own file write, so a full disk raises an
+    ``OSError`` (``ENOSPC``, :func:`is_disk_full`) that the commands report in one line, and the old file
+    at ``path`` is kept."""
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def old_dir(target: Path) -> Path:

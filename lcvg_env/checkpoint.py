@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.atomic import atomic_path
+from lcvg_env.atomic import atomic_save_tensors
 from lcvg_env.control.warp import check_mode
 from lcvg_env.models.generator import GeneratorConfig, LayeredGenerator
 
@@ -90,8 +90,6 @@ def save_checkpoint(
 
     ``half=True`` stores the weights in fp16 (half the size; they are widened to fp32 on load).
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     check_mode(control_mode)
     cfg = generator.cfg
@@ -123,8 +121,8 @@ def save_checkpoint(
         "extra": extra or {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:  # a kill or a full disk leaves the old file, never half a checkpoint
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    # a kill or a full disk leaves the old file, never half a checkpoint
+    atomic_save_tensors(path, tensors, metadata={METADATA_KEY: json.dumps(meta)})
     return path
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lcvg_env.atomic import atomic_path, atomic_write_text
+from lcvg_env.atomic import atomic_save_tensors, atomic_write_text
 
 MANIFEST = "manifest.json"
 STATE_VERSION = 1
@@ -33,14 +33,11 @@ def save_state(
     state_dir: str | os.PathLike, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
     """Write one resume state for ``step`` atomically into ``state_dir`` and drop older ones."""
-    from safetensors.torch import save_file
-
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     names = {"tensors": f"tensors-{step:09d}.safetensors", "meta": f"meta-{step:09d}.json"}
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with atomic_path(state_dir / names["tensors"]) as tmp:
-        save_file(cpu, str(tmp))
+    atomic_save_tensors(state_dir / names["tensors"], cpu)
     atomic_write_text(state_dir / names["meta"], json.dumps(meta))
     atomic_write_text(state_dir / MANIFEST, json.dumps({"version": STATE_VERSION, "step": step, **names}))
     for old in state_dir.iterdir():

@@ -68,6 +68,22 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+def _fail_os(out: Path, exc: OSError) -> NoReturn:
+    """An OS error while exporting, in one line: the cause with its remedy, and that finished episodes
+    stay (each is written aside, then renamed; the same command resumes)."""
+    from lcvg_env.atomic import DiskFullError
+    from lcvg_env.outputs import describe_os_error
+
+    if isinstance(exc, DiskFullError):  # already names the folder, the space and what is kept
+        _fail(exc)
+    typer.echo(
+        f"Error: --out {out}: {describe_os_error(exc)}. Finished episodes are kept; run the same command "
+        "again to continue.",
+        err=True,
+    )
+    raise typer.Exit(code=1) from exc
+
+
 def _interrupted(out: Path, exc: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C: say what is kept (every finished episode; a half-done one never lands) and how to go on."""
     from lcvg_env.export.store import EpisodeStore, ExportError
@@ -125,6 +141,8 @@ def labels(
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)
+    except OSError as exc:  # a folder made read-only mid-export, a full disk: what is kept, and what to do
+        _fail_os(out, exc)
     except KeyboardInterrupt as exc:
         _interrupted(out, exc)
     _report(summary)
@@ -195,6 +213,8 @@ def rollouts(
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)
+    except OSError as exc:  # a folder made read-only mid-export, a full disk: what is kept, and what to do
+        _fail_os(out, exc)
     except KeyboardInterrupt as exc:
         _interrupted(out, exc)
     _report(summary)

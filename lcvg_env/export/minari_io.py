@@ -11,6 +11,7 @@ assembly.
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import os
 import re
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lcvg_env.atomic import disk_full, is_disk_full, replace_dir, restore_dir
+from lcvg_env.atomic import disk_full, free_bytes, is_disk_full, replace_dir, restore_dir
 from lcvg_env.export.folder import BUILD_DIR, NAMESPACE_FILE, dataset_ids
 from lcvg_env.export.store import EpisodeStore, ExportError, load_episode
 
@@ -94,6 +95,14 @@ def assemble_minari(
     build, target = store.root / BUILD_DIR, store.root / dataset_id
     if build.exists():
         shutil.rmtree(build)  # ours: a build that was interrupted
+    needed = sum(_unpacked_bytes(store.episode_path(i)) for i in indices)
+    kept = "The episode files and the previous Minari dataset (if any) are kept."
+    free = free_bytes(store.root)
+    if free is not None and free < needed * BUILD_MARGIN + 2**20:
+        # h5py can crash the whole process (a segfault, no Python error) when the disk fills mid-write:
+        # a build that cannot fit is refused before it starts
+        exc = OSError(errno.ENOSPC, "No space left on device")
+        raise ExportError(str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept)))
     try:
         _build(store, indices, build, dataset_id, observation_space, action_space, description, author)
         replace_dir(build / dataset_id, target)
@@ -101,8 +110,6 @@ def assemble_minari(
     except OSError as exc:
         if not is_disk_full(exc):
             raise
-        needed = sum(_unpacked_bytes(store.episode_path(i)) for i in indices)
-        kept = "The episode files and the previous Minari dataset (if any) are kept."
         raise ExportError(
             str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept))
         ) from exc
@@ -154,6 +161,11 @@ def _copy_namespace_files(build: Path, root: Path, dataset_id: str) -> None:
         source = build / rel / NAMESPACE_FILE
         if rel != Path(".") and source.is_file() and not (root / rel / NAMESPACE_FILE).exists():
             shutil.copyfile(source, root / rel / NAMESPACE_FILE)
+
+
+BUILD_MARGIN = 1.1
+"""A Minari build starts only with this many times its episodes' unpacked size free (plus 1 MiB): HDF5's
+own overhead is small, and h5py can take the process down when the disk fills mid-write."""
 
 
 def _unpacked_bytes(path: Path) -> int:

@@ -225,9 +225,7 @@ def resolve_detector(name_or_path: str | os.PathLike) -> Path:
 
 def save_detector(detector: TipDetector, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
     """Write weights (fp16) and ``{format, version, config, info: metadata}`` JSON; never a pickle."""
-    from safetensors.torch import save_file
-
-    from lcvg_env.atomic import atomic_path
+    from lcvg_env.atomic import atomic_save_tensors
 
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous().cpu()
@@ -238,8 +236,8 @@ def save_detector(detector: TipDetector, path: str | os.PathLike, metadata: dict
     header["info"] = metadata
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:  # a kill or a full disk leaves the previous detector file whole
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(header)})
+    # a kill or a full disk leaves the previous detector file whole
+    atomic_save_tensors(path, tensors, metadata={METADATA_KEY: json.dumps(header)})
 
 
 def load_detector(name_or_path: str | os.PathLike = "pusher", device: str = "cpu") -> TipDetector:

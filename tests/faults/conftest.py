@@ -31,3 +31,41 @@ def clean_exit(result, code: int = 1) -> str:
     assert "Traceback" not in result.output
     text = result.output.translate({ord(c): " " for c in "│╭╮╰╯─"})  # rich's error box, if any
     return " ".join(text.split())  # and the lines it wraps
+
+
+def failing_writes(monkeypatch, error: BaseException, where=lambda path: True, whole: bool = False) -> None:
+    """Make the files :mod:`lcvg_env.atomic` writes through Python (checkpoints, training states,
+    detectors, agents' weights) fail as a real disk fails: part of the bytes land, then ``error``
+    (``OSError(ENOSPC)`` for a full disk; ``whole``: all of them, then e.g. a ``KeyboardInterrupt``).
+    ``where(path)`` picks the files (the writer's temporary path)."""
+    import builtins
+
+    real_open = builtins.open
+
+    class Failing:
+        def __init__(self, path, mode):
+            self.file = real_open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data if whole else data[: len(data) // 2])
+            self.file.flush()
+            raise error
+
+    def opener(path, mode="r", *args, **kwargs):
+        if "w" in mode and where(Path(path)):
+            return Failing(path, mode)
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("lcvg_env.atomic.open", opener, raising=False)
+
+
+def disk_full() -> OSError:
+    import errno
+
+    return OSError(errno.ENOSPC, "No space left on device")

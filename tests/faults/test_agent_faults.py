@@ -75,3 +75,24 @@ def test_full_disk_while_an_agent_trains_is_one_line(tmp_path, monkeypatch):
     text = clean_exit(result)
     assert f"--out {tmp_path / 'run'}: the disk is full: free some space or write elsewhere" in text
     assert "checkpoints saved before" in text
+
+
+def test_a_hyperparameter_of_the_wrong_kind_is_one_line_and_writes_nothing(tmp_path):
+    run = tmp_path / "run"
+    for hp, message in (
+        ("n_steps=abc", "--hp n_steps='abc': ppo's n_steps takes an integer (default 64)"),
+        ("learning_rate=fast", "ppo's learning_rate takes a number"),
+        ("n_epochs=2.5", "ppo's n_epochs takes an integer"),
+    ):
+        result = runner.invoke(app, ["agent", "train", "LCVG-Pusher-v0", "--out", str(run), "--hp", hp])
+        assert message in clean_exit(result)
+    result = runner.invoke(app, ["agent", "train", "LCVG-Nope-v0", "--out", str(run)])
+    clean_exit(result)
+    assert not run.exists()  # nothing left behind: not even args.json
+
+
+def test_a_bad_device_is_refused_for_the_baselines_too():
+    result = runner.invoke(
+        app, ["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", "--device", "tpu"]
+    )
+    assert "--device 'tpu' is not a device lcvg-env runs on" in clean_exit(result)

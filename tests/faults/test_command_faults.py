@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
 from lcvg_env.cli import app
 from lcvg_env.data import DataWarning
-from tests.faults.conftest import clean_exit, must_not_run
+from tests.faults.conftest import clean_exit, disk_full, failing_writes, must_not_run
 from tests.training.conftest import write_squares
 
 runner = CliRunner()
@@ -269,17 +269,10 @@ def test_ctrl_c_during_an_export_keeps_the_finished_episodes_and_resumes(ckpt, t
 
 
 def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(ckpt, tmp_path, monkeypatch):
-    import safetensors.torch
-
     target = tmp_path / "model.safetensors"
     target.write_bytes(ckpt.read_bytes())
     old = load_checkpoint(target)
-
-    def fills_up(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"half a file")
-        _enospc()
-
-    monkeypatch.setattr(safetensors.torch, "save_file", fills_up)
+    failing_writes(monkeypatch, disk_full())  # half the bytes land, then ENOSPC: what a full disk does
     with pytest.raises(OSError, match="No space left"):
         save_checkpoint(target, old.generator, control_mode=old.control_mode, start_frames=old.start_frames)
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
@@ -287,19 +280,12 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(ckpt, tmp_path, m
 
 
 def test_a_kill_while_saving_the_training_state_keeps_the_previous_state(tmp_path, monkeypatch):
-    import safetensors.torch
-
     from lcvg_training.state import load_state, save_state
 
     state = tmp_path / "state"
     save_state(state, 10, {"w": torch.ones(3)}, {"step": 10})
-    real = safetensors.torch.save_file
-
-    def killed(tensors, filename, metadata=None):
-        real(tensors, filename, metadata)
-        raise KeyboardInterrupt  # after the tensors, before the rename and the manifest
-
-    monkeypatch.setattr(safetensors.torch, "save_file", killed)
+    # after the tensors, before the rename and the manifest
+    failing_writes(monkeypatch, KeyboardInterrupt(), where=lambda p: "tensors-" in p.name, whole=True)
     with pytest.raises(KeyboardInterrupt):
         save_state(state, 20, {"w": torch.zeros(3)}, {"step": 20})
     tensors, meta = load_state(state)
@@ -329,11 +315,9 @@ def test_a_kill_while_encoding_a_video_keeps_the_old_video(tmp_path, monkeypatch
 
 
 def test_full_disk_while_bundling_is_one_line_and_keeps_the_old_file(ckpt, tmp_path, monkeypatch):
-    import safetensors.torch
-
     out = tmp_path / "shipped.safetensors"
     out.write_bytes(b"the previous bundle")
-    monkeypatch.setattr(safetensors.torch, "save_file", _enospc)
+    failing_writes(monkeypatch, disk_full())
     argv = ["checkpoint", "bundle", str(ckpt), "--out", str(out), "--overwrite"]
     text = clean_exit(runner.invoke(app, argv))
     assert f"Error: OUT {out}: could not write it (the disk is full: free some space" in text

@@ -30,8 +30,10 @@ from lcvg_env.export import store as store_module
 from lcvg_env.export.labels import export_labels
 from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
+from lcvg_env.outputs import OutputError
 from lcvg_training.trainer import Trainer
 from tests.conftest import write_square_dataset
+from tests.faults.conftest import disk_full, failing_writes, must_not_run
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -126,22 +128,14 @@ def test_data_info_reports_what_training_would_leave_out(tmp_path):
 
 
 def test_full_disk_mid_training_keeps_the_last_state_and_resume_finishes(tmp_path, monkeypatch):
-    import safetensors.torch
-
     from lcvg_training.state import load_state
 
     data = _squares(tmp_path / "data")
     cfg = tiny_config(stage1_steps=2, stage2_steps=2, checkpoint_every=2, disc_start=1)
     straight = Trainer(cfg, data, tmp_path / "straight", preset=tiny_preset_object(), progress=False)
     straight.train()
-    real = safetensors.torch.save_file
-
-    def fills_up(tensors, filename, metadata=None):
-        if str(filename).startswith(str(tmp_path / "run" / "state" / ".tensors-000000004")):
-            raise OSError(errno.ENOSPC, "No space left on device")  # the step-4 state does not fit
-        return real(tensors, filename, metadata)
-
-    monkeypatch.setattr(safetensors.torch, "save_file", fills_up)
+    # the step-4 state does not fit: half of it lands, then ENOSPC
+    failing_writes(monkeypatch, disk_full(), where=lambda p: p.name.startswith(".tensors-000000004"))
     with pytest.raises(OSError, match="No space left"):
         Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), progress=False).train()
     assert load_state(tmp_path / "run" / "state")[1]["step"] == 2  # the last complete state
@@ -151,6 +145,24 @@ def test_full_disk_mid_training_keeps_the_last_state_and_resume_finishes(tmp_pat
     assert resumed.step == 2 and resumed.train().step == 4
     a, b = straight.generator.state_dict(), resumed.generator.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # the disk filling up cost nothing but the wait
+
+
+def test_train_command_on_a_disk_that_fills_up_is_one_line_and_resumes(tmp_path, monkeypatch):
+    """The real writer's error on a full disk (not a stand-in raised before it): ``lcvg train`` stops
+    with one line naming the folder, and the run continues with --resume once there is space."""
+    data = _squares(tmp_path / "data")
+    run = tmp_path / "run"
+    argv = ["train", data, "--out", run, "--preset", "tiny-64", "--stage1-steps", "2", "--stage2-steps", "2"]
+    argv += ["--batch-size", "2", "--threads", "1", "--no-progress", "--set", "checkpoint_every=2"]
+    failing_writes(monkeypatch, disk_full(), where=lambda p: p.name.startswith(".tensors-000000004"))
+    result = _cli(*argv)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "the disk is full: free some space or write elsewhere" in result.output
+    assert "continue with --resume" in result.output
+    monkeypatch.undo()
+    resumed = _cli(*argv, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert load_checkpoint(run / "model.safetensors").step == 4
 
 
 def test_empty_split_is_named_with_what_is_expected(tmp_path):
@@ -426,9 +438,21 @@ def test_a_damaged_export_manifest_is_named_and_nothing_is_deleted(tiny_checkpoi
 def test_export_into_a_file_is_refused(tiny_checkpoint, videos, tmp_path):
     target = tmp_path / "a_file"
     target.write_text("data")
-    with pytest.raises(ExportError, match="is a file"):
+    with pytest.raises(OutputError, match=r"--out .*a_file is a file, not a directory"):
         _labels(tiny_checkpoint, videos, target, output_format="npz", overwrite=True)
     assert target.read_text() == "data"
+
+
+@pytest.mark.parametrize("kind", ["labels", "rollouts"])
+def test_export_into_a_folder_that_cannot_be_written_stops_before_the_model_loads(
+    kind, tiny_checkpoint, videos, monkeypatch
+):
+    monkeypatch.setattr("lcvg_env.model.open_model", must_not_run)
+    out = "/proc/lcvg-export"  # no one can make a folder there, not even root
+    argv = ["export", kind, tiny_checkpoint, *([videos] if kind == "labels" else []), "--out", out]
+    result = _cli(*argv)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"--out {out}" in result.output
 
 
 def test_full_disk_during_npz_export_names_the_folder_and_keeps_the_episodes(
@@ -504,6 +528,24 @@ def test_full_disk_during_the_minari_build_keeps_the_old_dataset(
     assert load_minari(out).total_episodes == 2 and not (out / ".minari-build").exists()
     monkeypatch.undo()
     assert _labels(tiny_checkpoint, videos, out, max_episodes=3).episodes == 3
+
+
+def test_a_minari_build_that_cannot_fit_is_refused_before_it_starts(
+    tiny_checkpoint, videos, tmp_path, monkeypatch
+):
+    """h5py can take the process down (a segfault) when the disk fills mid-write, so a build whose
+    episodes do not fit in the free space is refused before Minari writes a byte."""
+    pytest.importorskip("minari")
+    out = tmp_path / "out"
+    _labels(tiny_checkpoint, videos, out, max_episodes=2)
+    for module in (minari_io, atomic_module):
+        monkeypatch.setattr(module, "free_bytes", lambda folder: 1000)  # 1 kB left on the disk
+    monkeypatch.setattr(minari_io, "_build", must_not_run)
+    with pytest.raises(
+        ExportError, match=r"No space left .* Minari dataset .*needs about .* MB, 0\.0 MB free"
+    ):
+        _labels(tiny_checkpoint, videos, out, max_episodes=3)
+    assert load_minari(out).total_episodes == 2  # the previous dataset stays, whole
 
 
 def test_full_disk_while_generating_data_keeps_the_episode_it_was_replacing(tmp_path, monkeypatch):
