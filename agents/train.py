@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lcvg_env.atomic import atomic_write_json
+from lcvg_env.atomic import atomic_path, atomic_write_json
 from lcvg_env.evaluation.env_view import lcvg_vector_env
 from lcvg_env.evaluation.policy import EVAL_SEED, PolicyResult, evaluate_policy
 
@@ -179,7 +179,8 @@ def train(args: Args) -> TrainResult:
         progress_bar=args.progress and _has_progress_bar(),
     )
     train_seconds = time.perf_counter() - start
-    model.save(run_dir / "model.zip")
+    with atomic_path(run_dir / "model.zip", suffix=".zip") as tmp:  # SB3's own format, beside the safe one
+        model.save(tmp)
     model_path = save_safe_agent(model, run_dir / "model", args.env_id, args.to_json()["env_kwargs"])
 
     # 3. Final evaluation of the saved safe agent on held-out seeds (as `lcvg agent eval`), with a video.

@@ -59,6 +59,26 @@ class Checkpoint:
         """(height, width) of the frames the model takes and makes."""
         return self.config.height, self.config.width
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.generator.parameters()).device
+
+    def frames_in(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (T, H, W, 3) -> the model's input, float (T, 3, H, W) in [-1, 1] on its device
+        (:func:`lcvg_env.model.to_model_range`)."""
+        from lcvg_env.model import to_model_range
+
+        return to_model_range(frames).to(self.device)
+
+    @staticmethod
+    def frames_out(x: torch.Tensor) -> np.ndarray:
+        """The model's output, float (T, 3, H, W) in [-1, 1] -> uint8 frames (T, H, W, 3) on the CPU
+        (:func:`lcvg_env.model.to_frames`)."""
+        from lcvg_env.model import to_frames
+
+        return to_frames(x)
+
     def binary_masks(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """1[M(x) > 0.5] of frames, bool (T, H, W) (:func:`lcvg_env.model.binary_masks`)."""
         from lcvg_env.model import binary_masks

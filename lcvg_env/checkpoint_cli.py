@@ -51,14 +51,16 @@ def info(
     checkpoint: Model,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
 ) -> None:
-    """Which file a model name or path resolves to, and its metadata (preset, step, size, composite)."""
-    from lcvg_env.checkpoint import CheckpointError, read_metadata
+    """Which file a model name or path resolves to, and its metadata (preset, step, size, composite); the
+    weights are loaded and checked too (finite, and fitting the stored config)."""
+    from lcvg_env.checkpoint import CheckpointError, load_checkpoint, read_metadata
     from lcvg_env.control.control_range import default_max_displacement
     from lcvg_env.env.resolve import resolve_checkpoint
 
     try:
         path = resolve_checkpoint(checkpoint)
         meta = read_metadata(path)
+        load_checkpoint(path)  # the weights too: a file whose weights are NaN or do not fit its config fails
     except (FileNotFoundError, CheckpointError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -69,6 +71,7 @@ def info(
     rows: list[tuple[str, Any]] = [
         ("file", path),
         ("size", f"{path.stat().st_size / 1e6:.2f} MB"),
+        ("weights", "checked: finite, fit the config"),
         ("preset", meta.get("preset")),
         ("step", meta.get("step")),
         ("frame (HxW)", f"{meta['height']}x{meta['width']}"),

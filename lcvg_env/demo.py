@@ -82,6 +82,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     """Run both policies and write the outputs; returns the figures and the paths."""
     from PIL import Image
 
+    from lcvg_env.atomic import atomic_path
     from lcvg_env.env import LCVGEnv, write_video
     from lcvg_env.model import model_path
     from lcvg_env.outputs import check_output_dir
@@ -102,7 +103,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     rows = [np.concatenate([frames[i] for i in picks], axis=1) for frames in (square, random)]
     strip = np.concatenate(rows)
     png = cfg.out_dir / "demo.png"
-    Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST).save(png)
+    with atomic_path(png, suffix=".png") as tmp:  # an earlier demo.png stays whole until this one is
+        Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST).save(tmp)
     return {
         "checkpoint": str(path),
         "video": str(video),

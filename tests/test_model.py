@@ -47,6 +47,16 @@ def test_binary_masks_are_the_generators_binarized_mask(tiny_checkpoint) -> None
     assert torch.equal(ckpt.binary_masks(to_model_range(frames)), expected)  # float input, method form
 
 
+def test_the_model_object_converts_frames_in_and_out(tiny_checkpoint) -> None:
+    ckpt = load_checkpoint(tiny_checkpoint)
+    frames = ckpt.start_frames  # (4, 32, 32, 3) uint8
+    x = ckpt.frames_in(frames)
+    assert x.shape == (4, 3, 32, 32) and x.device == ckpt.device and -1.0 <= x.min() <= x.max() <= 1.0
+    np.testing.assert_array_equal(ckpt.frames_out(x), frames)  # the round trip is exact on uint8
+    out = ckpt.frames_out(ckpt.generator.generate(x, ckpt.generator.binary_mask(x)).frame)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+
+
 def _square_video(steps: int = 4, size: int = 32) -> np.ndarray:
     frames = np.zeros((steps, size, size, 3), np.uint8)
     for t in range(steps):

@@ -140,6 +140,7 @@ def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> lis
     import numpy as np
     from PIL import Image
 
+    from lcvg_env.atomic import atomic_path
     from lcvg_env.env.render import write_video
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,8 @@ def save_strip(strip: dict[str, np.ndarray], out_dir: Path, fps: int = 4) -> lis
         x = i * (w + STRIP_GAP)
         canvas[:h, x : x + w], canvas[h + STRIP_GAP :, x : x + w] = real[i], gen[i]
     png = out_dir / "strip.png"
-    Image.fromarray(canvas).save(png)
+    with atomic_path(png, suffix=".png") as tmp:  # an earlier strip stays whole until this one is
+        Image.fromarray(canvas).save(tmp)
     pairs = np.concatenate([real, np.full((t, h, STRIP_GAP, 3), 255, np.uint8), gen], axis=2)
     pairs = pairs[:, : pairs.shape[1] // 2 * 2, : pairs.shape[2] // 2 * 2]  # even sizes for yuv420p
     return [png, write_video(list(pairs), out_dir / "real_vs_generated.mp4", fps=fps)]
