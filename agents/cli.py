@@ -94,7 +94,10 @@ def train_command(
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,
     time_limit_min: Annotated[
-        float | None, typer.Option(help="Stop learning after this many minutes (then save and evaluate).")
+        float | None,
+        typer.Option(
+            help="Stop learning after this many minutes, then save and evaluate (default: no limit)."
+        ),
     ] = None,
     progress: Progress = True,
 ) -> None:

@@ -16,7 +16,9 @@ from lcvg_env.cli_options import DEVICE_DEFAULT, THREADS_DEFAULT, Detector, Devi
 def budget(
     checkpoint: Model,
     data_dir: Annotated[Path, typer.Argument(help="Dataset root with tip_px / arm_mask annotations.")],
-    episodes: Annotated[int | None, typer.Option(help="Measure at most this many episodes.")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Measure at most this many episodes (default: all).")
+    ] = None,
     frames: Annotated[int, typer.Option(help="Frames per episode: x^0 + (frames - 1) predicted.")] = 17,
     detector: Detector = "pusher",
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",

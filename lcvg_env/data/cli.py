@@ -23,19 +23,33 @@ app = typer.Typer(
 OutDir = Annotated[Path, typer.Argument(help="Dataset root; episodes go to OUT_DIR/<split>/<episode>/.")]
 Split = Annotated[str, typer.Option(help="Split folder to write: train, val or test.")]
 Seed = Annotated[int, typer.Option(help="Random seed (same seed + split = same episodes).")]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace the split's episodes even if another seed or size made them (default: refuse).",
+    ),
+]
 
 
 @contextlib.contextmanager
-def _writing(out_dir: Path, split: str) -> Iterator[None]:
-    """Where the episodes go (``OUT_DIR/SPLIT``) is checked before the first episode is rendered; that
-    problem, or a full disk later, ends the command with its message and exit code 1 (no traceback)."""
+def _writing(out_dir: Path, split: str, recipe: dict, overwrite: bool) -> Iterator[None]:
+    """Where the episodes go (``OUT_DIR/SPLIT``) is checked before the first episode is rendered: a path
+    that cannot be written, or a split that holds episodes another recipe made (another seed or size:
+    they would be replaced under the same names) without ``--overwrite``. That problem, or a full disk
+    later, ends the command with its message and exit code 1 (no traceback). With ``--overwrite``, the
+    split's older episodes beyond the new count are removed once the new ones are written."""
     from lcvg_env.atomic import DiskFullError
+    from lcvg_env.data.layout import check_split_free, remove_episodes_beyond
     from lcvg_env.outputs import OutputError, check_output_dir
 
     try:
         check_output_dir(out_dir / split, "OUT_DIR")
+        check_split_free(out_dir, split, recipe, overwrite)
         yield
-    except (DiskFullError, OutputError) as exc:
+        if overwrite:
+            remove_episodes_beyond(out_dir, split, recipe["episodes"])
+    except (DiskFullError, OutputError, FileExistsError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
 
@@ -52,11 +66,13 @@ def pusher(
     size: Annotated[int, typer.Option(help="Square frame size in pixels (BAIR: 64).")] = 64,
     seed: Seed = 0,
     split: Split = "train",
+    overwrite: Overwrite = False,
 ) -> None:
     """Render a BAIR-like robot-pushing dataset with MuJoCo (frames + ground truth per episode)."""
     from lcvg_env.data.pusher import generate_pusher
 
-    with _writing(out_dir, split):
+    recipe = {"generator": "pusher", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
+    with _writing(out_dir, split, recipe, overwrite):
         try:
             summary = generate_pusher(
                 out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
@@ -77,6 +93,7 @@ def breakout(
     width: Annotated[int, typer.Option(help="Stored frame width; 0 keeps ALE's 160.")] = 0,
     seed: Seed = 0,
     split: Split = "train",
+    overwrite: Overwrite = False,
 ) -> None:
     """Record Atari Breakout episodes with ale-py (a Playable Video Generation dataset)."""
     from lcvg_env.data.breakout import generate_breakout
@@ -84,7 +101,8 @@ def breakout(
     if (height == 0) != (width == 0):
         raise typer.BadParameter("Give both --height and --width, or neither.")
     size = (height, width) if height else None
-    with _writing(out_dir, split):
+    recipe = {"generator": "breakout", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
+    with _writing(out_dir, split, recipe, overwrite):
         try:
             summary = generate_breakout(
                 out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
@@ -103,11 +121,14 @@ def atari_tennis(
     frameskip: Annotated[int, typer.Option(help="ALE frames per step (players move 1 px per frame).")] = 4,
     seed: Seed = 0,
     split: Split = "train",
+    overwrite: Overwrite = False,
 ) -> None:
     """Record Atari Tennis with ale-py: both players move (ours randomly, the opponent by the game)."""
     from lcvg_env.data.atari_tennis import generate_atari_tennis
 
-    with _writing(out_dir, split):
+    recipe = {"generator": "atari-tennis", "seed": seed, "frames": frames, "size": size}
+    recipe.update(frameskip=frameskip, episodes=episodes)
+    with _writing(out_dir, split, recipe, overwrite):
         try:
             summary = generate_atari_tennis(
                 out_dir,

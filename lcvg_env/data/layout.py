@@ -20,6 +20,7 @@ booleans, both in the stored frame size (see :mod:`lcvg_env.data.transforms` to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -114,6 +115,64 @@ def _write_frames(
         Image.fromarray(frame).save(folder / frame_filename(t), compress_level=compress_level)
     if annotations:
         np.savez_compressed(folder / ANNOTATIONS_FILE, **{k: np.asarray(v) for k, v in annotations.items()})
+
+
+RECIPE_KEYS = ("generator", "seed", "frames", "size", "frameskip", "height", "width")
+"""The settings that decide which episodes a generator writes (``dataset.json``); two runs that agree on
+them write the same episode under the same name."""
+
+
+def check_split_free(root: str | Path, split: str, recipe: Mapping[str, Any], overwrite: bool = False) -> int:
+    """Before a generator writes ``ROOT/SPLIT``: the number of episode folders already there, when they
+    may be written over, else a ``FileExistsError``.
+
+    Writing is allowed into an empty split, with ``overwrite``, or when ``dataset.json`` records that the
+    split was made with the same ``recipe`` (:data:`RECIPE_KEYS`: the same generator, seed and sizes
+    write the same episodes again, and more episodes extend it). Any other run would replace the
+    episodes already there by different ones under the same names."""
+    folder = Path(root) / split
+    existing = (
+        sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if folder.is_dir()
+        else []
+    )
+    if not existing or overwrite:
+        return len(existing)
+    recorded: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        recorded = json.loads((Path(root) / DATASET_INFO_FILE).read_text())["splits"][split]
+    wanted = {k: recipe[k] for k in RECIPE_KEYS if k in recipe}
+    if recorded and all(_same(recorded.get(k), v) for k, v in wanted.items()):
+        return len(existing)
+    made = (
+        "made by " + ", ".join(f"{k}={recorded.get(k)!r}" for k in wanted if k in recorded)
+        if recorded
+        else "not made by this generator, or made before dataset.json recorded it"
+    )
+    raise FileExistsError(
+        f"{folder} already holds {len(existing)} episode(s) ({made}); writing "
+        + ", ".join(f"{k}={v!r}" for k, v in wanted.items())
+        + " there would replace them by other episodes under the same names. Write another --split or "
+        "OUT_DIR, or pass --overwrite to replace them."
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.loads(json.dumps(a, default=str)) == json.loads(json.dumps(b, default=str))
+
+
+def remove_episodes_beyond(root: str | Path, split: str, count: int) -> list[str]:
+    """After ``--overwrite`` wrote ``count`` episodes: remove the split's older episode folders that the new
+    run did not write over (``00240`` ... of a 300-episode split re-made with 240), so the split holds one
+    dataset, not two. Returns the names removed."""
+    folder = Path(root) / split
+    keep = {episode_dirname(i) for i in range(count)}
+    gone = [
+        p.name for p in sorted(folder.iterdir()) if p.is_dir() and p.name[0] != "." and p.name not in keep
+    ]
+    for name in gone:
+        shutil.rmtree(folder / name)
+    return gone
 
 
 def update_dataset_info(root: str | Path, split: str, info: Mapping[str, Any]) -> Path:

@@ -167,7 +167,9 @@ def evaluate(
         typer.Option("--out", "-o", help="Write strip.png and real_vs_generated.mp4 to this folder."),
     ] = None,
     frames: Annotated[int, typer.Option(help="Frames per episode: 1 real + (frames - 1) generated.")] = 16,
-    episodes: Annotated[int | None, typer.Option(help="Evaluate at most this many episodes.")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Evaluate at most this many episodes (default: all).")
+    ] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     skip: Annotated[
         list[str] | None, typer.Option(help="Skip a weight-based metric: lpips_alex, lpips_vgg, fid, fvd.")

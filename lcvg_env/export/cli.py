@@ -114,7 +114,9 @@ def labels(
     solver: Annotated[
         str, typer.Option(help="Eq. 5 solver: fast, reference (paper's Adam) or brute (exhaustive, slow).")
     ] = "fast",
-    max_episodes: Annotated[int | None, typer.Option(help="Label at most this many episodes.")] = None,
+    max_episodes: Annotated[
+        int | None, typer.Option(help="Label at most this many episodes (default: all).")
+    ] = None,
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
     preview: PreviewOpt = False,

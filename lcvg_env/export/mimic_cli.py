@@ -24,7 +24,9 @@ def mimic_command(
         Path | None, typer.Option(help="Start frame image (default: the checkpoint's first start frame).")
     ] = None,
     episode: Annotated[int, typer.Option(help="Which episode when DRIVING_VIDEO holds several.")] = 0,
-    max_frames: Annotated[int | None, typer.Option(help="Use at most this many driving frames.")] = None,
+    max_frames: Annotated[
+        int | None, typer.Option(help="Use at most this many driving frames (default: all).")
+    ] = None,
     fps: Annotated[float, typer.Option(help="Frames per second of the mp4.")] = 8.0,
     threads: Threads = THREADS_DEFAULT,
     device: Device = DEVICE_DEFAULT,

@@ -32,7 +32,9 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 2e-3,
     eval_every: Annotated[int, typer.Option(help="Validate (and keep the best) every N steps.")] = 250,
-    episodes: Annotated[int | None, typer.Option(help="Use only the first N training episodes.")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Use only the first N training episodes (default: all).")
+    ] = None,
     report: Annotated[
         list[str] | None,
         typer.Option(help="ROOT:SPLIT held-out set to measure the saved file on (repeatable)."),
@@ -85,7 +87,7 @@ def evaluate(
     data_dir: DataDir,
     split: Annotated[str, typer.Option(help="Split to measure on.")] = "test",
     detector: Annotated[str, typer.Option(help="Detector: 'pusher' (packaged) or a file.")] = "pusher",
-    episodes: Annotated[int | None, typer.Option(help="Only the first N episodes.")] = None,
+    episodes: Annotated[int | None, typer.Option(help="Only the first N episodes (default: all).")] = None,
     arm_free: Annotated[
         bool,
         typer.Option(help="Render the split's states without the arm for the false-found rate (MuJoCo)."),

@@ -569,6 +569,25 @@ def test_full_disk_in_data_generation_cli_is_a_message(tmp_path, monkeypatch):
     assert "Traceback" not in result.output
 
 
+def test_generating_into_a_split_another_seed_made_is_refused_unless_overwrite(tmp_path):
+    pytest.importorskip("mujoco")
+    root = tmp_path / "d"
+    args = ("data", "pusher", root, "--episodes", "2", "--frames", "3", "--size", "32")
+    assert _cli(*args, "--seed", "0").exit_code == 0
+    before = open_episodes(root, split="train")[0].frames()
+    assert _cli(*args, "--seed", "0", "--episodes", "3").exit_code == 0  # the same recipe: extended
+    np.testing.assert_array_equal(open_episodes(root, split="train")[0].frames(), before)
+    result = _cli(*args, "--seed", "5")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "already holds 3 episode(s) (made by generator='pusher', seed=0" in result.output
+    assert "pass --overwrite" in result.output
+    np.testing.assert_array_equal(open_episodes(root, split="train")[0].frames(), before)  # untouched
+    assert _cli(*args, "--seed", "5", "--overwrite").exit_code == 0
+    episodes = open_episodes(root, split="train")
+    assert [e.name for e in episodes] == ["00000", "00001"]  # the old third episode went with the rest
+    assert not np.array_equal(episodes[0].frames(), before)
+
+
 # ---------------------------------------------------------------- writes that replace something
 def test_killed_episode_rewrite_leaves_the_old_episode(tmp_path, monkeypatch):
     split = tmp_path / "data" / "train"
