@@ -8,6 +8,7 @@ Python. Algorithm hyperparameters have per-algorithm defaults (:data:`ALGO_DEFAU
 from __future__ import annotations
 
 import json
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -193,15 +194,18 @@ def _kind(default: Any) -> str:
 def _same_kind(value: Any, default: Any) -> bool:
     """Whether ``--hp`` gave ``value`` of the kind the keyword's default has (an int for ``n_steps``, a
     number for ``learning_rate``, ``"auto..."`` or a number for ``ent_coef``): a wrong kind fails here, in
-    one line, not deep inside stable-baselines3 after the envs are built."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    one line, not deep inside stable-baselines3 after the envs are built. A callable (an SB3 schedule,
+    from Python) is left to stable-baselines3."""
+    if callable(value):
+        return True
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
-        return number and isinstance(value, int)
+        return number and isinstance(value, numbers.Integral)
     if isinstance(default, float):
         return number
-    if isinstance(default, str):
+    if isinstance(default, str):  # SAC's ent_coef: "auto", "auto_0.1" or a number
         return number or (isinstance(value, str) and value.startswith(default))
     return True
 

@@ -169,7 +169,14 @@ def train(args: Args) -> TrainResult:
     try:
         model = build_model(args, env, tensorboard_dir(run_dir))
     except (TypeError, ValueError) as e:  # stable-baselines3's own check of a keyword's value
-        raise ValueError(f"{args.algo} could not be built from --hp {args.hyperparams}: {e}") from e
+        env.close()
+        eval_env.close()
+        given = " ".join(f"--hp {k}={v}" for k, v in args.hyperparams.items())
+        raise ValueError(
+            f"stable-baselines3 could not build the {args.algo} agent"
+            + (f" with {given}" if given else "")
+            + f": {e}"
+        ) from e
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "args.json", args.to_json())
     model.learn(

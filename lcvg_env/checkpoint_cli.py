@@ -65,7 +65,7 @@ def info(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     if as_json:
-        typer.echo(json.dumps({"path": str(path), **meta}, indent=2))
+        typer.echo(json.dumps({"path": str(path), "weights_checked": True, **meta}, indent=2))
         return
     cfg = meta["config"]
     rows: list[tuple[str, Any]] = [

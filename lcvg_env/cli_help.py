@@ -55,6 +55,6 @@ def plain_help() -> None:
         argument.display_name_raw = property(_argument_name)
     if hasattr(argument, "_usage_display_name"):
         argument._usage_display_name = _usage_name
-    if hasattr(argument, "get_usage_pieces"):  # a hidden argument (an old spelling) stays out of the usage
+        # a hidden argument (an old spelling) stays out of the usage line
         argument.get_usage_pieces = lambda self, ctx: [] if self.hidden else [self._usage_display_name()]
     core._lcvg_plain_help = True

@@ -7,6 +7,7 @@ the same everywhere. Light on purpose (typer only): the CLI imports this module 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,7 @@ def with_checkpoint(env_kwargs: dict, checkpoint: str | None) -> dict:
     if checkpoint is None:
         return env_kwargs
     given = env_kwargs.get("checkpoint")
-    if given is not None and str(given) != checkpoint:
+    if given is not None and os.path.abspath(str(given)) != os.path.abspath(checkpoint):
         raise ValueError(
             f"--checkpoint {checkpoint} and --env-kwargs checkpoint={given} name two models; pass one."
         )

@@ -14,7 +14,7 @@ from lcvg_env.cli import app
 
 NOT_COMPUTE = {
     "agent convert": "reads a zip and writes its weights: no model runs",
-    "checkpoint info": "reads the metadata",
+    "checkpoint info": "reads the metadata and checks the weights once (finite): no model runs",
     "data atari-tennis": "records ALE frames: no torch",
     "data breakout": "records ALE frames: no torch",
     "data info": "decodes frames with Pillow: no torch",
@@ -75,8 +75,8 @@ def test_the_world_model_is_spelled_model_everywhere():
 
 
 def test_same_things_have_the_same_option_names():
-    """Environments stepped together are --n-envs, progress is --progress/--no-progress, precision is
-    --precision, and the output --out/-o, on every command that has them."""
+    """One name per thing: an output is --out with -o everywhere, and no command shows the old spellings
+    (--num-envs for --n-envs, --quiet for --no-progress, --dtype for --precision, --out-dir for --out)."""
     for name, cmd in COMMANDS.items():
         opts = _options(cmd)
         if "--out" in opts:

@@ -72,7 +72,7 @@ def config_settings(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-PRESET_DEFAULT = " (default: the preset's)"
+PRESET_DEFAULT = " (default: the preset's; on --resume the run's)"
 """Help suffix of the options whose default comes from ``--preset`` (or, on ``--resume``, the run)."""
 
 
@@ -141,10 +141,12 @@ def train(
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate." + PRESET_DEFAULT)] = None,
     frame_skip: Annotated[
-        int | None, typer.Option(help="Frames between x^t and its target." + PRESET_DEFAULT)
+        int | None,
+        typer.Option(help="Frames between x^t and its target (default: 1; on --resume the run's)."),
     ] = None,
     control: Annotated[
-        str | None, typer.Option(help="translation, rotation or affine." + PRESET_DEFAULT)
+        str | None,
+        typer.Option(help="translation, rotation or affine (default: translation; on --resume the run's)."),
     ] = None,
     stage2_mask_source: Annotated[
         str | None, typer.Option(help=f"Stage-2 masks: {', '.join(MASK_SOURCES)}." + PRESET_DEFAULT)
@@ -172,7 +174,7 @@ def train(
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Checkpoint every N steps." + PRESET_DEFAULT)
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed." + PRESET_DEFAULT)] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: 0; on --resume the run's).")] = None,
     threads: Threads = THREADS_DEFAULT,
     device: Annotated[
         str | None,

@@ -40,12 +40,17 @@ def _writing(out_dir: Path, split: str, recipe: dict, overwrite: bool) -> Iterat
     later, ends the command with its message and exit code 1 (no traceback). With ``--overwrite``, the
     split's older episodes beyond the new count are removed once the new ones are written."""
     from lcvg_env.atomic import DiskFullError
-    from lcvg_env.data.layout import check_split_free, remove_episodes_beyond
+    from lcvg_env.data.layout import begin_split, check_split, check_split_free, remove_episodes_beyond
     from lcvg_env.outputs import OutputError, check_output_dir
 
     try:
+        check_split(split)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--split") from exc
+    try:
         check_output_dir(out_dir / split, "OUT_DIR")
         check_split_free(out_dir, split, recipe, overwrite)
+        begin_split(out_dir, split, recipe)
         yield
         if overwrite:
             remove_episodes_beyond(out_dir, split, recipe["episodes"])

@@ -20,7 +20,6 @@ booleans, both in the stored frame size (see :mod:`lcvg_env.data.transforms` to 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -117,44 +116,64 @@ def _write_frames(
         np.savez_compressed(folder / ANNOTATIONS_FILE, **{k: np.asarray(v) for k, v in annotations.items()})
 
 
-RECIPE_KEYS = ("generator", "seed", "frames", "size", "frameskip", "height", "width")
+RECIPE_KEYS = ("generator", "seed", "frames", "size", "frameskip")
 """The settings that decide which episodes a generator writes (``dataset.json``); two runs that agree on
 them write the same episode under the same name."""
 
 
-def check_split_free(root: str | Path, split: str, recipe: Mapping[str, Any], overwrite: bool = False) -> int:
-    """Before a generator writes ``ROOT/SPLIT``: the number of episode folders already there, when they
-    may be written over, else a ``FileExistsError``.
+def _episode_dirs(folder: Path) -> list[str]:
+    """The episode folders of a split folder (hidden temporaries left out), sorted; none if it is absent."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    Writing is allowed into an empty split, with ``overwrite``, or when ``dataset.json`` records that the
-    split was made with the same ``recipe`` (:data:`RECIPE_KEYS`: the same generator, seed and sizes
-    write the same episodes again, and more episodes extend it). Any other run would replace the
-    episodes already there by different ones under the same names."""
-    folder = Path(root) / split
-    existing = (
-        sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if folder.is_dir()
-        else []
-    )
+
+def recorded_recipe(root: str | Path, split: str) -> dict[str, Any]:
+    """What ``dataset.json`` records for ``split`` (empty when nothing, or nothing readable, is there)."""
+    try:
+        splits = json.loads((Path(root) / DATASET_INFO_FILE).read_text()).get("splits", {})
+        entry = splits.get(split) if isinstance(splits, dict) else None
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def check_split_free(
+    root: str | Path, split: str, recipe: Mapping[str, Any], overwrite: bool = False
+) -> None:
+    """Before a generator writes ``ROOT/SPLIT``: a ``FileExistsError`` when episodes another recipe made are
+    there (writing would replace them by different episodes under the same names).
+
+    Writing is allowed into an empty split, with ``overwrite``, or when ``dataset.json`` records the same
+    ``recipe`` for the split (:data:`RECIPE_KEYS`: the same generator, seed and sizes write the same
+    episodes again, and more episodes extend it), also for a run that stopped part-way (recorded by
+    :func:`begin_split` before its first episode)."""
+    existing = _episode_dirs(Path(root) / split)
     if not existing or overwrite:
-        return len(existing)
-    recorded: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        recorded = json.loads((Path(root) / DATASET_INFO_FILE).read_text())["splits"][split]
+        return
+    recorded = recorded_recipe(root, split)
     wanted = {k: recipe[k] for k in RECIPE_KEYS if k in recipe}
     if recorded and all(_same(recorded.get(k), v) for k, v in wanted.items()):
-        return len(existing)
+        return
     made = (
         "made by " + ", ".join(f"{k}={recorded.get(k)!r}" for k in wanted if k in recorded)
         if recorded
         else "not made by this generator, or made before dataset.json recorded it"
     )
     raise FileExistsError(
-        f"{folder} already holds {len(existing)} episode(s) ({made}); writing "
+        f"{Path(root) / split} already holds {len(existing)} episode(s) ({made}); writing "
         + ", ".join(f"{k}={v!r}" for k, v in wanted.items())
         + " there would replace them by other episodes under the same names. Write another --split or "
         "OUT_DIR, or pass --overwrite to replace them."
     )
+
+
+def begin_split(root: str | Path, split: str, recipe: Mapping[str, Any]) -> None:
+    """Record ``recipe`` for ``split`` in ``dataset.json`` before the first episode is written, marked
+    ``"complete": false`` until the generator records its summary at the end: a run stopped part-way (a
+    full disk, Ctrl-C) can be run again, and a split half re-made by ``--overwrite`` names its new recipe."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    update_dataset_info(root, split, {**recipe, "complete": False})
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -167,9 +186,7 @@ def remove_episodes_beyond(root: str | Path, split: str, count: int) -> list[str
     dataset, not two. Returns the names removed."""
     folder = Path(root) / split
     keep = {episode_dirname(i) for i in range(count)}
-    gone = [
-        p.name for p in sorted(folder.iterdir()) if p.is_dir() and p.name[0] != "." and p.name not in keep
-    ]
+    gone = [name for name in _episode_dirs(folder) if name not in keep]
     for name in gone:
         shutil.rmtree(folder / name)
     return gone

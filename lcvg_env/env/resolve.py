@@ -139,16 +139,18 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     path = Path(text).expanduser()
     if path.is_file():
         return path
-    candidates = (
-        [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"]
-        if (MODEL_NAME_RE.match(text))
-        else []
-    )
+    named = MODEL_NAME_RE.match(text) is not None
+    candidates = [installed_checkpoint_path(text), ASSETS_DIR / f"{text}.safetensors"] if named else []
     if path.is_dir():
-        named = [c for c in candidates if c.is_file()]
-        if named:  # a folder that happens to share a model's name (runs/ holds ``pusher/``): the name wins
-            return named[0]
+        model = next((c for c in candidates if c.is_file()), None)
         inside = path / "model.safetensors"
+        if model is not None and not inside.is_file():
+            return model  # a folder that only shares a model's name (data/, a notes folder): the name wins
+        if model is not None:  # a run folder of that name too: which one is meant cannot be told
+            raise CheckpointNotFoundError(
+                f"{text!r} is both a model name ({model}) and a run folder here ({inside}); pass the file: "
+                f"{inside} for the run, {model} for the model."
+            )
         hint = f"; this looks like a run folder: pass {inside}" if inside.is_file() else ""
         raise CheckpointNotFoundError(
             f"Checkpoint {path} is a folder, not a checkpoint file{hint}. Pass the path of a .safetensors "

@@ -76,8 +76,9 @@ def _fail_os(out: Path, exc: OSError) -> NoReturn:
 
     if isinstance(exc, DiskFullError):  # already names the folder, the space and what is kept
         _fail(exc)
+    where = f"--out {out}" if exc.filename is None else str(exc.filename)  # the file it happened on
     typer.echo(
-        f"Error: --out {out}: {describe_os_error(exc)}. Finished episodes are kept; run the same command "
+        f"Error: {where}: {describe_os_error(exc)}. Finished episodes are kept; run the same command "
         "again to continue.",
         err=True,
     )

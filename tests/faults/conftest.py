@@ -65,7 +65,13 @@ def failing_writes(monkeypatch, error: BaseException, where=lambda path: True, w
     monkeypatch.setattr("lcvg_env.atomic.open", opener, raising=False)
 
 
-def disk_full() -> OSError:
+def enospc(filename: str | None = None) -> OSError:
+    """The error a write on a full disk raises."""
     import errno
 
-    return OSError(errno.ENOSPC, "No space left on device")
+    return OSError(errno.ENOSPC, "No space left on device", *([filename] if filename else []))
+
+
+def fills_disk(*args, **kwargs):
+    """A stand-in for a writer that meets a full disk (any arguments)."""
+    raise enospc()

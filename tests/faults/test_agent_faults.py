@@ -6,7 +6,6 @@ line. The safe format's own bad files are in tests/agents/test_agents_safe_forma
 from __future__ import annotations
 
 import base64
-import errno
 import json
 import pickle
 import zipfile
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from lcvg_env.cli import app
 from tests.agents.test_agents_safe_format import crafted_zip
-from tests.faults.conftest import clean_exit
+from tests.faults.conftest import clean_exit, enospc
 
 runner = CliRunner()
 
@@ -68,7 +67,7 @@ def test_a_zip_sb3_cannot_load_is_one_line(tmp_path):
 
 def test_full_disk_while_an_agent_trains_is_one_line(tmp_path, monkeypatch):
     def fills_up(args):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise enospc()
 
     monkeypatch.setattr("lcvg_agents.train.train", fills_up)
     result = runner.invoke(app, ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "run")])

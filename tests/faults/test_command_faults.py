@@ -5,7 +5,6 @@ a kill (Ctrl-C) or a full disk leaves behind: the old file, or the finished epis
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
 from lcvg_env.cli import app
 from lcvg_env.data import DataWarning
-from tests.faults.conftest import clean_exit, disk_full, failing_writes, must_not_run
+from tests.faults.conftest import clean_exit, enospc, failing_writes, fills_disk, must_not_run
 from tests.training.conftest import write_squares
 
 runner = CliRunner()
@@ -24,10 +23,6 @@ runner = CliRunner()
 
 def listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def _enospc(*args, **kwargs):
-    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 # ----------------------------------------------------------------------- output paths, before the work
@@ -272,7 +267,7 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(ckpt, tmp_path, m
     target = tmp_path / "model.safetensors"
     target.write_bytes(ckpt.read_bytes())
     old = load_checkpoint(target)
-    failing_writes(monkeypatch, disk_full())  # half the bytes land, then ENOSPC: what a full disk does
+    failing_writes(monkeypatch, enospc())  # half the bytes land, then ENOSPC: what a full disk does
     with pytest.raises(OSError, match="No space left"):
         save_checkpoint(target, old.generator, control_mode=old.control_mode, start_frames=old.start_frames)
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
@@ -317,7 +312,7 @@ def test_a_kill_while_encoding_a_video_keeps_the_old_video(tmp_path, monkeypatch
 def test_full_disk_while_bundling_is_one_line_and_keeps_the_old_file(ckpt, tmp_path, monkeypatch):
     out = tmp_path / "shipped.safetensors"
     out.write_bytes(b"the previous bundle")
-    failing_writes(monkeypatch, disk_full())
+    failing_writes(monkeypatch, enospc())
     argv = ["checkpoint", "bundle", str(ckpt), "--out", str(out), "--overwrite"]
     text = clean_exit(runner.invoke(app, argv))
     assert f"Error: OUT {out}: could not write it (the disk is full: free some space" in text
@@ -325,7 +320,7 @@ def test_full_disk_while_bundling_is_one_line_and_keeps_the_old_file(ckpt, tmp_p
 
 
 def test_full_disk_while_training_the_detector_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", _enospc)
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", fills_disk)
     argv = ["detector", "train", str(tmp_path), "--out", str(tmp_path / "tip.safetensors")]
     text = clean_exit(runner.invoke(app, argv))
     assert "tip.safetensors: could not write it (the disk is full" in text and "is whole" in text
@@ -352,7 +347,7 @@ def test_full_disk_while_writing_a_video_is_one_line_and_keeps_the_old_one(ckpt,
 
     out = tmp_path / "rollout.mp4"
     out.write_bytes(b"the previous video")
-    monkeypatch.setattr(ImageSequenceClip, "write_videofile", lambda self, *a, **k: _enospc())
+    monkeypatch.setattr(ImageSequenceClip, "write_videofile", fills_disk)
     argv = ["rollout", "LCVG-Pusher-v0", "-c", str(ckpt), "--steps", "2", "-o", str(out)]
     text = clean_exit(runner.invoke(app, argv))
     assert f"Error: {out}: could not write the video (the disk is full: free some space" in text

@@ -7,7 +7,6 @@ exports (kills, full disks, --overwrite), data writes that replace something.
 
 from __future__ import annotations
 
-import errno
 import json
 import warnings
 from pathlib import Path
@@ -33,7 +32,7 @@ from lcvg_env.export.store import MANIFEST, ExportError, load_episode
 from lcvg_env.outputs import OutputError
 from lcvg_training.trainer import Trainer
 from tests.conftest import write_square_dataset
-from tests.faults.conftest import disk_full, failing_writes, must_not_run
+from tests.faults.conftest import enospc, failing_writes, fills_disk, must_not_run
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -41,10 +40,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:60])  # the header survives: only decoding fails
-
-
-def _enospc(*args, **kwargs):
-    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def _cli(*args: str):
@@ -135,7 +130,7 @@ def test_full_disk_mid_training_keeps_the_last_state_and_resume_finishes(tmp_pat
     straight = Trainer(cfg, data, tmp_path / "straight", preset=tiny_preset_object(), progress=False)
     straight.train()
     # the step-4 state does not fit: half of it lands, then ENOSPC
-    failing_writes(monkeypatch, disk_full(), where=lambda p: p.name.startswith(".tensors-000000004"))
+    failing_writes(monkeypatch, enospc(), where=lambda p: p.name.startswith(".tensors-000000004"))
     with pytest.raises(OSError, match="No space left"):
         Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), progress=False).train()
     assert load_state(tmp_path / "run" / "state")[1]["step"] == 2  # the last complete state
@@ -154,7 +149,7 @@ def test_train_command_on_a_disk_that_fills_up_is_one_line_and_resumes(tmp_path,
     run = tmp_path / "run"
     argv = ["train", data, "--out", run, "--preset", "tiny-64", "--stage1-steps", "2", "--stage2-steps", "2"]
     argv += ["--batch-size", "2", "--threads", "1", "--no-progress", "--set", "checkpoint_every=2"]
-    failing_writes(monkeypatch, disk_full(), where=lambda p: p.name.startswith(".tensors-000000004"))
+    failing_writes(monkeypatch, enospc(), where=lambda p: p.name.startswith(".tensors-000000004"))
     result = _cli(*argv)
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert "the disk is full: free some space or write elsewhere" in result.output
@@ -464,7 +459,7 @@ def test_full_disk_during_npz_export_names_the_folder_and_keeps_the_episodes(
     def fills_up(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            _enospc()
+            raise enospc()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store_module.np, "savez_compressed", fills_up)
@@ -491,7 +486,7 @@ def test_full_disk_while_saving_the_manifest_is_a_message(tiny_checkpoint, video
     def fills_up(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:  # the manifest save after episode 1
-            _enospc()
+            raise enospc()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store_module, "atomic_write_json", fills_up)
@@ -517,7 +512,7 @@ def test_full_disk_during_the_minari_build_keeps_the_old_dataset(
     def fills_up(episode):
         calls["n"] += 1
         if calls["n"] == 2:
-            _enospc()  # the disk fills while Minari writes the new 3-episode dataset
+            raise enospc()  # the disk fills while Minari writes the new 3-episode dataset
         return original(episode)
 
     monkeypatch.setattr(minari_io, "_buffer", fills_up)
@@ -552,7 +547,7 @@ def test_full_disk_while_generating_data_keeps_the_episode_it_was_replacing(tmp_
     split = tmp_path / "data" / "train"
     old = np.full((3, 8, 8, 3), 7, np.uint8)
     write_episode(split, "00000", old, {"tip_px": np.zeros((3, 2), np.float32)})
-    monkeypatch.setattr(layout_module.np, "savez_compressed", _enospc)
+    monkeypatch.setattr(layout_module.np, "savez_compressed", fills_disk)
     with pytest.raises(
         DiskFullError, match=r"No space left on the disk of .*train while writing episode 00000"
     ):
@@ -563,7 +558,7 @@ def test_full_disk_while_generating_data_keeps_the_episode_it_was_replacing(tmp_
 
 def test_full_disk_in_data_generation_cli_is_a_message(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
-    monkeypatch.setattr(layout_module.np, "savez_compressed", _enospc)
+    monkeypatch.setattr(layout_module.np, "savez_compressed", fills_disk)
     result = _cli("data", "breakout", tmp_path / "bk", "--episodes", "1", "--frames", "3")
     assert result.exit_code == 1 and "No space left on the disk of" in result.output
     assert "Traceback" not in result.output
@@ -586,6 +581,24 @@ def test_generating_into_a_split_another_seed_made_is_refused_unless_overwrite(t
     episodes = open_episodes(root, split="train")
     assert [e.name for e in episodes] == ["00000", "00001"]  # the old third episode went with the rest
     assert not np.array_equal(episodes[0].frames(), before)
+
+
+def test_a_generation_stopped_part_way_can_be_run_again_and_other_splits_do_not_count(tmp_path):
+    from lcvg_env.data.layout import begin_split, check_split_free
+
+    root = tmp_path / "d"
+    recipe = {"generator": "pusher", "seed": 0, "frames": 30, "size": 64, "episodes": 240}
+    write_episode(root / "train", "00000", np.zeros((3, 8, 8, 3), np.uint8), {})  # what a stopped run left
+    (root / "dataset.json").write_text(json.dumps({"splits": {"val": {"generator": "pusher", "seed": 1000}}}))
+    with pytest.raises(
+        FileExistsError, match="not made by this generator"
+    ):  # no record: refused, no KeyError
+        check_split_free(root, "train", recipe)
+    begin_split(root, "train", recipe)  # what `lcvg data` records before its first episode
+    check_split_free(root, "train", recipe)  # the same command again: allowed
+    with pytest.raises(FileExistsError, match="seed=0"):
+        check_split_free(root, "train", {**recipe, "seed": 5})
+    assert json.loads((root / "dataset.json").read_text())["splits"]["val"]["seed"] == 1000  # kept
 
 
 # ---------------------------------------------------------------- writes that replace something

@@ -24,7 +24,7 @@ from lcvg_env.cli import app
 from lcvg_env.env.resolve import CheckpointNotFoundError, check_model_name, resolve_checkpoint
 from lcvg_env.outputs import OutputError, check_output_dir, check_output_file, write_text
 from lcvg_env.runtime import resolve_device, set_threads, torch_threads
-from tests.faults.conftest import clean_exit, must_not_run
+from tests.faults.conftest import clean_exit, enospc, must_not_run
 
 runner = CliRunner()
 
@@ -182,6 +182,9 @@ def test_a_folder_sharing_a_model_name_does_not_hide_the_model(ckpt, tmp_path, m
     (tmp_path / "mine").mkdir()
     with pytest.raises(CheckpointNotFoundError, match=r"mine is a folder, not a checkpoint file"):
         resolve_checkpoint("mine")  # no model of that name: the folder is what was meant
+    (tmp_path / "pusher" / "model.safetensors").write_bytes(ckpt.read_bytes())  # `lcvg train --out pusher`
+    with pytest.raises(CheckpointNotFoundError, match=r"'pusher' is both a model name .* and a run folder"):
+        resolve_checkpoint("pusher")  # which one is meant cannot be told: both files are named
 
 
 def test_broken_link_and_unreadable_file_are_named_as_such(ckpt, tmp_path, monkeypatch):
@@ -380,7 +383,7 @@ def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
     target.write_text("old")
 
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise enospc()
 
     monkeypatch.setattr(outputs.os, "replace", full)
     with pytest.raises(OutputError, match=r"scores\.json: could not write it \(the disk is full"):
@@ -517,7 +520,7 @@ def test_train_checks_everything_before_the_first_step(ckpt, tmp_path, monkeypat
 def test_train_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
     class FullDisk:
         def __init__(self, *args, **kwargs):
-            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "state"))
+            raise enospc(str(tmp_path / "run" / "state"))
 
     monkeypatch.setattr("lcvg_training.trainer.Trainer", FullDisk)
     result = runner.invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
