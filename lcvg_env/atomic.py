@@ -116,7 +116,8 @@ def atomic_save_tensors(
 
     The file is serialized in memory and written with Python's own file write, so a full disk raises an
     ``OSError`` (``ENOSPC``, :func:`is_disk_full`) that the commands report in one line, and the old file
-    at ``path`` is kept."""
+    at ``path`` is kept. The bytes are held in memory once more while written: a few MB for a model, tens
+    of MB for a training state with its optimizer."""
     from safetensors.torch import save
 
     data = save(tensors, metadata=metadata)
