@@ -22,7 +22,7 @@ from contextlib import contextmanager
 DEVICE_CHOICES = "cpu, cuda, cuda:N, mps or auto"
 """The device strings every command accepts (``auto``: cuda when available, then mps, else cpu)."""
 
-_DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
+DEVICE_RE = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
 
 
 def check_device(text: str, option: str = "--device") -> str:
@@ -33,7 +33,7 @@ def check_device(text: str, option: str = "--device") -> str:
     import torch
 
     name = str(text).strip().lower()
-    if not _DEVICE_RE.match(name):
+    if not DEVICE_RE.match(name):
         raise ValueError(f"{option} {text!r} is not a device lcvg-env runs on: use {DEVICE_CHOICES}.")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():

@@ -11,8 +11,13 @@ settings measured to train the CPU model on the built-in pusher data in about an
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
+
+from lcvg_env.runtime import DEVICE_CHOICES, DEVICE_RE
 
 PRECISIONS = ("fp32", "bf16", "bf16-channels-last")
 MASK_SOURCES = ("binarized", "warped")
@@ -116,7 +121,9 @@ class TrainConfig:
         # module to build its help (which must not wait for torch).
         from lcvg_env.control.warp import CONTROL_DIMS
 
+        _check_types(self)
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        _check(DEVICE_RE.match(str(self.device).lower()) is not None, "device", self.device, DEVICE_CHOICES)
         _check(self.control in CONTROL_DIMS, "control", self.control, f"one of {sorted(CONTROL_DIMS)}")
         _check(isinstance(self.players, int) and 1 <= self.players <= 4, "players", self.players, "1 to 4")
         _check(self.precision in (*PRECISIONS, "auto"), "precision", self.precision, f"auto or {PRECISIONS}")
@@ -189,6 +196,32 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Each field holds a value of its declared type (an int for ``warmup_steps``, a finite number for
+    ``lr``, two numbers for ``betas``): ``--set lr=abc`` fails here, in one line, not as a ``TypeError``
+    inside the first training step."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value, hint = getattr(cfg, f.name), hints[f.name]
+        kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if value is None and type(None) in kinds:
+            continue
+        if float in kinds:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            _check(ok, f.name, value, "a finite number")
+        elif int in kinds:
+            _check(isinstance(value, int) and not isinstance(value, bool), f.name, value, "an integer")
+        elif bool in kinds:
+            _check(isinstance(value, bool), f.name, value, "true or false")
+        elif str in kinds:
+            _check(isinstance(value, str), f.name, value, "a string")
+        elif typing.get_origin(hint) is tuple:
+            ok = isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+            )
+            _check(ok, f.name, value, "a list of finite numbers, e.g. [0.5, 0.9]")
 
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -183,10 +184,12 @@ def _same(a: Any, b: Any) -> bool:
 def remove_episodes_beyond(root: str | Path, split: str, count: int) -> list[str]:
     """After ``--overwrite`` wrote ``count`` episodes: remove the split's older episode folders that the new
     run did not write over (``00240`` ... of a 300-episode split re-made with 240), so the split holds one
-    dataset, not two. Returns the names removed."""
+    dataset, not two. Only the names the generators write (``00000``) are removed: a folder of your own in
+    the split stays. Returns the names removed."""
     folder = Path(root) / split
     keep = {episode_dirname(i) for i in range(count)}
-    gone = [name for name in _episode_dirs(folder) if name not in keep]
+    ours = [name for name in _episode_dirs(folder) if re.fullmatch(r"\d{5}", name)]  # generators' names only
+    gone = [name for name in ours if name not in keep]
     for name in gone:
         shutil.rmtree(folder / name)
     return gone

@@ -60,6 +60,7 @@ def make_env(
     import gymnasium
 
     import lcvg_env  # noqa: F401  (registers the ids)
+    from lcvg_env.env.registration import ENV_IDS, MUJOCO_ENV_ID
     from lcvg_env.model import env_model_path
     from lcvg_env.runtime import resolve_device
 
@@ -72,6 +73,11 @@ def make_env(
         kwargs["task"] = task
     if players is not None:
         kwargs["players"] = players
+    lcvg_ids = [e.id for e in (*ENV_IDS, MUJOCO_ENV_ID)]
+    if env_id in gymnasium.registry and env_id not in lcvg_ids:
+        raise ValueError(
+            f"{env_id} is not an lcvg env; play and rollout run these ids: {', '.join(lcvg_ids)}."
+        )
     env_model_path(env_id, checkpoint)  # which file, said before the model loads
     return gymnasium.make(env_id, **kwargs)
 
@@ -202,12 +208,18 @@ def _record(
     return frames, total, episodes
 
 
+MAX_SCALE = 16
+"""The largest ``--scale``: a 64x64 frame shown or recorded at 1024x1024."""
+
+
 def check_rates(fps: float | None, scale: int | None) -> None:
     """--fps a finite number > 0 and --scale an integer >= 1 (None: the default)."""
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"--fps must be a number > 0, got {fps}.")
-    if scale is not None and scale < 1:
-        raise ValueError(f"--scale must be an integer >= 1, got {scale}.")
+    if scale is not None and not 1 <= scale <= MAX_SCALE:
+        raise ValueError(
+            f"--scale must be an integer from 1 to {MAX_SCALE} (frames of 64 px: 1024 px), got {scale}."
+        )
 
 
 def keys_to_action(

@@ -24,9 +24,21 @@ def env_config(config: EnvConfig | None, fields: dict[str, Any], **defaults: Any
     The envs take the config's fields as keywords (``gymnasium.make(id, max_displacement=3)``) or a whole
     config; an unknown keyword is a ``TypeError`` naming it, never swallowed.
     """
+    known = {f.name for f in dataclasses.fields(EnvConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise UnknownEnvKeyword(
+            f"Unknown env keyword(s) {unknown} (e.g. in --env-kwargs); the env takes {sorted(known)}, "
+            "and `checkpoint`, `render_mode`, `max_episode_steps` (docs/env.md)."
+        )
     if config is None:
         return EnvConfig(**{**defaults, **fields})
     return dataclasses.replace(config, **fields) if fields else config
+
+
+class UnknownEnvKeyword(TypeError, ValueError):
+    """A keyword no env takes: a ``TypeError`` as Python's own for an unknown keyword, and a ``ValueError``
+    for the commands, which report bad input in one line."""
 
 
 class LCVGEnv(ModelEnvProperties, gym.Env[np.ndarray, np.ndarray]):

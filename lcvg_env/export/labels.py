@@ -100,7 +100,7 @@ def export_labels(
     from gymnasium import spaces
 
     from lcvg_env.data.validate import validate_split
-    from lcvg_env.export.minari_io import default_dataset_id
+    from lcvg_env.export.minari_io import check_dataset_id, default_dataset_id
     from lcvg_env.model import open_model
     from lcvg_env.outputs import check_output_dir
 
@@ -109,6 +109,7 @@ def export_labels(
     if max_episodes is not None and max_episodes < 1:
         raise ValueError(f"--max-episodes must be >= 1 (or left out for every episode), got {max_episodes}.")
     check_output_dir(out, "--out")  # a folder that cannot be written fails now, not after the model loads
+    check_dataset_id(dataset_id)
     ckpt = open_model(checkpoint, device=device)
     checkpoint = ckpt.path
     mode = check_mode(control or ckpt.control_mode)

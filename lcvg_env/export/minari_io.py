@@ -47,6 +47,21 @@ def default_dataset_id(name: str, kind: str) -> str:
     return f"lcvg/{clean}-{kind}-v0"
 
 
+DATASET_ID_RE = re.compile(r"^(?:[A-Za-z0-9_-]+/)?[A-Za-z0-9_-]+-v\d+$")
+"""A Minari dataset id, ``[namespace/]name-vN`` (letters, digits, ``_``, ``-``): never a path."""
+
+
+def check_dataset_id(dataset_id: str | None) -> str | None:
+    """``dataset_id`` when it is None or a Minari id (:data:`DATASET_ID_RE`), else a ``ValueError``: checked
+    before the export's work, as the id becomes folders under OUT (``../x-v0`` would escape it)."""
+    if dataset_id is not None and not DATASET_ID_RE.match(dataset_id):
+        raise ValueError(
+            f"--dataset-id {dataset_id!r} is not a Minari dataset id: use [namespace/]name-vN with letters, "
+            "digits, '_' and '-', e.g. lcvg/pusher-rollouts-v0."
+        )
+    return dataset_id
+
+
 @contextlib.contextmanager
 def datasets_root(root: Path) -> Iterator[None]:
     """Point Minari at ``root`` (``MINARI_DATASETS_PATH``) for the duration, then restore."""

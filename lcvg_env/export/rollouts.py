@@ -134,7 +134,7 @@ def export_rollouts(
     """
     from lcvg_env.env import LCVGVectorEnv
     from lcvg_env.env.config import EnvConfig
-    from lcvg_env.export.minari_io import default_dataset_id
+    from lcvg_env.export.minari_io import check_dataset_id, default_dataset_id
     from lcvg_env.model import open_model
     from lcvg_env.outputs import check_output_dir
     from lcvg_env.runtime import check_threads, torch_threads
@@ -144,6 +144,7 @@ def export_rollouts(
     if episodes < 1 or steps < 1 or num_envs < 1:
         raise ValueError(f"episodes, steps and num_envs must be >= 1, got {episodes}, {steps}, {num_envs}.")
     check_output_dir(out, "--out")  # a folder that cannot be written fails now, not after the model loads
+    check_dataset_id(dataset_id)
     # The env checks the checkpoint and the options before OUT is opened: a bad option writes nothing.
     ckpt = open_model(checkpoint, device=device)
     ranges = {"max_displacement": max_displacement, "max_rotation": max_rotation}

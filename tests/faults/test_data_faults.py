@@ -17,13 +17,14 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from lcvg_env.atomic import DiskFullError
 from lcvg_env.checkpoint import load_checkpoint
 from lcvg_env.data import DataError, DataWarning, VideoDataset, open_episodes, write_episode
 from lcvg_env.data import layout as layout_module
 from lcvg_env.data.episodes import load_image
 from lcvg_env.data.validate import validate_split
 from lcvg_training.trainer import Trainer
-from tests.faults.conftest import enospc, failing_writes
+from tests.faults.conftest import enospc, failing_writes, fills_disk
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -321,6 +322,69 @@ def test_a_damaged_annotations_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match=r"Cannot read annotations .*00000/annotations\.npz"):
         open_episodes(data)[0].annotations()
+
+
+# ---------------------------------------------------------------- generating data
+def test_full_disk_while_generating_data_keeps_the_episode_it_was_replacing(tmp_path, monkeypatch):
+    split = tmp_path / "data" / "train"
+    old = np.full((3, 8, 8, 3), 7, np.uint8)
+    write_episode(split, "00000", old, {"tip_px": np.zeros((3, 2), np.float32)})
+    monkeypatch.setattr(layout_module.np, "savez_compressed", fills_disk)
+    with pytest.raises(
+        DiskFullError, match=r"No space left on the disk of .*train while writing episode 00000"
+    ):
+        write_episode(split, "00000", np.zeros((3, 8, 8, 3), np.uint8), {"tip_px": np.ones((3, 2))})
+    assert sorted(p.name for p in split.iterdir()) == ["00000"]  # no half-written folder left
+    np.testing.assert_array_equal(open_episodes(split.parent)[0].frames(), old)
+
+
+def test_full_disk_in_data_generation_cli_is_a_message(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    monkeypatch.setattr(layout_module.np, "savez_compressed", fills_disk)
+    result = _cli("data", "breakout", tmp_path / "bk", "--episodes", "1", "--frames", "3")
+    assert result.exit_code == 1 and "No space left on the disk of" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_generating_into_a_split_another_seed_made_is_refused_unless_overwrite(tmp_path):
+    pytest.importorskip("mujoco")
+    root = tmp_path / "d"
+    args = ("data", "pusher", root, "--episodes", "2", "--frames", "3", "--size", "32")
+    assert _cli(*args, "--seed", "0").exit_code == 0
+    before = open_episodes(root, split="train")[0].frames()
+    assert _cli(*args, "--seed", "0", "--episodes", "3").exit_code == 0  # the same recipe: extended
+    np.testing.assert_array_equal(open_episodes(root, split="train")[0].frames(), before)
+    result = _cli(*args, "--seed", "5")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "already holds 3 episode(s) (made by generator='pusher', seed=0" in result.output
+    assert "pass --overwrite" in result.output
+    np.testing.assert_array_equal(open_episodes(root, split="train")[0].frames(), before)  # untouched
+    (root / "train" / "my_notes").mkdir()  # a folder of the user's own in the split
+    (root / "train" / "my_notes" / "a.txt").write_text("keep")
+    assert _cli(*args, "--seed", "5", "--overwrite").exit_code == 0
+    names = sorted(p.name for p in (root / "train").iterdir())
+    assert names == ["00000", "00001", "my_notes"]  # the old third episode went; the user's folder stays
+    assert (root / "train" / "my_notes" / "a.txt").read_text() == "keep"
+    episodes = open_episodes(root, split="train")
+    assert not np.array_equal(episodes[0].frames(), before)
+
+
+def test_a_generation_stopped_part_way_can_be_run_again_and_other_splits_do_not_count(tmp_path):
+    from lcvg_env.data.layout import begin_split, check_split_free
+
+    root = tmp_path / "d"
+    recipe = {"generator": "pusher", "seed": 0, "frames": 30, "size": 64, "episodes": 240}
+    write_episode(root / "train", "00000", np.zeros((3, 8, 8, 3), np.uint8), {})  # what a stopped run left
+    (root / "dataset.json").write_text(json.dumps({"splits": {"val": {"generator": "pusher", "seed": 1000}}}))
+    with pytest.raises(
+        FileExistsError, match="not made by this generator"
+    ):  # no record: refused, no KeyError
+        check_split_free(root, "train", recipe)
+    begin_split(root, "train", recipe)  # what `lcvg data` records before its first episode
+    check_split_free(root, "train", recipe)  # the same command again: allowed
+    with pytest.raises(FileExistsError, match="seed=0"):
+        check_split_free(root, "train", {**recipe, "seed": 5})
+    assert json.loads((root / "dataset.json").read_text())["splits"]["val"]["seed"] == 1000  # kept
 
 
 # ---------------------------------------------------------------- writes that replace something
