@@ -109,7 +109,7 @@ def train_command(
     from lcvg_env.runtime import resolve_device
 
     from .config import Args, parse_key_values
-    from .train import train
+    from .train import TrainingInterrupted, train
 
     try:
         args = Args(
@@ -137,6 +137,13 @@ def train_command(
         result = train(args)
     except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         _fail(e)
+    except TrainingInterrupted as e:
+        typer.echo(
+            f"Interrupted after {e.timesteps} timesteps: the agent so far is saved as {e.model_path} "
+            f"(evaluate it with `lcvg agent eval {e.model_path} {env_id}`); no final evaluation was run.",
+            err=True,
+        )
+        raise typer.Exit(130) from e
     except OSError as e:
         if not is_disk_full(e):
             raise

@@ -179,16 +179,20 @@ def train(args: Args) -> TrainResult:
         ) from e
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "args.json", args.to_json())
-    model.learn(
-        total_timesteps=args.total_timesteps,
-        callback=build_callbacks(args, eval_env, run_dir),
-        tb_log_name=args.run_name,
-        progress_bar=args.progress and _has_progress_bar(),
-    )
+    try:
+        model.learn(
+            total_timesteps=args.total_timesteps,
+            callback=build_callbacks(args, eval_env, run_dir),
+            tb_log_name=args.run_name,
+            progress_bar=args.progress and _has_progress_bar(),
+        )
+    except KeyboardInterrupt as stop:  # Ctrl-C: keep what was learned, then stop (no final evaluation)
+        model_path = _save(model, args, run_dir)
+        env.close()
+        eval_env.close()
+        raise TrainingInterrupted(model_path, int(model.num_timesteps)) from stop
     train_seconds = time.perf_counter() - start
-    with atomic_path(run_dir / "model.zip", suffix=".zip") as tmp:  # SB3's own format, beside the safe one
-        model.save(tmp)
-    model_path = save_safe_agent(model, run_dir / "model", args.env_id, args.to_json()["env_kwargs"])
+    model_path = _save(model, args, run_dir)
 
     # 3. Final evaluation of the saved safe agent on held-out seeds (as `lcvg agent eval`), with a video.
     evaluation = evaluate_policy(
@@ -208,6 +212,22 @@ def train(args: Args) -> TrainResult:
     env.close()
     eval_env.close()
     return TrainResult(run_dir, model_path, evaluation, round(time.perf_counter() - start, 1))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``learn``: the agent so far was saved at ``model_path`` after ``timesteps`` steps."""
+
+    def __init__(self, model_path: Path, timesteps: int) -> None:
+        super().__init__(f"saved {model_path} after {timesteps} timesteps")
+        self.model_path, self.timesteps = model_path, timesteps
+
+
+def _save(model: Any, args: Args, run_dir: Path) -> Path:
+    """The agent in the pickle-free format (``model.json`` + weights) and SB3's own ``model.zip`` beside it,
+    each written aside, then renamed; returns the ``model.json`` path."""
+    with atomic_path(run_dir / "model.zip", suffix=".zip") as tmp:
+        model.save(tmp)
+    return save_safe_agent(model, run_dir / "model", args.env_id, args.to_json()["env_kwargs"])
 
 
 def _has_progress_bar() -> bool:

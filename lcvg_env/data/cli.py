@@ -176,7 +176,8 @@ def info(
     """Count the episodes and frames of a dataset and report broken files (exit code 1 if any).
 
     Every frame is decoded and the annotations are checked against the frames, as training does before
-    its first step, so a file that would be left out of training is reported here.
+    its first step, so a file that would be left out of training is reported here (an episode of a
+    single frame too: it holds no motion to learn or label).
     """
     import warnings
 
@@ -187,7 +188,9 @@ def info(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)  # the report below lists every problem
-            report = validate_split(root, split=split, decode=not quick, strict=strict, warn=False)
+            report = validate_split(
+                root, split=split, min_frames=2, decode=not quick, strict=strict, warn=False
+            )  # an episode of one frame holds no motion: training and labelling leave it out too
     except DataError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

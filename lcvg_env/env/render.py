@@ -7,6 +7,7 @@ with :class:`NoDisplayError`, instead of SDL's silent fallback to an invisible `
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -128,6 +129,12 @@ class HumanWindow:
         self.pygame.quit()
 
 
+VIDEO_MIN_FREE = 4 << 20
+"""Bytes free on the disk below which a video write is taken for one that filled it (4 MiB): ffmpeg, a
+subprocess, can exit without an error on a disk it filled, its file cut short, or fail with a broken pipe;
+the video is then not put in place and the write is reported as a full disk."""
+
+
 def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float, scale: int = 1) -> Path:
     """Write uint8 (H, W, 3) frames to an H.264 mp4 with moviepy; returns the path.
 
@@ -137,7 +144,7 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     """
     from moviepy import ImageSequenceClip
 
-    from lcvg_env.atomic import atomic_path, is_disk_full
+    from lcvg_env.atomic import atomic_path, free_bytes, is_disk_full
     from lcvg_env.outputs import OutputError, describe_os_error
 
     if len(frames) == 0:
@@ -153,10 +160,20 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
             clip.write_videofile(
                 str(tmp), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
             )
+            free = free_bytes(path.parent)
+            if free is not None and free < VIDEO_MIN_FREE:  # ffmpeg can end "well" on a disk it filled:
+                raise OSError(errno.ENOSPC, "No space left on device")  # its file may be cut short
     except OSError as e:
-        if not is_disk_full(e):
-            raise
-        raise OutputError(f"{path}: could not write the video ({describe_os_error(e)}).") from e
+        # ffmpeg runs as a subprocess: a full disk often reaches Python as a broken pipe (EPIPE) with
+        # moviepy's advice about codecs, so the disk's free space decides what to say
+        free = free_bytes(path.parent)
+        if is_disk_full(e) or (free is not None and free < VIDEO_MIN_FREE):
+            reason = describe_os_error(OSError(errno.ENOSPC, "No space left on device"))
+        else:
+            reason = (
+                f"ffmpeg stopped: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            )
+        raise OutputError(f"{path}: could not write the video ({reason}).") from e
     finally:
         clip.close()
     return path

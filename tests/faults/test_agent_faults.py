@@ -95,3 +95,37 @@ def test_a_bad_device_is_refused_for_the_baselines_too():
         app, ["agent", "eval", "random", "LCVG-Pusher-v0", "--no-video", "--device", "tpu"]
     )
     assert "--device 'tpu' is not a device lcvg-env runs on" in clean_exit(result)
+
+
+def test_ctrl_c_while_an_agent_learns_keeps_the_agent_so_far(ckpt, tmp_path, monkeypatch):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    import lcvg_agents.train as train_module
+
+    class CtrlC(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= 32:
+                raise KeyboardInterrupt
+            return True
+
+    monkeypatch.setattr(train_module, "build_callbacks", lambda args, eval_env, run_dir: [CtrlC()])
+    run = tmp_path / "run"
+    argv = ["agent", "train", "LCVG-Pusher-v0", "--out", str(run), "--timesteps", "100000", "--n-envs", "2"]
+    argv += ["--env-kwargs", f"checkpoint={ckpt}", "--env-kwargs", "max_episode_steps=8", "--no-progress"]
+    argv += ["--hp", "n_steps=16", "--hp", "batch_size=32", "--threads", "1"]
+    text = clean_exit(runner.invoke(app, argv), 130)
+    assert f"Interrupted after 32 timesteps: the agent so far is saved as {run / 'model.json'}" in text
+    assert (run / "model.json").is_file() and (run / "model.safetensors").is_file()
+    eval_argv = [
+        "agent",
+        "eval",
+        str(run),
+        "LCVG-Pusher-v0",
+        "--episodes",
+        "1",
+        "--n-envs",
+        "1",
+        "--no-video",
+    ]
+    result = runner.invoke(app, [*eval_argv, "--env-kwargs", "max_episode_steps=2"])
+    assert result.exit_code == 0, result.output  # the saved agent runs

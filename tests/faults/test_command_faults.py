@@ -354,6 +354,36 @@ def test_full_disk_while_writing_a_video_is_one_line_and_keeps_the_old_one(ckpt,
     assert out.read_bytes() == b"the previous video" and listing(tmp_path) == ["rollout.mp4"]
 
 
+@pytest.mark.parametrize("ffmpeg", ["broken pipe", "ends well"])
+def test_ffmpeg_on_a_disk_it_fills_is_a_full_disk_and_keeps_the_old_video(
+    ffmpeg, ckpt, tmp_path, monkeypatch
+):
+    """What a real full disk does to ffmpeg (a subprocess): a broken pipe with moviepy's advice about
+    codecs, or an exit without error and a file cut short. Either way: one line, the old video kept."""
+    from moviepy import ImageSequenceClip
+
+    import lcvg_env.atomic as atomic
+
+    full = {"now": False}
+    real_free = atomic.free_bytes
+    monkeypatch.setattr(atomic, "free_bytes", lambda folder: 0 if full["now"] else real_free(folder))
+
+    def ffmpeg_fills_the_disk(self, filename, *args, **kwargs):
+        Path(filename).write_bytes(b"half a video")
+        full["now"] = True  # the disk is full now
+        if ffmpeg == "broken pipe":
+            raise BrokenPipeError(32, "Broken pipe\n\nMoviePy error: FFMPEG encountered ... specify a codec")
+
+    out = tmp_path / "rollout.mp4"
+    out.write_bytes(b"the previous video")
+    monkeypatch.setattr(ImageSequenceClip, "write_videofile", ffmpeg_fills_the_disk)
+    argv = ["rollout", "LCVG-Pusher-v0", "-c", str(ckpt), "--steps", "2", "-o", str(out)]
+    text = clean_exit(runner.invoke(app, argv))
+    assert f"Error: {out}: could not write the video (the disk is full: free some space" in text
+    assert "codec" not in text
+    assert out.read_bytes() == b"the previous video" and listing(tmp_path) == ["rollout.mp4"]
+
+
 def test_an_arm_response_from_data_without_commands_is_one_line_and_writes_nothing(ckpt, tmp_path):
     from tests.conftest import write_square_dataset
 

@@ -102,6 +102,13 @@ def test_annotations_with_a_frame_count_that_no_longer_matches(tmp_path):
     assert len(ds.episodes) == 4 and ds.skipped == 1
 
 
+def test_data_info_reports_a_one_frame_episode_that_training_leaves_out(tmp_path):
+    data = _squares(tmp_path / "data")
+    write_episode(data / "train", "00009", np.zeros((1, 32, 32, 3), np.uint8), {})
+    result = _cli("data", "info", data)
+    assert result.exit_code == 1 and "train/00009: 1 frame(s), fewer than the 2 needed" in result.output
+
+
 def test_data_info_reports_what_training_would_leave_out(tmp_path):
     data = _squares(tmp_path / "data")
     _truncate(data / "train" / "00004" / "00000.png")
