@@ -68,6 +68,10 @@ POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
 """Keywords of the SB3 policies (``policy_kwargs``), per algorithm; ``hyperparams`` overrides them."""
 
 
+OPTIONS = {"total_timesteps": "--timesteps"}
+"""``lcvg agent train``'s option of an :class:`Args` field whose name differs from the field's."""
+
+
 @dataclass
 class Args:
     """One agent-training run (see :func:`agents.train.train`)."""
@@ -119,22 +123,28 @@ class Args:
     """Unix time stamped into the run name."""
 
     def __post_init__(self) -> None:
+        def bad(
+            key: str, expected: str
+        ) -> ValueError:  # named as the field and as `lcvg agent train`'s option
+            option = OPTIONS.get(key, "--" + key.replace("_", "-"))
+            return ValueError(f"{key} ({option}) must be {expected}, got {getattr(self, key)!r}.")
+
         if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}.")
+            raise bad("algo", f"one of {ALGOS}")
         if self.features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
+            raise bad("features", f"one of {FEATURES}")
         if self.features_dim is not None and self.features_dim < 1:
-            raise ValueError(f"features_dim must be >= 1 or None, got {self.features_dim!r}.")
+            raise bad("features_dim", ">= 1 or None")
         for key in ("total_timesteps", "n_envs", "eval_episodes"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}.")
+                raise bad(key, ">= 1")
         if self.time_limit_min is not None and not self.time_limit_min > 0:
-            raise ValueError(f"time_limit_min must be > 0 or None, got {self.time_limit_min!r}.")
+            raise bad("time_limit_min", "> 0 or None")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads!r}.")
+            raise bad("threads", ">= 1 or None")
         for key in ("eval_freq", "checkpoint_freq", "video_episodes"):
             if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0 (0 disables it), got {getattr(self, key)!r}.")
+                raise bad(key, ">= 0 (0 disables it)")
         unknown = sorted(
             set(self.hyperparams)
             - set(ALGO_DEFAULTS[self.algo])

@@ -89,7 +89,7 @@ def pickle_refusal(path: Path) -> str:
         f"{path} is a pickled stable-baselines3 agent: loading it unpickles the objects stored in it, "
         f"which can execute arbitrary code on this machine. Only if you trust its source, pass "
         f"{TRUST_FLAG}, or convert it once to the pickle-free format with "
-        f"`lcvg agent convert {path} OUT {TRUST_FLAG}` and evaluate OUT.json. "
+        f"`lcvg agent convert {path} --out OUT {TRUST_FLAG}` and evaluate OUT.json. "
         "Agents trained by `lcvg agent train` are saved as model.json + model.safetensors."
     )
 

@@ -57,7 +57,7 @@ SUFFIXES = (".json", ".safetensors")
 NOT_KWARGS = ("observation_space", "action_space", "lr_schedule")  # stored apart, or rebuilt (a function)
 RESAVE_HINT = (
     "Save the agent again (`lcvg agent train`), or convert an SB3 .zip you trust with "
-    "`lcvg agent convert MODEL.zip OUT --trust-pickle`."
+    "`lcvg agent convert MODEL.zip --out OUT --trust-pickle`."
 )
 
 

@@ -35,7 +35,7 @@ def demo(
     try:
         result = run_demo(DemoConfig(checkpoint, out, steps=steps, seed=seed, threads=threads, device=device))
     except (CheckpointNotFoundError, CheckpointError, ValueError, OSError) as e:
-        console.print(f"[red]lcvg demo:[/red] {e}")
+        typer.echo(f"Error: {e}", err=True)  # one line on stderr, as every command reports bad input
         raise typer.Exit(1) from e
     console.print(f"model      {result['checkpoint']}")
     console.print(f"video      {result['video']}  (left: generated frame, right: foreground mask)")

@@ -104,7 +104,10 @@ class LCVGBatch:
         options = options or {}
         unknown = sorted(set(options) - set(RESET_OPTIONS))
         if unknown:
-            raise ValueError(f"Unknown reset options {unknown}; supported: {list(RESET_OPTIONS)}.")
+            raise ValueError(
+                f"Unknown reset options {unknown}; supported: {list(RESET_OPTIONS)} (the vector env also "
+                "takes 'frames', one start frame per sub-env, and 'reset_mask')."
+            )
         if "frame" in options and "start_index" in options:
             raise ValueError("Pass either options['frame'] or options['start_index'], not both.")
         if "frame" in options:

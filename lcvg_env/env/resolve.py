@@ -136,6 +136,10 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     Raises :class:`CheckpointNotFoundError` naming the places searched and the command that creates one.
     """
     text = os.fspath(name_or_path)
+    if not text.strip():
+        raise CheckpointNotFoundError(
+            f"The checkpoint is empty: pass a model name ({', '.join(MODELS)}) or a .safetensors file."
+        )
     path = Path(text).expanduser()
     if path.is_file():
         return path

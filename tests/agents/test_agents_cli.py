@@ -73,7 +73,10 @@ def test_eval_errors_name_the_problem(agent_checkpoint, tmp_path):
 
 def test_train_rejects_bad_options(agent_checkpoint, tmp_path):
     base = ["agent", "train", "LCVG-Pusher-v0", "--out", str(tmp_path / "r"), *env_args(agent_checkpoint)]
-    for extra, message in ((["--algo", "a2c"], "algo must be"), (["--hp", "n_stepz=3"], "n_stepz")):
+    for extra, message in (
+        (["--algo", "a2c"], "algo (--algo) must be one of"),
+        (["--hp", "n_stepz=3"], "n_stepz"),
+    ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 1 and message in result.output
 

@@ -366,7 +366,7 @@ def test_train_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
     text = clean_exit(result)
     assert "run/state: the disk is full: free some space or write elsewhere" in text
-    assert "continue with --resume" in text
+    assert "run the same command again (no state saved yet)" in text  # nothing to --resume from
 
 
 # ----------------------------------------------------------------------------------------------- agents
