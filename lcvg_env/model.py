@@ -200,12 +200,21 @@ def fit_players(masks: torch.Tensor, players: int, mode: str, solver: str = "fas
 def model_path(model: str | os.PathLike, *, quiet: bool = False) -> Path:
     """The checkpoint file ``model`` (a name or a path) resolves to, in the order of the module docstring,
     said on stderr unless ``quiet``: for the commands that hand the model to an env to load."""
+    from lcvg_env.checkpoint import CheckpointError, read_metadata
     from lcvg_env.env.resolve import resolve_checkpoint
 
     path = resolve_checkpoint(model)
     if not quiet:
         asked = os.fspath(model)
-        print(f"lcvg: model {asked if asked == str(path) else f'{asked} -> {path}'}", file=sys.stderr)
+        line = asked if asked == str(path) else f"{asked} -> {path}"
+        try:  # what describe() says of a loaded model, from the header alone
+            meta = read_metadata(path)
+            line += " " + _what(
+                meta.get("preset"), meta["step"], meta["control_mode"], meta["height"], meta["width"]
+            )
+        except (CheckpointError, KeyError, TypeError):
+            pass  # an unusable file: the loader that follows says why
+        print(f"lcvg: model {line}", file=sys.stderr)
     return path
 
 
@@ -248,8 +257,8 @@ def describe(ckpt: Checkpoint, asked: str | None = None) -> str:
     translation control, 64x64)``)."""
     where = str(ckpt.path) if ckpt.path is not None else "(in memory)"
     head = where if asked is None or asked == where else f"{asked} -> {where}"
-    preset = ckpt.preset or "custom config"
-    return (
-        f"{head} ({preset}, step {ckpt.step}, {ckpt.control_mode} control, "
-        f"{ckpt.config.height}x{ckpt.config.width})"
-    )
+    return f"{head} {_what(ckpt.preset, ckpt.step, ckpt.control_mode, ckpt.config.height, ckpt.config.width)}"
+
+
+def _what(preset: str | None, step: int, mode: str, height: int, width: int) -> str:
+    return f"({preset or 'custom config'}, step {step}, {mode} control, {height}x{width})"

@@ -142,7 +142,10 @@ def export_rollouts(
     policy = policy or PolicyConfig()
     check_threads(threads)
     if episodes < 1 or steps < 1 or num_envs < 1:
-        raise ValueError(f"episodes, steps and num_envs must be >= 1, got {episodes}, {steps}, {num_envs}.")
+        raise ValueError(
+            f"--episodes, --steps and --n-envs must be >= 1 (episodes, steps, num_envs), got {episodes}, "
+            f"{steps}, {num_envs}."
+        )
     check_output_dir(out, "--out")  # a folder that cannot be written fails now, not after the model loads
     check_dataset_id(dataset_id)
     # The env checks the checkpoint and the options before OUT is opened: a bad option writes nothing.

@@ -70,7 +70,7 @@ def test_bundle_checks_out_before_the_model_loads(ckpt, tmp_path, monkeypatch, o
         (["--max-displacement", "-3"], "max_displacement must be a finite number >= 0"),
         (["--dtype", "int8"], "dtype must be one of"),
         (["--format", "parquet"], "Unknown export format 'parquet'"),
-        (["--episodes", "0"], "episodes, steps and num_envs must be >= 1"),
+        (["--episodes", "0"], "--episodes, --steps and --n-envs must be >= 1"),
         (["--threads", "0"], "--threads must be an integer >= 1"),
     ],
     ids=["range", "dtype", "format", "episodes", "threads"],
