@@ -296,8 +296,8 @@ class Trainer:
                     f"Interrupted: saved step {self.step} to {self.run_dir}; continue with --resume."
                 )
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in (previous or {}).items():
+                signal.signal(sig, handler)
             monitor.close()
         ddp.barrier(self.env)
         return TrainResult(self.step, self.logs, checkpoint, interrupted, self.mask_iou, history)
@@ -339,14 +339,19 @@ class Trainer:
                 + json.dumps({k: round(v, 4) for k, v in self.mask_iou.items()})
             )
 
-    def _install_sigint(self) -> Any:
+    def _install_sigint(self) -> dict[int, Any] | None:
+        """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) finish the step, save the model
+        and the resume state, and end the run; a second signal ends it at once. Returns the previous
+        handlers (None off the main thread, where signals behave as usual)."""
+
         def handler(signum: int, frame: Any) -> None:
-            self._stop_requested = True  # finish this step, save, exit; a second Ctrl-C kills at once
+            self._stop_requested = True  # finish this step, save, exit; a second signal kills at once
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
         try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread
             return None
 
     # ------------------------------------------------------------------ checkpoints

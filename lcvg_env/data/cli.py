@@ -57,6 +57,13 @@ def _writing(out_dir: Path, split: str, recipe: dict, overwrite: bool) -> Iterat
     except (DiskFullError, OutputError, FileExistsError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    except KeyboardInterrupt as exc:  # each episode lands whole or not at all; the recipe is recorded
+        typer.echo(
+            f"Interrupted: the finished episodes in {out_dir / split} are kept; run the same command again "
+            "to write the rest.",
+            err=True,
+        )
+        raise typer.Exit(code=130) from exc
 
 
 def _print_summary(summary: dict, keys: tuple[str, ...]) -> None:

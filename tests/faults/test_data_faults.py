@@ -376,6 +376,29 @@ def test_generating_into_a_split_another_seed_made_is_refused_unless_overwrite(t
     assert not np.array_equal(episodes[0].frames(), before)
 
 
+def test_ctrl_c_while_generating_data_says_what_is_kept_and_the_same_command_continues(tmp_path, monkeypatch):
+    pytest.importorskip("mujoco")
+    from lcvg_env.data import pusher as pusher_module
+
+    real, calls = pusher_module.write_episode, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second episode is written
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pusher_module, "write_episode", interrupted)
+    root = tmp_path / "d"
+    args = ("data", "pusher", root, "--episodes", "2", "--frames", "3", "--size", "32")
+    result = _cli(*args)
+    assert result.exit_code == 130 and "Interrupted: the finished episodes in" in result.output
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["00000"]
+    monkeypatch.undo()
+    assert _cli(*args).exit_code == 0  # the same command again: allowed, and it finishes the split
+    assert [e.name for e in open_episodes(root, split="train")] == ["00000", "00001"]
+
+
 def test_a_generation_stopped_part_way_can_be_run_again_and_other_splits_do_not_count(tmp_path):
     from lcvg_env.data.layout import begin_split, check_split_free
 

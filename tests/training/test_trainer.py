@@ -50,12 +50,12 @@ def test_stage2_warped_masks_run_and_are_binary(squares, tiny_preset, tmp_path):
     assert trainer.train().step == 1
 
 
-def _interrupted_then_resumed(cfg, squares, preset, run, stop_at, kill: bool):
+def _interrupted_then_resumed(cfg, squares, preset, run, stop_at, kill: bool, sig=signal.SIGINT):
     def on_step(trainer: Trainer) -> None:
         if trainer.step == stop_at:
             if kill:  # as if the process died: no save beyond the periodic checkpoints
                 raise RuntimeError("killed")
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
 
     first = Trainer(cfg, squares, run, preset=preset, progress=False)
     if kill:
@@ -69,12 +69,18 @@ def _interrupted_then_resumed(cfg, squares, preset, run, stop_at, kill: bool):
     return resumed
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["sigint", "killed"])
-def test_resume_reaches_the_same_weights(squares, tiny_preset, tmp_path, kill):
+@pytest.mark.parametrize(
+    ("kill", "sig"),
+    [(False, signal.SIGINT), (False, signal.SIGTERM), (True, None)],
+    ids=["sigint", "sigterm", "killed"],
+)
+def test_resume_reaches_the_same_weights(squares, tiny_preset, tmp_path, kill, sig):
     cfg = tiny_config(stage1_steps=4, stage2_steps=3, checkpoint_every=2, disc_start=1)
     straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
     straight.train()
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 3, kill)
+    before = signal.getsignal(signal.SIGTERM)
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 3, kill, sig)
+    assert signal.getsignal(signal.SIGTERM) is before  # the run gives the handlers back
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
