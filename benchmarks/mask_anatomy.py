@@ -38,6 +38,7 @@ from scipy import ndimage
 
 from lcvg_env.data import open_episodes
 from lcvg_env.evaluation.video import ground_truth
+from lcvg_env.metrics.masks import overlap_counts
 from lcvg_env.model import binary_masks, open_model, to_model_range
 
 CLOSING_RADII = (2, 4, 6)
@@ -88,7 +89,8 @@ class Tally:
     def add(self, name: str, pred: np.ndarray, truth: np.ndarray, weight: float = 1.0) -> None:
         """Add one frame's counts; ``weight`` < 1 averages several variants of one frame."""
         s = self.sums.setdefault(name, np.zeros(3))
-        s += weight * np.array([(pred & truth).sum(), (pred | truth).sum(), pred.sum()], dtype=float)
+        inter, union, n_pred, _ = overlap_counts(torch.from_numpy(pred)[None], torch.from_numpy(truth)[None])
+        s += weight * np.array([inter, union, n_pred])
 
     def rows(self, truth_px: float) -> list[str]:
         out = []
