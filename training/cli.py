@@ -229,7 +229,10 @@ def train(
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(1) from e
     except OSError as e:  # a full disk, a folder made read-only mid-run: no traceback, the cause and the fix
-        resumable = (out / "state" / "manifest.json").is_file()  # a state was saved before the error
+        try:
+            resumable = (out / "state" / "manifest.json").is_file()  # a state was saved before the error
+        except OSError:  # the folder itself cannot be read: say what can be said
+            resumable = False
         then = "continue with --resume" if resumable else "run the same command again (no state saved yet)"
         typer.echo(
             f"Error: {e.filename or out}: {describe_os_error(e)}. Files written before are complete "

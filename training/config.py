@@ -212,6 +212,8 @@ def _check_types(cfg: TrainConfig) -> None:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             _check(ok, f.name, value, "a finite number")
         elif int in kinds:
+            if isinstance(value, float) and value.is_integer():  # 1e4 from --set, or an older config.json
+                setattr(cfg, f.name, value := int(value))
             _check(isinstance(value, int) and not isinstance(value, bool), f.name, value, "an integer")
         elif bool in kinds:
             _check(isinstance(value, bool), f.name, value, "true or false")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,11 @@ from .stage2_controls import rollout_inputs, stage2_masks
 
 CONTROL_RANGE_EPISODES = 256
 """Training episodes the finished model's action range is measured on (about a minute on one CPU core)."""
+
+
+REPEAT_S = 2.0
+"""Seconds after a first stop signal within which a repeat is taken for the same stop (see
+:meth:`Trainer._install_sigint`)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -297,7 +303,8 @@ class Trainer:
                 )
         finally:
             for sig, handler in (previous or {}).items():
-                signal.signal(sig, handler)
+                if handler is not None:  # None: a handler set outside Python, which cannot be put back
+                    signal.signal(sig, handler)
             monitor.close()
         ddp.barrier(self.env)
         return TrainResult(self.step, self.logs, checkpoint, interrupted, self.mask_iou, history)
@@ -341,13 +348,18 @@ class Trainer:
 
     def _install_sigint(self) -> dict[int, Any] | None:
         """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) finish the step, save the model
-        and the resume state, and end the run; a second signal ends it at once. Returns the previous
-        handlers (None off the main thread, where signals behave as usual)."""
+        and the resume state, and end the run. A Ctrl-C repeated after :data:`REPEAT_S` seconds ends it at
+        once; repeats sooner are the same stop passed on (torchrun forwards the signal its process group
+        got to every worker) and are ignored. Returns the previous handlers (None off the main thread,
+        where signals behave as usual)."""
+        first: list[float] = []
 
         def handler(signum: int, frame: Any) -> None:
-            self._stop_requested = True  # finish this step, save, exit; a second signal kills at once
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if not first:
+                first.append(time.monotonic())
+                self._stop_requested = True  # finish this step, save, exit
+            elif signum == signal.SIGINT and time.monotonic() - first[0] > REPEAT_S:
+                raise KeyboardInterrupt  # asked twice: stop now, without saving
 
         try:
             return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -188,7 +188,7 @@ def remove_episodes_beyond(root: str | Path, split: str, count: int) -> list[str
     the split stays. Returns the names removed."""
     folder = Path(root) / split
     keep = {episode_dirname(i) for i in range(count)}
-    ours = [name for name in _episode_dirs(folder) if re.fullmatch(r"\d{5}", name)]  # generators' names only
+    ours = [name for name in _episode_dirs(folder) if re.fullmatch(r"\d{5,}", name)]  # generators' names only
     gone = [name for name in ours if name not in keep]
     for name in gone:
         shutil.rmtree(folder / name)

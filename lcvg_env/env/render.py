@@ -129,10 +129,11 @@ class HumanWindow:
         self.pygame.quit()
 
 
-VIDEO_MIN_FREE = 4 << 20
-"""Bytes free on the disk below which a video write is taken for one that filled it (4 MiB): ffmpeg, a
-subprocess, can exit without an error on a disk it filled, its file cut short, or fail with a broken pipe;
-the video is then not put in place and the write is reported as a full disk."""
+VIDEO_MIN_FREE = 256 << 10
+"""Bytes free on the disk, right after ffmpeg ran, below which the video write is taken for one that filled
+the disk (256 KiB): ffmpeg, a subprocess, can exit without an error on a disk it filled, its file cut
+short, or fail with a broken pipe; the video is then not put in place and the write is reported as a
+full disk."""
 
 
 def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float, scale: int = 1) -> Path:
@@ -157,23 +158,29 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     clip = ImageSequenceClip(frames, fps=fps).with_duration((len(frames) + 0.5) / fps)
     try:
         with atomic_path(path, suffix=path.suffix) as tmp:  # ffmpeg picks the container by the suffix
-            clip.write_videofile(
-                str(tmp), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
-            )
+            failure: OSError | None = None
+            try:
+                clip.write_videofile(
+                    str(tmp), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
+                )
+            except OSError as e:
+                failure = e
+            # Measured while the partial file still takes its space. ffmpeg is a subprocess: on a disk it
+            # fills it fails with a broken pipe (and moviepy's advice about codecs), or ends "well" with its
+            # file cut short; either way the free space says what happened, and the file is not kept.
             free = free_bytes(path.parent)
-            if free is not None and free < VIDEO_MIN_FREE:  # ffmpeg can end "well" on a disk it filled:
-                raise OSError(errno.ENOSPC, "No space left on device")  # its file may be cut short
-    except OSError as e:
-        # ffmpeg runs as a subprocess: a full disk often reaches Python as a broken pipe (EPIPE) with
-        # moviepy's advice about codecs, so the disk's free space decides what to say
-        free = free_bytes(path.parent)
-        if is_disk_full(e) or (free is not None and free < VIDEO_MIN_FREE):
-            reason = describe_os_error(OSError(errno.ENOSPC, "No space left on device"))
-        else:
-            reason = (
-                f"ffmpeg stopped: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            full = (failure is not None and is_disk_full(failure)) or (
+                free is not None and free < VIDEO_MIN_FREE
             )
-        raise OutputError(f"{path}: could not write the video ({reason}).") from e
+            if full:
+                reason = describe_os_error(OSError(errno.ENOSPC, "No space left on device"))
+                raise OutputError(f"{path}: could not write the video ({reason}).") from failure
+            if failure is not None:
+                text = str(failure).strip()
+                first = text.splitlines()[0] if text else type(failure).__name__
+                raise OutputError(
+                    f"{path}: could not write the video (ffmpeg stopped: {first})."
+                ) from failure
     finally:
         clip.close()
     return path

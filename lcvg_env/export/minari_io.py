@@ -47,8 +47,9 @@ def default_dataset_id(name: str, kind: str) -> str:
     return f"lcvg/{clean}-{kind}-v0"
 
 
-DATASET_ID_RE = re.compile(r"^(?:[A-Za-z0-9_-]+/)?[A-Za-z0-9_-]+-v\d+$")
-"""A Minari dataset id, ``[namespace/]name-vN`` (letters, digits, ``_``, ``-``): never a path."""
+DATASET_ID_RE = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+-v\d+$")
+"""A Minari dataset id, ``[namespace/...]name-vN`` (letters, digits, ``_``, ``-``; namespaces may nest, as
+``D4RL/door/human-v2``): never a path (no ``.`` or ``..``)."""
 
 
 def check_dataset_id(dataset_id: str | None) -> str | None:

@@ -86,6 +86,21 @@ def test_resume_reaches_the_same_weights(squares, tiny_preset, tmp_path, kill, s
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
 
 
+def test_a_stop_signal_passed_on_twice_still_saves(squares, tiny_preset, tmp_path):
+    """torchrun passes the signal its process group got on to every worker: the repeat is the same stop,
+    and the run still finishes its step and saves."""
+
+    def on_step(trainer: Trainer) -> None:
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)  # the same stop, passed on
+
+    cfg = tiny_config(stage1_steps=3, stage2_steps=2, checkpoint_every=10, disc_start=1)
+    result = Trainer(cfg, squares, tmp_path, preset=tiny_preset, progress=False).train(on_step)
+    assert result.interrupted and result.step == 2
+    assert load_checkpoint(tmp_path / "model.safetensors").step == 2
+
+
 def test_nan_loss_stops_and_keeps_last_checkpoint(squares, tiny_preset, tmp_path, monkeypatch):
     from lcvg_training.losses import LCVGLoss
 
