@@ -345,6 +345,11 @@ class Trainer:
                 f"Stage 1 done: mask IoU with the ground truth ({split}) "
                 + json.dumps({k: round(v, 4) for k, v in self.mask_iou.items()})
             )
+        else:  # said, not silent: real video has no true masks; broken val episodes were warned of
+            monitor.print(
+                f"Stage 1 done: no mask check (no readable {split!r} episode of {self.data_dir} has "
+                "ground-truth masks)."
+            )
 
     def _install_sigint(self) -> dict[int, Any] | None:
         """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) finish the step, save the model

@@ -79,6 +79,17 @@ def test_truncated_png_is_left_out_before_the_first_step_and_the_run_and_its_res
     assert all(torch.equal(a[k], b[k]) for k in a)  # the same episodes were left out both times
 
 
+def test_no_usable_val_episode_says_the_mask_check_was_not_made(tmp_path, capsys):
+    data = _squares(tmp_path / "data")
+    for ep in ("00000", "00001"):
+        _truncate(data / "val" / ep / "00002.png")  # every val episode broken
+    cfg = tiny_config(stage1_steps=1, stage2_steps=0)
+    with pytest.warns(DataWarning, match="val/00000"):
+        result = Trainer(cfg, data, tmp_path / "run", preset=tiny_preset_object(), progress=False).train()
+    assert result.mask_iou is None
+    assert "Stage 1 done: no mask check (no readable 'val' episode" in capsys.readouterr().out
+
+
 def test_annotations_of_another_frame_size_are_named_not_an_index_error(tmp_path):
     data = _squares(tmp_path / "data")
     bad = data / "val" / "00001" / "annotations.npz"
