@@ -123,9 +123,8 @@ class Args:
     """Unix time stamped into the run name."""
 
     def __post_init__(self) -> None:
-        def bad(
-            key: str, expected: str
-        ) -> ValueError:  # named as the field and as `lcvg agent train`'s option
+        def bad(key: str, expected: str) -> ValueError:
+            """The error naming the field and ``lcvg agent train``'s option for it."""
             option = OPTIONS.get(key, "--" + key.replace("_", "-"))
             return ValueError(f"{key} ({option}) must be {expected}, got {getattr(self, key)!r}.")
 

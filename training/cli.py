@@ -229,8 +229,10 @@ def train(
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(1) from e
     except OSError as e:  # a full disk, a folder made read-only mid-run: no traceback, the cause and the fix
+        from .state import has_state
+
         try:
-            resumable = (out / "state" / "manifest.json").is_file()  # a state was saved before the error
+            resumable = has_state(out)  # a state was saved before the error
         except OSError:  # the folder itself cannot be read: say what can be said
             resumable = False
         then = "continue with --resume" if resumable else "run the same command again (no state saved yet)"

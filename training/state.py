@@ -46,6 +46,11 @@ def save_state(
     return state_dir
 
 
+def has_state(run_dir: str | os.PathLike) -> bool:
+    """Whether the run folder holds a complete resume state (its manifest, written last)."""
+    return (Path(run_dir) / "state" / MANIFEST).exists()
+
+
 def load_state(state_dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read the state named by ``state_dir/manifest.json``: (tensors, meta)."""
     from safetensors import SafetensorError

@@ -142,7 +142,7 @@ class Trainer:
         self._stop = self._stop_requested = False
         if resume:
             self._restore()
-        elif self.env.is_main and (self.run_dir / "state" / st.MANIFEST).exists():
+        elif self.env.is_main and st.has_state(self.run_dir):
             raise FileExistsError(
                 f"{self.run_dir} already holds a run. Continue it with --resume, or pick another --out."
             )
@@ -261,7 +261,7 @@ class Trainer:
         )
         self._stop = self._stop or stop > 0  # every rank stops after the same step when one got Ctrl-C
         if bad > 0:
-            last = st.load_state(self.run_dir / "state")[1]["step"] if self._has_state() else None
+            last = st.load_state(self.run_dir / "state")[1]["step"] if st.has_state(self.run_dir) else None
             raise TrainingDiverged(
                 f"The {what} loss is not finite at step {self.step + 1} (stage {self.stage}): {logs}. "
                 + (
@@ -272,9 +272,6 @@ class Trainer:
                 )
                 + f"(now {self.cfg.lr}), or check the data for broken frames."
             )
-
-    def _has_state(self) -> bool:
-        return (self.run_dir / "state" / st.MANIFEST).exists()
 
     # ------------------------------------------------------------------ the loop
     def train(self, on_step: Callable[[Trainer], None] | None = None) -> TrainResult:

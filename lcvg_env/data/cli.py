@@ -138,8 +138,9 @@ def atari_tennis(
     """Record Atari Tennis with ale-py: both players move (ours randomly, the opponent by the game)."""
     from lcvg_env.data.atari_tennis import generate_atari_tennis
 
-    recipe = {"generator": "atari-tennis", "seed": seed, "frames": frames, "size": size}
-    recipe.update(frameskip=frameskip, episodes=episodes)
+    recipe = dict(
+        generator="atari-tennis", seed=seed, frames=frames, size=size, frameskip=frameskip, episodes=episodes
+    )
     with _writing(out_dir, split, recipe, overwrite):
         try:
             summary = generate_atari_tennis(

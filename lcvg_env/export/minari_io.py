@@ -112,13 +112,16 @@ def assemble_minari(
     if build.exists():
         shutil.rmtree(build)  # ours: a build that was interrupted
     needed = sum(_unpacked_bytes(store.episode_path(i)) for i in indices)
-    kept = "The episode files and the previous Minari dataset (if any) are kept."
+
+    def no_space(exc: OSError) -> ExportError:
+        kept = "The episode files and the previous Minari dataset (if any) are kept."
+        return ExportError(str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept)))
+
     free = free_bytes(store.root)
     if free is not None and free < needed * BUILD_MARGIN + 2**20:
         # h5py can crash the whole process (a segfault, no Python error) when the disk fills mid-write:
         # a build that cannot fit is refused before it starts
-        exc = OSError(errno.ENOSPC, "No space left on device")
-        raise ExportError(str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept)))
+        raise no_space(OSError(errno.ENOSPC, "No space left on device"))
     try:
         _build(store, indices, build, dataset_id, observation_space, action_space, description, author)
         replace_dir(build / dataset_id, target)
@@ -126,9 +129,7 @@ def assemble_minari(
     except OSError as exc:
         if not is_disk_full(exc):
             raise
-        raise ExportError(
-            str(disk_full(exc, store.root, f"Minari dataset {dataset_id}", needed, kept))
-        ) from exc
+        raise no_space(exc) from exc
     finally:
         shutil.rmtree(build, ignore_errors=True)
     store.manifest["assembled"] = {"dataset_id": dataset_id, "episodes": len(indices)}
