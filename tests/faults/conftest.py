@@ -75,3 +75,18 @@ def enospc(filename: str | None = None) -> OSError:
 def fills_disk(*args, **kwargs):
     """A stand-in for a writer that meets a full disk (any arguments)."""
     raise enospc()
+
+
+def fail_on_call(monkeypatch, owner, name: str, call: int, error: BaseException):
+    """Replace ``owner.name`` by a function that raises ``error`` on its ``call``-th call (a Ctrl-C, a full
+    disk at that moment) and otherwise calls the original; returns the original, for putting it back."""
+    real, calls = getattr(owner, name), {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing)
+    return real

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
 from lcvg_env.cli import app
 from lcvg_env.data import DataWarning
-from tests.faults.conftest import clean_exit, enospc, failing_writes, fills_disk, must_not_run
+from tests.faults.conftest import clean_exit, enospc, fail_on_call, failing_writes, fills_disk, must_not_run
 from tests.training.conftest import write_squares
 
 runner = CliRunner()
@@ -241,15 +241,8 @@ def test_lcvg_warnings_print_as_one_plain_block(monkeypatch):
 def test_ctrl_c_during_an_export_keeps_the_finished_episodes_and_resumes(ckpt, tmp_path, monkeypatch):
     import lcvg_env.export.rollouts as rollouts
 
-    real, calls = rollouts.rollout_batch, {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C while the second episode is generated
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(rollouts, "rollout_batch", interrupted)
+    # Ctrl-C while the second episode is generated
+    real = fail_on_call(monkeypatch, rollouts, "rollout_batch", 2, KeyboardInterrupt())
     out = tmp_path / "out"
     argv = ["export", "rollouts", str(ckpt), str(out), "--format", "npz", "--episodes", "3", "--steps", "2"]
     argv += ["--num-envs", "1", "--quiet"]

@@ -24,7 +24,7 @@ from lcvg_env.data import layout as layout_module
 from lcvg_env.data.episodes import load_image
 from lcvg_env.data.validate import validate_split
 from lcvg_training.trainer import Trainer
-from tests.faults.conftest import enospc, failing_writes, fills_disk
+from tests.faults.conftest import enospc, fail_on_call, failing_writes, fills_disk
 from tests.training.conftest import tiny_config, tiny_preset_object, write_squares
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -391,15 +391,8 @@ def test_ctrl_c_while_generating_data_says_what_is_kept_and_the_same_command_con
     pytest.importorskip("mujoco")
     from lcvg_env.data import pusher as pusher_module
 
-    real, calls = pusher_module.write_episode, {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C while the second episode is written
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pusher_module, "write_episode", interrupted)
+    # Ctrl-C while the second episode is written
+    fail_on_call(monkeypatch, pusher_module, "write_episode", 2, KeyboardInterrupt())
     root = tmp_path / "d"
     args = ("data", "pusher", root, "--episodes", "2", "--frames", "3", "--size", "32")
     result = _cli(*args)

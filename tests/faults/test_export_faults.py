@@ -22,7 +22,7 @@ from lcvg_env.export.minari_io import load_minari
 from lcvg_env.export.store import MANIFEST, ExportError, load_episode
 from lcvg_env.outputs import OutputError
 from tests.conftest import write_square_dataset
-from tests.faults.conftest import enospc, must_not_run
+from tests.faults.conftest import enospc, fail_on_call, must_not_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -64,16 +64,8 @@ def test_killed_minari_rebuild_keeps_the_old_dataset_loadable(tiny_checkpoint, v
     out = tmp_path / "out"
     first = _labels(tiny_checkpoint, videos, out, max_episodes=3)
     assert first.episodes == 3
-    calls = {"n": 0}
-    original = minari_io._buffer
-
-    def dies_mid_build(episode):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # killed while Minari writes the 5-episode dataset
-        return original(episode)
-
-    monkeypatch.setattr(minari_io, "_buffer", dies_mid_build)
+    # killed while Minari writes the 5-episode dataset
+    original = fail_on_call(monkeypatch, minari_io, "_buffer", 3, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         _labels(tiny_checkpoint, videos, out, max_episodes=5)
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(out))
@@ -90,15 +82,8 @@ def test_swap_killed_between_its_renames_is_undone(tiny_checkpoint, videos, tmp_
     out = tmp_path / "out"
     first = _labels(tiny_checkpoint, videos, out, max_episodes=2)
     monkeypatch.setattr(atomic_module, "_exchange", lambda a, b: False)  # no renameat2 here
-    real_rename, calls = atomic_module.os.rename, {"n": 0}
-
-    def rename(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed after parking the old dataset, before moving the new one in
-        real_rename(src, dst)
-
-    monkeypatch.setattr(atomic_module.os, "rename", rename)
+    # killed after parking the old dataset, before moving the new one in
+    real_rename = fail_on_call(monkeypatch, atomic_module.os, "rename", 2, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         _labels(tiny_checkpoint, videos, out, max_episodes=4)
     monkeypatch.setattr(atomic_module.os, "rename", real_rename)
@@ -155,15 +140,7 @@ def test_full_disk_during_npz_export_names_the_folder_and_keeps_the_episodes(
     tiny_checkpoint, videos, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
-    real, calls = np.savez_compressed, {"n": 0}
-
-    def fills_up(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise enospc()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(store_module.np, "savez_compressed", fills_up)
+    real = fail_on_call(monkeypatch, store_module.np, "savez_compressed", 3, enospc())
     args = ["export", "labels", tiny_checkpoint, videos, out, "--split", "test", "--format", "npz", "--quiet"]
     result = _cli(*args)
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -182,15 +159,7 @@ def test_full_disk_while_saving_the_manifest_is_a_message(tiny_checkpoint, video
     out = tmp_path / "out"
     _labels(tiny_checkpoint, videos, out, output_format="npz", max_episodes=1)
     before = (out / MANIFEST).read_text()
-    real, calls = store_module.atomic_write_json, {"n": 0}
-
-    def fills_up(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the manifest save after episode 1
-            raise enospc()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(store_module, "atomic_write_json", fills_up)
+    fail_on_call(monkeypatch, store_module, "atomic_write_json", 2, enospc())  # the save after episode 1
     with pytest.raises(
         ExportError, match=r"while writing lcvg_export\.json .*finished episode\(s\) are kept"
     ):
@@ -208,15 +177,8 @@ def test_full_disk_during_the_minari_build_keeps_the_old_dataset(
     pytest.importorskip("minari")
     out = tmp_path / "out"
     _labels(tiny_checkpoint, videos, out, max_episodes=2)
-    original, calls = minari_io._buffer, {"n": 0}
-
-    def fills_up(episode):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise enospc()  # the disk fills while Minari writes the new 3-episode dataset
-        return original(episode)
-
-    monkeypatch.setattr(minari_io, "_buffer", fills_up)
+    # the disk fills while Minari writes the new 3-episode dataset
+    fail_on_call(monkeypatch, minari_io, "_buffer", 2, enospc())
     with pytest.raises(
         ExportError, match=r"No space left .* while writing Minari dataset lcvg/tiny-labels-v0"
     ):
