@@ -10,11 +10,19 @@ D(q(E(frame * m)) + q(E(frame * (1 - m))))), predicts each x^{t+1}, t = 0..T-1, 
     3 fitted_control   G.step(x^t, theta^t): generate(x^t, T(theta^t) M(x^t))   one env step
     4 rollout          x_hat^{t+1} = G.step(x_hat^t, theta^t), x_hat^0 = x^0   (lcvg_env.evaluation.rollout)
 
+and one diagnostic row beside level 4, the rollout with exact control::
+
+    rollout_true_masks x_hat^{t+1} = G.render(x_hat^t, M(x_hat^t), M(x^{t+1})), x_hat^0 = x^0
+
 M is the binarized mask network, theta^t the control fitted between M(x^t) and M(x^{t+1}) (Eq. 5,
 ``fit_controls``; the same controls drive levels 3 and 4). Reference rows: ``copy_current_frame``
 (x^t predicts x^{t+1}) and ``copy_first_frame`` (x^0 predicts every x^t). Differences between levels
 attribute the error: 1 appearance, 2 - 1 predicting from the previous frame's layers, 3 - 2 the control
 representation (a warped silhouette instead of the true next one), 4 - 3 drift (compounding).
+``rollout_true_masks`` splits that drift: each step is sent the real next frame's mask (as level 2) but
+starts from the model's own previous frame (as level 4), through the same correction and composite as
+a step (``LayeredGenerator.render``). Its distance from level 2 is the generator's own compounding with
+exact control; level 4's distance from it is what the labels (a moved silhouette, 16 times over) add.
 
 Every row, over all predicted frames: LPIPS (AlexNet), PSNR, SSIM; with the tip detector d
 (:mod:`lcvg_env.metrics.detector`): the detection distance ||d(x_hat^{t+1}) - d(x^{t+1})|| (mean, 90th
@@ -35,9 +43,10 @@ import numpy as np
 import torch
 
 LEVELS = ("autoencode", "true_next_mask", "fitted_control", "rollout")
+DIAGNOSTICS = ("rollout_true_masks",)
 REFERENCES = ("copy_current_frame", "copy_first_frame")
-ROWS = LEVELS + REFERENCES
-AUTOREGRESSIVE = ("rollout", "copy_first_frame")
+ROWS = LEVELS + DIAGNOSTICS + REFERENCES
+AUTOREGRESSIVE = ("rollout", "rollout_true_masks", "copy_first_frame")
 """Rows whose step t starts from their own previous prediction (the others start from the real x^t)."""
 REPORT_STEPS = (1, 4, 8, 16)
 ATTRIBUTION = (
@@ -47,6 +56,11 @@ ATTRIBUTION = (
     ("drift (4 - 3)", "fitted_control", "rollout"),
 )
 """(label, lower level, level): the error each level adds to the one before it."""
+DRIFT_SPLIT = (
+    ("compounding with exact masks (4' - 2)", "true_next_mask", "rollout_true_masks"),
+    ("the labels over the rollout (4 - 4')", "rollout_true_masks", "rollout"),
+)
+"""(label, lower row, row): level 4's error split at ``rollout_true_masks`` (4')."""
 
 
 @dataclass
@@ -111,6 +125,7 @@ def predict_levels(generator: Any, frames: np.ndarray, mode: str, solver: str = 
         "true_next_mask": render(real[:-1], masks[1:]),
         "fitted_control": generator.step(real[:-1], controls, mode).frame.clamp(-1, 1).cpu(),
         "rollout": run.generated[1:],
+        "rollout_true_masks": replay_masks(generator, real[:1], masks[1:]),
         "copy_current_frame": run.real[:-1],
         "copy_first_frame": run.real[:1].expand_as(run.real[1:]),
     }
@@ -123,6 +138,19 @@ def predict_levels(generator: Any, frames: np.ndarray, mode: str, solver: str = 
         warped=generator.warp_mask(masks[:-1], controls, mode)[:, 0].cpu() > 0.5,
         shift_px=px[:, [2, 5]] if mode == "affine" else px[:, :2],  # affine params_px: [A | t] row-major
     )
+
+
+def replay_masks(generator: Any, first: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The rollout sent the given masks (T, 1, H, W) in {0, 1} from ``first`` (1, 3, H, W): x_hat^{t+1} =
+    ``render(x_hat^t, M(x_hat^t), masks[t])``, with the step's correction, composite and sub-pixel
+    remainder (``LayeredGenerator.render``); returns x_hat^1..x_hat^T (T, 3, H, W) on the CPU."""
+    frame, out = first, []
+    residual = torch.zeros(1, 2, device=first.device) if generator.cfg.subpixel else None
+    for mask in masks:
+        step = generator.render(frame, generator.binary_mask(frame), mask[None], residual=residual)
+        frame, residual = step.frame.clamp(-1, 1), step.residual
+        out.append(frame)
+    return torch.cat(out).cpu()
 
 
 def _quantiles(values: torch.Tensor, prefix: str = "") -> dict[str, float | None]:
@@ -242,18 +270,21 @@ class BudgetResult:
     meta: dict[str, Any]
     unavailable: dict[str, str] = field(default_factory=dict)
 
-    def attribution(self, key: str) -> list[tuple[str, float | None]]:
-        """The error each level adds to the one before it, in ``key`` (e.g. ``lpips_alex``)."""
+    def attribution(self, key: str, steps: tuple = ATTRIBUTION) -> list[tuple[str, float | None]]:
+        """The error each level adds to the one before it, in ``key`` (e.g. ``lpips_alex``); ``steps``:
+        :data:`ATTRIBUTION` or :data:`DRIFT_SPLIT`."""
         out = []
-        for label, lower, level in ATTRIBUTION:
+        for label, lower, level in steps:
             hi, lo = self.rows[level].get(key), 0.0 if lower is None else self.rows[lower].get(key)
             out.append((label, None if hi is None or lo is None else hi - lo))
         return out
 
     def to_json(self) -> dict[str, Any]:
-        attr = {k: dict(self.attribution(k)) for k in ("lpips_alex", "detection_distance_px")}
+        keys = ("lpips_alex", "detection_distance_px")
+        attr = {k: dict(self.attribution(k)) for k in keys}
+        split = {k: dict(self.attribution(k, DRIFT_SPLIT)) for k in keys}
         return {"rows": self.rows, "masks": self.masks, "motion": self.motion, "attribution": attr,
-                "unavailable": self.unavailable, "meta": self.meta}  # fmt: skip
+                "drift_split": split, "unavailable": self.unavailable, "meta": self.meta}  # fmt: skip
 
 
 def _episodes(ckpt: Any, data_dir: str | Path, cfg: BudgetConfig) -> list[EpisodeLevels]:
@@ -337,7 +368,7 @@ def render(result: BudgetResult) -> list[Any]:
     for i, (name, row) in enumerate(result.rows.items()):
         per_step = row["detection_distance_per_step_px"]
         at = [fmt(per_step[s - 1], "{:.2f}") if s <= len(per_step) else "" for s in REPORT_STEPS]
-        label = f"{i + 1} {name}" if name in LEVELS else name
+        label = f"{i + 1} {name}" if name in LEVELS else "4' " + name if name in DIAGNOSTICS else name
         table.add_row(
             label, fmt(row["lpips_alex"]), fmt(row["psnr"], "{:.2f}"),
             fmt(row["detection_distance_px"], "{:.2f}"), fmt(row["detection_distance_p90_px"], "{:.2f}"),
@@ -348,6 +379,8 @@ def render(result: BudgetResult) -> list[Any]:
     for key, unit in (("lpips_alex", "LPIPS"), ("detection_distance_px", "DD px")):
         parts = [f"{label} {fmt(v)}" for label, v in result.attribution(key)]
         lines.append(f"added {unit}: " + "; ".join(parts))
+        parts = [f"{label} {fmt(v)}" for label, v in result.attribution(key, DRIFT_SPLIT)]
+        lines.append(f"drift split, {unit}: " + "; ".join(parts))
     lines.append("masks: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.masks.items()))
     lines.append("motion (px): " + ", ".join(f"{k} {fmt(v, '{:.2f}')}" for k, v in result.motion.items()))
     lines += [f"{k}: {v}" for k, v in result.unavailable.items()]

@@ -73,6 +73,40 @@ def test_levels_give_the_generator_what_they_say(tmp_path, tiny_checkpoint, red_
     # 4: the painted strip grows by SPEED each step, so the rollout falls 1 px further behind per step.
     assert rows["rollout"]["detection_distance_per_step_px"] == pytest.approx([1, 2, 3, 4, 5], abs=0.05)
     assert rows["rollout"]["step_gain"] == pytest.approx(0.5, abs=0.01)
+    # 4': sent the true next squares from its own frames, the strip grows the same way: exact masks do not
+    # stop a generator that never erases the old square.
+    assert rows["rollout_true_masks"]["detection_distance_per_step_px"] == pytest.approx(
+        [1, 2, 3, 4, 5], abs=0.05
+    )
+    assert rows["rollout_true_masks"]["step_gain"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_true_mask_rollout_is_exact_for_a_generator_that_draws_the_mask(
+    tmp_path, tiny_checkpoint, red_mask, red_detector, monkeypatch
+):
+    """A generator that erases the old foreground and draws the sent mask follows exact masks exactly; with
+    labels that are exact too (a moving square), neither part of the drift split adds anything."""
+    from lcvg_env.fidelity_budget import DRIFT_SPLIT
+
+    red = torch.tensor(RED, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1.0
+
+    def generate(self, frame: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
+        b, _, h, w = frame.shape
+        background = frame[:, :, :1, :1].expand_as(frame)  # the squares' dataset has a plain background
+        out = torch.where(mask > 0.5, red.expand_as(frame), background)
+        zeros = torch.zeros(b, 2, h // 4, w // 4, dtype=torch.long)
+        return GeneratorOutput(frame=out, vq_loss=torch.zeros(b), mask=mask, indices=zeros)
+
+    monkeypatch.setattr(LayeredGenerator, "generate", generate)
+    data = write_dataset(tmp_path / "data")
+    result = measure(tiny_checkpoint, data, BudgetConfig(frames=6))
+    rows = result.rows
+    assert rows["rollout_true_masks"]["detection_distance_per_step_px"] == pytest.approx([0.0] * 5, abs=0.02)
+    assert rows["rollout_true_masks"]["step_gain"] == pytest.approx(1.0, abs=0.01)
+    split = dict(result.attribution("detection_distance_px", DRIFT_SPLIT))
+    assert list(split) == [label for label, _, _ in DRIFT_SPLIT]
+    # Eq. 5 is exact for a moving square, so the labels add nothing either.
+    assert all(v == pytest.approx(0.0, abs=0.05) for v in split.values())
 
 
 def test_rollout_starts_with_the_fitted_control_step(tmp_path, tiny_checkpoint):

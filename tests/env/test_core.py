@@ -234,15 +234,6 @@ def test_a_composite_checkpoint_keeps_the_scene_outside_the_masks(tmp_path: Path
     assert outside.any() and np.array_equal(env.frame[outside], before[outside])
 
 
-def test_compile_is_declined_with_a_warning_for_lag_correction(tmp_path: Path) -> None:
-    path = make_checkpoint(tmp_path / "corrected.safetensors", 32, correction_passes=1)
-    with pytest.warns(RuntimeWarning, match="lag correction"):
-        env = LCVGEnv(path, task="none", compile=True)
-    assert not env.core.sim.compiled
-    env.reset(seed=0)
-    env.step(np.array([1.0, 0.0], np.float32))
-
-
 def test_reset_goal_option_sets_the_goal_and_is_checked(tmp_path: Path) -> None:
     env = LCVGEnv(checkpoint=make_checkpoint(tmp_path / "m.safetensors", 32))
     _, drawn = env.reset(seed=3)
