@@ -10,9 +10,10 @@ D(q(E(frame * m)) + q(E(frame * (1 - m))))), predicts each x^{t+1}, t = 0..T-1, 
     3 fitted_control   G.step(x^t, theta^t): generate(x^t, T(theta^t) M(x^t))   one env step
     4 rollout          x_hat^{t+1} = G.step(x_hat^t, theta^t), x_hat^0 = x^0   (lcvg_env.evaluation.rollout)
 
-and one diagnostic row beside level 4, the rollout with exact control::
+and two diagnostic rows beside level 4, rollouts steered towards the real video at every step::
 
-    rollout_true_masks x_hat^{t+1} = G.render(x_hat^t, M(x_hat^t), M(x^{t+1})), x_hat^0 = x^0
+    4'  rollout_true_masks x_hat^{t+1} = G.render(x_hat^t, M(x_hat^t), M(x^{t+1})), x_hat^0 = x^0
+    4'' rollout_tracking   x_hat^{t+1} = G.step(x_hat^t, phi^t), phi^t: Eq. 5 from M(x_hat^t) to M(x^{t+1})
 
 M is the binarized mask network, theta^t the control fitted between M(x^t) and M(x^{t+1}) (Eq. 5,
 ``fit_controls``; the same controls drive levels 3 and 4). Reference rows: ``copy_current_frame``
@@ -23,6 +24,10 @@ representation (a warped silhouette instead of the true next one), 4 - 3 drift (
 starts from the model's own previous frame (as level 4), through the same correction and composite as
 a step (``LayeredGenerator.render``). Its distance from level 2 is the generator's own compounding with
 exact control; level 4's distance from it is what the labels (a moved silhouette, 16 times over) add.
+``rollout_tracking`` keeps the control family of level 4 but fits each control from the model's own
+frame to the real next one (Eq. 5 between M(x_hat^t) and M(x^{t+1})): what an agent that closes the
+loop on the frames can make the model do with the env's own actions, against the open-loop labels of
+level 4, which are fitted once on the real video and replayed.
 
 Every row, over all predicted frames: LPIPS (AlexNet), PSNR, SSIM; with the tip detector d
 (:mod:`lcvg_env.metrics.detector`): the detection distance ||d(x_hat^{t+1}) - d(x^{t+1})|| (mean, 90th
@@ -43,10 +48,11 @@ import numpy as np
 import torch
 
 LEVELS = ("autoencode", "true_next_mask", "fitted_control", "rollout")
-DIAGNOSTICS = ("rollout_true_masks",)
+DIAGNOSTICS = {"rollout_true_masks": "4'", "rollout_tracking": "4''"}
+"""Rows beside level 4 (not in the attribution chain), with their labels in the table."""
 REFERENCES = ("copy_current_frame", "copy_first_frame")
-ROWS = LEVELS + DIAGNOSTICS + REFERENCES
-AUTOREGRESSIVE = ("rollout", "rollout_true_masks", "copy_first_frame")
+ROWS = LEVELS + tuple(DIAGNOSTICS) + REFERENCES
+AUTOREGRESSIVE = ("rollout", *DIAGNOSTICS, "copy_first_frame")
 """Rows whose step t starts from their own previous prediction (the others start from the real x^t)."""
 REPORT_STEPS = (1, 4, 8, 16)
 ATTRIBUTION = (
@@ -126,6 +132,7 @@ def predict_levels(generator: Any, frames: np.ndarray, mode: str, solver: str = 
         "fitted_control": generator.step(real[:-1], controls, mode).frame.clamp(-1, 1).cpu(),
         "rollout": run.generated[1:],
         "rollout_true_masks": replay_masks(generator, real[:1], masks[1:]),
+        "rollout_tracking": track(generator, real[:1], masks[1:], mode, solver),
         "copy_current_frame": run.real[:-1],
         "copy_first_frame": run.real[:1].expand_as(run.real[1:]),
     }
@@ -148,6 +155,23 @@ def replay_masks(generator: Any, first: torch.Tensor, masks: torch.Tensor) -> to
     residual = torch.zeros(1, 2, device=first.device) if generator.cfg.subpixel else None
     for mask in masks:
         step = generator.render(frame, generator.binary_mask(frame), mask[None], residual=residual)
+        frame, residual = step.frame.clamp(-1, 1), step.residual
+        out.append(frame)
+    return torch.cat(out).cpu()
+
+
+def track(generator: Any, first: torch.Tensor, masks: torch.Tensor, mode: str, solver: str) -> torch.Tensor:
+    """The rollout that steers towards the given masks (T, 1, H, W) in {0, 1} from ``first`` (1, 3, H, W):
+    x_hat^{t+1} = ``step(x_hat^t, phi^t)`` with phi^t fitted (Eq. 5) between M(x_hat^t) and ``masks[t]``;
+    returns x_hat^1..x_hat^T (T, 3, H, W) on the CPU."""
+    from lcvg_env.control.fit import fit_controls
+
+    frame, out = first, []
+    residual = torch.zeros(1, 2, device=first.device) if generator.cfg.subpixel else None
+    for mask in masks:
+        current = generator.binary_mask(frame)
+        phi = fit_controls(current[:, 0].cpu(), mask.float().cpu(), mode, solver=solver).params_norm
+        step = generator.step(frame, phi.to(frame.device), mode, current=current, residual=residual)
         frame, residual = step.frame.clamp(-1, 1), step.residual
         out.append(frame)
     return torch.cat(out).cpu()
@@ -368,7 +392,13 @@ def render(result: BudgetResult) -> list[Any]:
     for i, (name, row) in enumerate(result.rows.items()):
         per_step = row["detection_distance_per_step_px"]
         at = [fmt(per_step[s - 1], "{:.2f}") if s <= len(per_step) else "" for s in REPORT_STEPS]
-        label = f"{i + 1} {name}" if name in LEVELS else "4' " + name if name in DIAGNOSTICS else name
+        label = (
+            f"{i + 1} {name}"
+            if name in LEVELS
+            else f"{DIAGNOSTICS[name]} {name}"
+            if name in DIAGNOSTICS
+            else name
+        )
         table.add_row(
             label, fmt(row["lpips_alex"]), fmt(row["psnr"], "{:.2f}"),
             fmt(row["detection_distance_px"], "{:.2f}"), fmt(row["detection_distance_p90_px"], "{:.2f}"),

@@ -84,8 +84,9 @@ def test_levels_give_the_generator_what_they_say(tmp_path, tiny_checkpoint, red_
 def test_true_mask_rollout_is_exact_for_a_generator_that_draws_the_mask(
     tmp_path, tiny_checkpoint, red_mask, red_detector, monkeypatch
 ):
-    """A generator that erases the old foreground and draws the sent mask follows exact masks exactly; with
-    labels that are exact too (a moving square), neither part of the drift split adds anything."""
+    """A generator that erases the old foreground and draws the sent mask follows exact masks exactly, and
+    so does a rollout that fits its controls from its own frames; with labels that are exact too (a moving
+    square), neither part of the drift split adds anything."""
     from lcvg_env.fidelity_budget import DRIFT_SPLIT
 
     red = torch.tensor(RED, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1.0
@@ -101,8 +102,9 @@ def test_true_mask_rollout_is_exact_for_a_generator_that_draws_the_mask(
     data = write_dataset(tmp_path / "data")
     result = measure(tiny_checkpoint, data, BudgetConfig(frames=6))
     rows = result.rows
-    assert rows["rollout_true_masks"]["detection_distance_per_step_px"] == pytest.approx([0.0] * 5, abs=0.02)
-    assert rows["rollout_true_masks"]["step_gain"] == pytest.approx(1.0, abs=0.01)
+    for name in ("rollout_true_masks", "rollout_tracking"):  # sent the next squares, or steered to them
+        assert rows[name]["detection_distance_per_step_px"] == pytest.approx([0.0] * 5, abs=0.02)
+        assert rows[name]["step_gain"] == pytest.approx(1.0, abs=0.01)
     split = dict(result.attribution("detection_distance_px", DRIFT_SPLIT))
     assert list(split) == [label for label, _, _ in DRIFT_SPLIT]
     # Eq. 5 is exact for a moving square, so the labels add nothing either.

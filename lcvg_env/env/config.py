@@ -59,10 +59,12 @@ class EnvConfig:
     dtype: str = "bfloat16"
     """Generator weights' dtype: ``bfloat16`` (fastest on CPU), ``float32`` or ``float16``."""
     compile: bool = False
-    """Compile the step (warp, generate, mask) with ``torch.compile`` (inductor): about 1.5x more frames
-    per second on a CPU, after a one-off compilation of about a minute on the first step (cached on
-    disk for later runs). Worth it for long runs (agent training, dataset export), not for a demo.
-    Needs a C++ compiler on CPU; when compilation fails the env warns and runs uncompiled."""
+    """Compile the step (warp, generate, mask) with ``torch.compile`` (inductor, weights frozen into the
+    graphs): 1.5-1.8x more frames per second on a CPU, after a one-off compilation of 20-60 s on the
+    first step (cached on disk for later runs). With the lag correction (the bundled ``pusher``) only M
+    and the generator are compiled; the Eq. 5 fit between them stays eager. Worth it for long runs
+    (agent training, dataset export), not for a demo. Needs a C++ compiler on CPU; when compilation
+    fails the env warns and runs uncompiled."""
     reward_fn: RewardFn | None = None
     """Replaces the task's reward: ``reward_fn(frame, mask, info) -> float`` (the goal stays in ``info``)."""
     render_scale: int | None = None
