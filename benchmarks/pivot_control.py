@@ -1,8 +1,10 @@
 """Pivot controls against translation controls, judged by the true tip (docs/fidelity.md, "Pivot controls").
 
 For one model: where its masks turn about (the pivot, estimated from M's masks of the training split alone,
-:func:`lcvg_env.control.pivot.estimate_pivot`), then for each control family (a translation of the mask, and a
-turn-and-stretch about the pivot):
+:func:`lcvg_env.control.pivot.estimate_pivot`), then for each control family (a translation of the mask, a
+turn-and-stretch about the pivot, and a *cantilever*: the mask bent about the pivot, each point p moved by
+w(p) D with w = min(|p - pivot| / R, 1), R the far end's distance from the pivot, so that the far end moves
+by the two numbers D and the pivot stays; ``--families`` picks them):
 
 * labels: the control fitted between M's masks of consecutive real frames (Eq. 5), expressed as the motion of
   the mask's far end (translation: the shift itself), against the true tip's step: its share along the tip's
@@ -26,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lcvg_env.control.fit import fit_controls
 from lcvg_env.control.pivot import (
@@ -42,7 +45,10 @@ from lcvg_env.evaluation.video import ground_truth
 from lcvg_env.metrics.detector import load_detector
 from lcvg_env.model import binary_masks, open_model, to_frames, to_model_range
 
-FAMILIES = ("translation", "pivot")
+FAMILIES = ("translation", "pivot", "cantilever")
+CANTILEVER_GRIDS = ((10.0, 1.0), (1.0, 0.25), (0.25, 0.0625))
+"""The cantilever fit's search for D: (half-span, spacing) px, each level centred on the last one's best."""
+MIN_REACH_PX = 4.0  # a far end nearer the pivot than this bends nothing: the cantilever leaves the mask
 DIRECTIONS = {"E": (1, 0), "NE": (1, -1), "N": (0, -1), "NW": (-1, -1), "W": (-1, 0), "SW": (-1, 1)}
 DIRECTIONS |= {"S": (0, 1), "SE": (1, 1)}
 
@@ -65,18 +71,24 @@ class Mover:
         return self._seen[id(ep)]
 
     def labels(self, masks: torch.Tensor) -> list:
-        """Per-pair labels of masks (T, H, W): shifts (dx, dy) px or turns k (complex)."""
+        """Per-pair labels of masks (T, H, W): shifts (dx, dy) px, turns k (complex) or far-end moves D px."""
         if self.family == "pivot":
             return [complex(k) for k in fit_similarity(masks[:-1], masks[1:], self.pivot, self.cfg)]
+        if self.family == "cantilever":
+            return [self._fit_bend(masks[t].float(), masks[t + 1].float()) for t in range(len(masks) - 1)]
         fit = fit_controls(masks[:-1].float(), masks[1:].float(), "translation")
         return [tuple(p) for p in fit.params.tolist()]
 
     def by_label(self, mask: torch.Tensor, label) -> torch.Tensor:
         if self.family == "pivot":
             return self._turn(mask, label)
+        if self.family == "cantilever":
+            return self._bend_mask(mask, label)
         return self._shift(mask, label)
 
     def by_command(self, mask: torch.Tensor, move_px: tuple[float, float]) -> torch.Tensor:
+        if self.family == "cantilever":
+            return self._bend_mask(mask, move_px)
         if self.family == "pivot":
             k = steer(mask[0, 0], move_px, self.pivot, self.cfg)
             if k is not None:
@@ -90,6 +102,44 @@ class Mover:
     def _turn(self, mask, k):
         params = similarity_params(torch.tensor([k], dtype=torch.complex64), self.pivot, self.size)
         return self.g.warp_mask(mask, params, "affine")
+
+    def _reach(self, mask: torch.Tensor) -> float | None:
+        end = far_end(mask, self.pivot, self.cfg.far_quantile)
+        reach = None if end is None else float(torch.linalg.norm(end - self.pivot))
+        return reach if reach is not None and reach >= MIN_REACH_PX else None
+
+    def _bend(self, mask: torch.Tensor, moves: torch.Tensor, reach: float) -> torch.Tensor:
+        """``mask`` (H, W) bent by far-end moves (K, 2) px: (K, H, W), bilinear, reading each output pixel p
+        at p - w(p) D (w at the output point: a first-order inverse, exact where w is flat)."""
+        h, w = self.size
+        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+        points = torch.stack([xs, ys], -1)  # (H, W, 2) pixel centres (x, y)
+        weight = (torch.linalg.norm(points - self.pivot, dim=-1) / reach).clamp(max=1.0)  # (H, W)
+        read = points[None] - weight[None, ..., None] * moves[:, None, None, :]  # (K, H, W, 2) px
+        grid = read / torch.tensor([w / 2.0, h / 2.0]) - 1.0  # grid_sample's [-1, 1] (align_corners False)
+        source = mask.float()[None, None].expand(len(moves), 1, h, w)
+        return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+
+    def _fit_bend(self, m0: torch.Tensor, m1: torch.Tensor) -> tuple[float, float]:
+        """The far-end move D that minimizes Eq. 5's squared error between bent m0 and m1 (coarse to fine)."""
+        reach = self._reach(m0)
+        best = torch.zeros(2)
+        if reach is None:
+            return (0.0, 0.0)
+        for span, spacing in CANTILEVER_GRIDS:
+            u = torch.arange(-span, span + 1e-6, spacing)
+            moves = torch.stack(torch.meshgrid(u, u, indexing="xy"), -1).reshape(-1, 2) + best  # (K, 2)
+            loss = (self._bend(m0, moves, reach) - m1[None]).pow(2).mean(dim=(1, 2))
+            best = moves[loss.argmin()]
+        return (float(best[0]), float(best[1]))
+
+    def _bend_mask(self, mask: torch.Tensor, move_px) -> torch.Tensor:
+        reach = self._reach(mask[0, 0])
+        if reach is None:
+            return mask
+        return (self._bend(mask[0, 0], torch.tensor([move_px], dtype=torch.float32), reach) > 0.5).float()[
+            None
+        ]
 
 
 def step(generator, frame: torch.Tensor, moved_from) -> torch.Tensor:
@@ -188,6 +238,7 @@ def main() -> None:
     parser.add_argument("--gain", action="store_true", help="5-step constant commands from real starts")
     parser.add_argument("--starts", type=int, default=24, help="start frames of the gain")
     parser.add_argument("--moves", type=float, nargs="+", default=[2.0, 4.0], help="px per step")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -210,7 +261,7 @@ def main() -> None:
         )
     episodes = [ep for ep in open_episodes(args.data, split=args.split) if ep.num_frames >= 17]
     episodes = episodes[: args.episodes]
-    movers = {family: Mover(generator, family, pivot, PivotConfig()) for family in FAMILIES}
+    movers = {family: Mover(generator, family, pivot, PivotConfig()) for family in args.families}
     print(f"\nlabels on {len(episodes)} {args.split} episodes (pairs whose true tip moves >= 1 px)")
     print("family         pairs  share of tip step  median miss (px)")
     for family, mover in movers.items():

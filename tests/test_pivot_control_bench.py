@@ -30,3 +30,5 @@ def test_pivot_labels_follow_a_turning_arm_and_translations_fall_short(monkeypat
     assert pairs == 5 and abs(share - 1.0) < 0.1 and miss < 1.0
     _, share_t, miss_t = (float(v) for v in rows["translation"].split())
     assert share_t < 0.85 and miss_t > miss
+    _, share_c, miss_c = (float(v) for v in rows["cantilever"].split())  # the bent mask's far end
+    assert abs(share_c - 1.0) < 0.15 and miss_c < miss_t
