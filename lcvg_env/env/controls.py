@@ -87,6 +87,11 @@ class ControlMap:
         """Clipped actions (B, K * dims) -> controls in pixels and radians (B, K * dims)."""
         return self._offset + actions * self._px_scale
 
+    def to_actions(self, controls_px: np.ndarray) -> np.ndarray:
+        """Controls in pixels and radians (B, K * dims) -> the actions that give them, clipped to [-1, 1]
+        (a control beyond the action range gives the largest action towards it)."""
+        return np.clip((controls_px - self._offset) / self._px_scale, -1.0, 1.0).astype(np.float32)
+
     def to_normalized(self, controls_px: np.ndarray) -> np.ndarray:
         """Controls in pixels (B, K * dims) -> normalized units, the parameters of ``warp`` (B, K * dims)."""
         return controls_px * self._norm_scale

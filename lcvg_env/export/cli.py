@@ -118,6 +118,15 @@ def labels(
     max_episodes: Annotated[
         int | None, typer.Option(help="Label at most this many episodes (default: all).")
     ] = None,
+    closed_loop: Annotated[
+        bool,
+        typer.Option(
+            "--closed-loop",
+            help="Fit each action from the env's own frame to the video's next one, stepping the env beside "
+            "the video: actions that make the env follow the video when replayed from its first frame "
+            "(default: fitted between two real frames).",
+        ),
+    ] = False,
     dataset_id: DatasetIdOpt = None,
     overwrite: OverwriteOpt = False,
     preview: PreviewOpt = False,
@@ -141,6 +150,7 @@ def labels(
             checkpoint, data_dir, out, split=split, output_format=output_format, control=control,
             solver=solver, dataset_id=dataset_id, max_episodes=max_episodes, overwrite=overwrite,
             preview=preview, progress=progress, threads=threads, device=resolve_device(device),
+            closed_loop=closed_loop,
         )  # fmt: skip
     except (ExportError, CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(exc)

@@ -10,6 +10,13 @@ Actions are the fitted controls in the environment's ``control_px`` units: (dx, 
 translation, (dx, dy, phi) with phi in radians about the mask centroid for rotation, [A | t]
 (normalized linear part, t in pixels) for affine. Divide by the env's ``max_displacement`` /
 ``max_rotation`` to get env actions.
+
+Those labels are *open loop*: each is fitted between two real frames. Replayed in the env from the
+video's first frame they add up their per-step misses (16 steps of the bundled pusher end 6.8 px from the
+real arm, docs/fidelity.md, "Where the rollout's drift comes from"). *Closed-loop* labels
+(:func:`track_episode`, ``lcvg export labels --closed-loop``) run the env beside the video: each is fitted
+from the env's own mask to the next real frame's mask and stepped, so replaying them from the video's
+first frame reproduces the env's run, which follows the video (2.5 px at step 16 for the bundled pusher).
 """
 
 from __future__ import annotations
@@ -75,6 +82,63 @@ def label_episode(
     return EpisodeRecord(frames, infos["control_px"][1:], infos, meta=dict(meta or {}))
 
 
+def track_episode(
+    env: Any,
+    frames: np.ndarray,
+    masks: np.ndarray,
+    *,
+    solver: str = "fast",
+    meta: dict[str, Any] | None = None,
+) -> EpisodeRecord:
+    """Closed-loop labels: the env (an :class:`~lcvg_env.env.LCVGEnv` with ``task="none"``) is reset to
+    ``frames[0]`` (T+1, H, W, 3) uint8 and at every step t takes the action whose control carries its own
+    mask onto ``masks[t + 1]`` (T+1, H, W), the video's next mask (Eq. 5, in the env's control family,
+    clipped to its action range). Replaying the actions in an env made the same way from ``frames[0]``
+    gives its frames again.
+
+    The episode holds the real frames and the env's actions; infos as :func:`label_episode`'s (``mask``
+    is the video's; ``control_px`` the control the action gives, after clipping; ``fit_loss`` between the
+    env's mask and the video's next one) and ``sim_frame`` (T+1, H, W, 3), ``sim_mask`` (T+1, H, W) and
+    ``sim_mask_iou`` (T+1,), the env's frames and masks and their IoU with the video's masks."""
+    from lcvg_env.metrics.masks import mask_iou
+
+    if len(frames) < 2 or len(masks) != len(frames):
+        raise ValueError(
+            f"Need >= 2 frames and one mask per frame, got {len(frames)} frames, {len(masks)} masks."
+        )
+    controls = env.unwrapped.controls
+    mode, size = controls.mode, controls.size
+    obs, info = env.reset(options={"frame": frames[0]})
+    sim_frames, sim_masks, actions, losses, valid = [obs], [info["mask"]], [], [0.0], [True]
+    for t in range(1, len(frames)):
+        fit = fit_controls(
+            info["mask"][None].astype(np.float32), masks[t][None].astype(np.float32), mode, solver=solver
+        )
+        action = controls.to_actions(normalized_to_pixels(fit.params_norm, mode, size).numpy())[0]
+        obs, _, _, _, info = env.step(action)
+        actions.append(action)
+        sim_frames.append(obs)
+        sim_masks.append(info["mask"])
+        losses.append(float(fit.loss[0]))
+        valid.append(bool(fit.valid[0]))
+    acts = np.stack(actions)  # (T, dims) in [-1, 1]
+    control_px = np.concatenate([controls.identity(1), controls.to_pixels(acts)])  # row 0: the no-op
+    sim_mask = np.stack(sim_masks).astype(bool)
+    iou = mask_iou(torch.from_numpy(sim_mask), torch.from_numpy(masks.astype(bool)))
+    infos = {
+        "mask": masks.astype(bool),
+        "centroid_px": mask_centroid(torch.from_numpy(masks.astype(np.float32))).numpy(),
+        "control_px": control_px.astype(np.float32),
+        "control_norm": controls.to_normalized(control_px).astype(np.float32),
+        "fit_loss": np.asarray(losses, np.float32),
+        "fit_valid": np.asarray(valid),
+        "sim_frame": np.stack(sim_frames),
+        "sim_mask": sim_mask,
+        "sim_mask_iou": iou.numpy().astype(np.float32),
+    }
+    return EpisodeRecord(frames, infos["control_px"][1:], infos, meta=dict(meta or {}))
+
+
 def export_labels(
     checkpoint: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -91,11 +155,15 @@ def export_labels(
     progress: bool = True,
     device: str = "cpu",
     threads: int | None = None,
+    closed_loop: bool = False,
 ) -> ExportSummary:
     """Label every episode of the raw-video dataset ``data_dir`` with the checkpoint's controls.
 
     ``checkpoint``: a model name or a .safetensors path, opened by :func:`lcvg_env.model.open_model`.
     ``threads``: torch CPU threads for the whole export (None: keep the current setting).
+    ``closed_loop``: fit each action from the env's own frame to the video's next one
+    (:func:`track_episode`, the env with its defaults and ``task="none"``) instead of between two real
+    frames (:func:`label_episode`).
     """
     from gymnasium import spaces
 
@@ -125,7 +193,7 @@ def export_labels(
             + "); check the path with `lcvg data info`."
         )
     dataset_id = dataset_id or default_dataset_id(Path(checkpoint).stem, "labels")
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "kind": "labels",
         "checkpoint_sha256": file_digest(checkpoint),
         "data_dir": str(Path(data_dir).resolve()),
@@ -135,6 +203,12 @@ def export_labels(
         "format": output_format,
         "dataset_id": dataset_id if output_format == "minari" else None,
     }
+    env = None
+    if closed_loop:
+        from lcvg_env.env import LCVGEnv
+
+        fingerprint["closed_loop"] = True  # only then: exports made before the option resume as they were
+        env = LCVGEnv(checkpoint, task="none", control=mode, device=device)  # its own copy, in bf16
     store = EpisodeStore.open(out, fingerprint, output_format, overwrite=overwrite)
     store.set_info(actions=ACTION_UNITS[mode], size=list(size), mode=mode)
 
@@ -143,9 +217,11 @@ def export_labels(
         for i in chunk:
             frames = episodes[i].frames(size=size)
             masks = ckpt.binary_masks(frames).numpy()  # (T, H, W) bool
-            records.append(
-                label_episode(frames, masks, mode, solver=solver, meta={"source": episodes[i].name})
-            )
+            meta = {"source": episodes[i].name}
+            if env is None:
+                records.append(label_episode(frames, masks, mode, solver=solver, meta=meta))
+            else:
+                records.append(track_episode(env, frames, masks, solver=solver, meta=meta))
         return records
 
     with torch_threads(threads):
@@ -158,7 +234,8 @@ def export_labels(
         dataset_id=dataset_id,
         observation_space=spaces.Box(0, 255, shape=(*size, 3), dtype=np.uint8),
         action_space=spaces.Box(-np.inf, np.inf, shape=(dims,), dtype=np.float32),
-        description=f"Action labels (Eq. 5, {mode}, {solver}) of {data_dir} by {Path(checkpoint).name}.",
+        description=f"Action labels (Eq. 5, {mode}, {solver}{', closed loop' if closed_loop else ''}) of "
+        f"{data_dir} by {Path(checkpoint).name}.",
     )
 
 
