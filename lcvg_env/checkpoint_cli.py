@@ -79,6 +79,7 @@ def info(
         ("composite margin", cfg.get("composite_margin")),
         ("correction passes", cfg.get("correction_passes", 0)),
         ("correction strength", cfg.get("correction_strength", 1.0)),
+        ("correction timing", cfg.get("correction_timing", "within")),
         ("sub-pixel moves", cfg.get("subpixel", False)),
         ("max_displacement", f"{default_max_displacement(meta.get('extra')):g} px (env default)"),
         ("created", meta.get("created")),
@@ -119,6 +120,14 @@ def bundle(
             "default: keep the source's.",
             min=0.0,
             max=1.0,
+        ),
+    ] = None,
+    correction_timing: Annotated[
+        str | None,
+        typer.Option(
+            help="When the lag correction acts: 'within' (the step renders again) or 'next' (the lag is "
+            "carried into the next step's move: one generation a step; needs --subpixel and 1 pass); "
+            "default: keep the source's.",
         ),
     ] = None,
     subpixel: Annotated[
@@ -212,18 +221,20 @@ def bundle(
     except (FileNotFoundError, CheckpointError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    cfg = ckpt.config
-    if composite_margin is not None:
-        cfg = dataclasses.replace(cfg, composite_margin=margin)
-    if correction_passes is not None:
-        cfg = dataclasses.replace(cfg, correction_passes=correction_passes)
-    if subpixel is not None:
-        cfg = dataclasses.replace(cfg, subpixel=subpixel)
-    if correction_strength is not None:
-        try:
-            cfg = dataclasses.replace(cfg, correction_strength=correction_strength)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--correction-strength") from exc
+    given = {
+        "correction_passes": correction_passes,
+        "subpixel": subpixel,
+        "correction_strength": correction_strength,
+        "correction_timing": correction_timing,
+    }
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if composite_margin is not None:  # 'none' gives None: the composite off
+        changes["composite_margin"] = margin
+    try:  # all at once: the settings are checked together (a 'next' timing needs sub-pixel moves)
+        cfg = dataclasses.replace(ckpt.config, **changes)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc} Change the options of `lcvg checkpoint bundle` to fit.", err=True)
+        raise typer.Exit(code=1) from exc
     ckpt.generator.cfg = cfg
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = dict(ckpt.extra)
@@ -314,7 +325,8 @@ def bundle(
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
         f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes "
-        f"(strength {cfg.correction_strength:g}), sub-pixel moves {'on' if cfg.subpixel else 'off'}, "
+        f"(strength {cfg.correction_strength:g}, timing {cfg.correction_timing}), "
+        f"sub-pixel moves {'on' if cfg.subpixel else 'off'}, "
         f"max_displacement {default_max_displacement(extra):g} px) "
         f"from {path} (step {ckpt.step})"
     )

@@ -127,3 +127,15 @@ def test_bundle_range_arguments_are_checked_before_anything_is_written(tiny_chec
         )
         assert result.exit_code != 0 and message in result.output, result.output
     assert not out.exists()
+
+
+def test_bundle_sets_the_correction_timing_and_checks_the_settings_together(tiny_checkpoint, tmp_path):
+    out = tmp_path / "next.safetensors"
+    base = ["checkpoint", "bundle", str(tiny_checkpoint), str(out), "--correction-passes", "1"]
+    result = CliRunner().invoke(app, [*base, "--correction-timing", "next"])  # no sub-pixel moves
+    assert result.exit_code == 1 and "needs subpixel on" in result.output and not out.exists()
+    result = CliRunner().invoke(app, [*base, "--correction-timing", "next", "--subpixel"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out).config.correction_timing == "next" and "timing next" in result.output
+    info = CliRunner().invoke(app, ["checkpoint", "info", str(out)])
+    assert "correction timing: next" in info.output

@@ -25,6 +25,9 @@ MASK_THRESHOLD = 0.5
 """The binarization threshold of M's soft mask, m = 1[M(x) > 0.5] (docs/method.md section 3): the one
 place it is set (:meth:`LayeredGenerator.binary_mask`, :func:`lcvg_env.model.binary_masks`)."""
 
+CORRECTION_TIMINGS = ("within", "next")
+"""``GeneratorConfig.correction_timing``: re-render the step, or carry the lag into the next step."""
+
 LAG_REACH_PX = 4
 """How far (px per 64 px of frame) from where a foreground was sent the lag correction looks for it in
 M(x_hat), when there are several (:meth:`LayeredGenerator.render`)."""
@@ -63,6 +66,12 @@ class GeneratorConfig:
     old checkpoints) moves it the whole way. The fitted lag is M's view of the shortfall; moving the mask
     on by all of it overshoots at half commands on the bundled pusher, which ships 0.6 (chosen on its
     training starts; docs/fidelity.md, "Lag correction strength")."""
+    correction_timing: str = "within"
+    """When the lag correction acts (:data:`CORRECTION_TIMINGS`). ``"within"`` (default, and for old
+    checkpoints): the step renders again with the mask moved on, ``correction_passes`` times (two or more
+    generations a step). ``"next"``: the step renders once, fits the lag of what it rendered and adds
+    ``correction_strength`` times it to the sub-pixel remainder, so the next step's move makes it up (one
+    generation and one mask pass a step; needs ``subpixel``, the translation control and one pass)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mask, dict):
@@ -83,6 +92,16 @@ class GeneratorConfig:
         if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 < strength <= 1.0:
             raise ValueError(f"correction_strength must be a number in (0, 1], got {strength!r}.")
         self.correction_strength = float(strength)
+        if self.correction_timing not in CORRECTION_TIMINGS:
+            raise ValueError(
+                f"correction_timing must be one of {CORRECTION_TIMINGS}, got {self.correction_timing!r}."
+            )
+        if self.correction_timing == "next" and (not self.subpixel or self.correction_passes != 1):
+            raise ValueError(
+                "correction_timing 'next' carries the lag in the sub-pixel remainder: it needs subpixel on "
+                f"and correction_passes 1, got subpixel {self.subpixel}, correction_passes "
+                f"{self.correction_passes}."
+            )
         margin = self.composite_margin
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int) or margin < 0):
             raise ValueError(f"composite_margin must be None or an integer >= 0 (pixels), got {margin!r}.")
@@ -223,9 +242,7 @@ class LayeredGenerator(nn.Module):
         """Translations (B, K * 2) in normalized units plus the carried ``residual`` (B, K * 2) px (None:
         zero) -> the whole-pixel part (normalized units, what the mask moves by now) and the new residual
         (px, what is left for the next move): ``cfg.subpixel``'s sigma-delta rounding of each move."""
-        h, w = self.cfg.height, self.cfg.width
-        k = shift.shape[1] // 2
-        scale = torch.tensor([w / 2.0, h / 2.0], device=shift.device).repeat(k)  # normalized -> px, (K * 2,)
+        scale = self._px_per_unit(shift.shape[1] // 2, shift.device)  # normalized -> px, (K * 2,)
         wanted = shift.float() * scale + (0.0 if residual is None else residual.to(shift.device).float())
         whole = torch.round(wanted)  # (B, K * 2) px
         return whole / scale, wanted - whole
@@ -263,55 +280,51 @@ class LayeredGenerator(nn.Module):
         out = self.generate(frame, moved)
         union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
         sent, sent_parts = moved, parts
-        if self.cfg.correction_passes:
-            from lcvg_env.control.fit import fit_controls
-        for _ in range(self.cfg.correction_passes):
+        passes = self.cfg.correction_passes if self.cfg.correction_timing == "within" else 0
+        for _ in range(passes):
             achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
-            if parts is None:
-                lag = fit_controls(achieved[:, 0].cpu(), sent[:, 0].float().cpu(), "translation").params_norm
-                lag = lag.to(moved.device) * self.cfg.correction_strength  # (B, 2) normalized units
-                if residual is not None:
-                    lag, residual = self.whole_pixels(lag, residual)
-                moved = self.warp_mask(moved, lag, "translation")
-            else:
-                moved, parts, residual = self._correct_parts(achieved, moved, parts, sent_parts, residual)
+            lag = self._lag(achieved, sent, sent_parts)  # (B, K * 2) normalized units
+            if residual is not None:
+                lag, residual = self.whole_pixels(lag, residual)
+            moved, parts = self.move_mask(moved, lag, "translation", parts)
             out = self.generate(frame, moved)
             union = torch.maximum(union, moved.float())
-        out.residual = residual
         margin = self.cfg.composite_margin
-        if margin is None:
-            return out
-        if margin > 0:
-            union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
-        out.frame = union * out.frame + (1.0 - union) * frame.float()
+        if margin is not None:
+            if margin > 0:
+                union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
+            out.frame = union * out.frame + (1.0 - union) * frame.float()
+        if self.cfg.correction_passes and self.cfg.correction_timing == "next" and residual is not None:
+            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # M of the frame the next step sees
+            residual = residual + self._lag(achieved, sent, sent_parts) * self._px_per_unit(
+                residual.shape[1] // 2, residual.device
+            )
+        out.residual = residual
         return out
 
-    def _correct_parts(
-        self,
-        achieved: torch.Tensor,
-        moved: torch.Tensor,
-        parts: torch.Tensor,
-        sent_parts: torch.Tensor,
-        residual: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """One lag-correction pass for K foregrounds: achieved (B, 1, H, W) = M(x_hat) binarized, moved (B, 1,
-        H, W) the mask generated from, parts (B, K, H, W) the foregrounds' masks in it, sent_parts (B, K, H,
-        W) the foregrounds as first sent, residual (B, K * 2) px or None (``cfg.subpixel``) -> the moved
-        mask and the parts, moved on by their lags, and the new residual."""
+    def _lag(
+        self, achieved: torch.Tensor, sent: torch.Tensor, sent_parts: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``cfg.correction_strength`` times the translation (B, K * 2), normalized units, that carries
+        achieved (B, 1, H, W) = M(x_hat) binarized onto the mask that was sent (B, 1, H, W) (Eq. 5); with
+        the foregrounds' sent masks ``sent_parts`` (B, K, H, W), one per foreground, each fitted between
+        its sent mask and the part of M(x_hat) near it (within :data:`LAG_REACH_PX` per 64 px)."""
         from lcvg_env.control.fit import fit_controls
 
-        b, k, h, w = parts.shape
-        reach = max(1, round(LAG_REACH_PX * max(h, w) / 64))
-        near = nn.functional.max_pool2d(
-            sent_parts.float(), 2 * reach + 1, stride=1, padding=reach
-        )  # (B,K,H,W)
-        own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
-        sent = sent_parts.reshape(b * k, h, w)
-        lag = fit_controls(own.float().cpu(), sent.float().cpu(), "translation").params_norm  # (B K, 2)
-        lag = lag.reshape(b, k * 2).to(parts.device) * self.cfg.correction_strength  # (B, K * 2)
-        if residual is not None:
-            lag, residual = self.whole_pixels(lag, residual)
-        return (*self.move_mask(moved, lag, "translation", parts), residual)
+        if sent_parts is None:
+            lag = fit_controls(achieved[:, 0].cpu(), sent[:, 0].float().cpu(), "translation").params_norm
+        else:
+            b, k, h, w = sent_parts.shape
+            reach = max(1, round(LAG_REACH_PX * max(h, w) / 64))
+            near = nn.functional.max_pool2d(sent_parts.float(), 2 * reach + 1, stride=1, padding=reach)
+            own = (achieved * near).reshape(b * k, h, w)  # M(x_hat) near where each foreground was sent
+            target = sent_parts.reshape(b * k, h, w).float()
+            lag = fit_controls(own.float().cpu(), target.cpu(), "translation").params_norm.reshape(b, k * 2)
+        return lag.to(sent.device) * self.cfg.correction_strength
+
+    def _px_per_unit(self, k: int, device: torch.device) -> torch.Tensor:
+        """Pixels per normalized unit of K translations (K * 2,): (W / 2, H / 2) repeated."""
+        return torch.tensor([self.cfg.width / 2.0, self.cfg.height / 2.0], device=device).repeat(k)
 
     @torch.no_grad()
     def step(

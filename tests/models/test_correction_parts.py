@@ -23,8 +23,8 @@ def test_each_foreground_is_moved_on_by_its_own_lag() -> None:
     sent = torch.stack([square(12, 4), square(14, 22)])[None]  # (1, 2, H, W)
     achieved = (square(11, 4) + square(15, 22))[None, None]  # (1, 1, H, W)
     moved = sent.amax(dim=1, keepdim=True)
-    new_moved, new_parts, residual = gen._correct_parts(achieved, moved, sent, sent)
-    assert residual is None  # no sub-pixel carry asked for
+    lag = gen._lag(achieved, moved, sent)  # (1, 4) normalized units, one translation per foreground
+    new_moved, new_parts = gen.move_mask(moved, lag, "translation", sent)
     shift = mask_centroid(new_parts[0, :, None]) - mask_centroid(sent[0, :, None])  # (2, 2) px
     torch.testing.assert_close(shift, torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))  # each by its own lag
     torch.testing.assert_close(new_moved, new_parts.amax(dim=1, keepdim=True))
@@ -36,5 +36,6 @@ def test_pixels_no_foreground_holds_stay_in_place() -> None:
     speck = torch.zeros(1, 1, 32, 32)
     speck[0, 0, 28, 28] = 1.0  # a mask pixel no foreground holds
     moved = torch.maximum(sent, speck)
-    new_moved, _, _ = gen._correct_parts(square(11, 4)[None, None], moved, sent, sent)
+    lag = gen._lag(square(11, 4)[None, None], moved, sent)
+    new_moved, _ = gen.move_mask(moved, lag, "translation", sent)
     assert new_moved[0, 0, 28, 28] == 1.0

@@ -1,0 +1,62 @@
+"""``GeneratorConfig.correction_timing``: the lag correction within the step (render again) or carried into
+the next step's move (one generation a step)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from lcvg_env.models import GeneratorConfig, LayeredGenerator
+from tests.conftest import tiny_generator_config
+from tests.models.test_subpixel import _generator, _roll_out
+
+
+def _timed(monkeypatch, timing: str, passes: int = 1, strength: float = 1.0) -> tuple[LayeredGenerator, list]:
+    """An under-following generator (it draws the square half of the way it is sent), timed as asked,
+    and the list its generations are counted in."""
+    gen = _generator(True, monkeypatch, gain=0.5, passes=passes)
+    gen.cfg = dataclasses.replace(gen.cfg, correction_timing=timing, correction_strength=strength)
+    calls: list[int] = []
+    drawing = LayeredGenerator.generate
+
+    def counted(self, frame, mask):
+        calls.append(len(frame))
+        return drawing(self, frame, mask)
+
+    monkeypatch.setattr(LayeredGenerator, "generate", counted)
+    return gen, calls
+
+
+def test_next_timing_renders_once_and_carries_the_lag(monkeypatch) -> None:
+    gen, calls = _timed(monkeypatch, "next", strength=0.5)
+    moved, residual = _roll_out(gen, 4.0, steps=1)
+    assert calls == [1]  # one generation: no second pass within the step
+    assert moved == pytest.approx(2.0)  # drawn half of the 4 px it was sent
+    torch.testing.assert_close(residual, torch.tensor([[1.0, 0.0]]))  # half of the 2 px lag, for later
+
+
+def test_next_timing_makes_up_the_lag_over_steps(monkeypatch) -> None:
+    plain = _roll_out(_generator(True, monkeypatch, gain=0.5), 2.0, steps=5)[0]
+    gen, calls = _timed(monkeypatch, "next")
+    carried = _roll_out(gen, 2.0, steps=5)[0]
+    within, within_calls = _timed(monkeypatch, "within")
+    redrawn = _roll_out(within, 2.0, steps=5)[0]
+    assert plain == pytest.approx(5.0, abs=1.0)  # half of the 10 px commanded
+    assert carried >= 8.0 and len(calls) == 5  # all but the last step's lag made up, one generation each
+    assert redrawn >= 8.0 and len(within_calls) == 10  # within: as far, two generations each
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"correction_timing": "later"}, "correction_timing must be one of"),
+        ({"correction_timing": "next", "correction_passes": 1}, "needs subpixel on"),
+        ({"correction_timing": "next", "correction_passes": 2, "subpixel": True}, "correction_passes 1"),
+    ],
+)
+def test_next_timing_needs_subpixel_moves_and_one_pass(fields: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(tiny_generator_config(), **fields)
+    assert GeneratorConfig().correction_timing == "within"  # old checkpoints load as they were
