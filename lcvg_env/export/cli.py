@@ -137,7 +137,7 @@ def labels(
 ) -> None:
     """Label every episode of a raw-video dataset with the controls fitted between its masks (Eq. 5)."""
     from lcvg_env.checkpoint import CheckpointError
-    from lcvg_env.export.labels import accuracy_line, export_labels, label_accuracy
+    from lcvg_env.export.labels import accuracy_line, closed_loop_agreement, export_labels, label_accuracy
     from lcvg_env.export.store import ExportError
     from lcvg_env.runtime import resolve_device
 
@@ -162,6 +162,12 @@ def labels(
     accuracy = label_accuracy(out, data_dir, split)  # only where the data has tip_px annotations
     if accuracy is not None:
         typer.echo(accuracy_line(accuracy))
+    agreement = closed_loop_agreement(out) if closed_loop else None
+    if agreement is not None:
+        typer.echo(
+            f"closed loop: the env's mask vs the video's, IoU {agreement['iou_mean']:.3f} over the steps, "
+            f"{agreement['iou_last']:.3f} at the last ({agreement['episodes']} episodes)"
+        )
 
 
 @app.command()

@@ -280,6 +280,30 @@ def label_accuracy(out: str | os.PathLike, data_dir: str | os.PathLike, split: s
     }  # fmt: skip
 
 
+def closed_loop_agreement(out: str | os.PathLike) -> dict | None:
+    """How closely the env followed the video in a closed-loop labels export ``out``: the IoU of the env's
+    mask with the video's (``sim_mask_iou``), mean over every step after the first and at the last step of
+    each episode; None for an export without it (open-loop labels)."""
+    import json
+
+    from lcvg_env.export.store import MANIFEST, load_episode
+
+    manifest = json.loads((Path(out) / MANIFEST).read_text())
+    ious = []
+    for entry in manifest["episodes"].values():
+        infos = load_episode(Path(out) / entry["file"])["infos"]
+        if "sim_mask_iou" not in infos:
+            return None
+        ious.append(np.asarray(infos["sim_mask_iou"], np.float64)[1:])  # row 0: the shared first frame
+    if not ious:
+        return None
+    return {
+        "episodes": len(ious),
+        "iou_mean": float(np.concatenate(ious).mean()),
+        "iou_last": float(np.mean([i[-1] for i in ious])),
+    }
+
+
 def accuracy_line(acc: dict) -> str:
     """One line for :func:`label_accuracy`'s result."""
     return (

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from lcvg_env.env import LCVGEnv
-from lcvg_env.export.labels import export_labels, label_episode, track_episode
+from lcvg_env.export.labels import closed_loop_agreement, export_labels, label_episode, track_episode
 from lcvg_env.export.store import ExportError, load_episode
 from lcvg_env.models import LayeredGenerator
 from lcvg_env.models.generator import GeneratorOutput
@@ -77,8 +77,15 @@ def test_cli_closed_loop_export_keeps_the_envs_frames_and_is_its_own_dataset(
     args = ["export", "labels", str(tiny_checkpoint), str(video_dir), "--out", str(out), "--format", "npz"]
     result = CliRunner().invoke(app, [*args, "--closed-loop", "--no-progress", "--threads", "1"])
     assert result.exit_code == 0, result.output
+    assert (
+        "closed loop: the env's mask vs the video's, IoU" in result.output and "(4 episodes)" in result.output
+    )
     episode = load_episode(out / "episodes" / "episode_00000.npz")
     assert episode["infos"]["sim_frame"].shape == (6, 32, 32, 3) and episode["actions"].shape == (5, 2)
     np.testing.assert_array_equal(episode["infos"]["sim_frame"][0], episode["observations"][0])
     with pytest.raises(ExportError, match="different export"):  # open-loop labels are another dataset
         export_labels(tiny_checkpoint, video_dir, out, output_format="npz", progress=False)
+    agreement = closed_loop_agreement(out)
+    assert agreement["episodes"] == 4 and 0.0 <= agreement["iou_last"] <= 1.0
+    export_labels(tiny_checkpoint, video_dir, tmp_path / "open", output_format="npz", progress=False)
+    assert closed_loop_agreement(tmp_path / "open") is None  # open-loop labels keep no env to compare
