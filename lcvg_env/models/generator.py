@@ -262,7 +262,9 @@ class LayeredGenerator(nn.Module):
         Lag correction: the generator under-follows a moved mask (it draws the foreground part of the way;
         docs/fidelity.md). Each pass fits the translation ``lag`` with T(lag) M(x_hat) ~ ``moved`` (Eq. 5)
         and generates again from ``frame`` with the mask moved on by ``cfg.correction_strength * lag``, so
-        that M of the result lands where it was sent.
+        that M of the result lands where it was sent. With ``cfg.correction_timing == "next"`` the step
+        generates once, fits the lag of the composited frame and adds ``cfg.correction_strength * lag`` (px)
+        to the returned ``residual``, for the next step's move to make up.
 
         With several foregrounds, ``parts`` (B, K, H, W) are their moved masks (``moved`` is their union and
         the pixels no foreground holds): each pass fits each foreground's lag on its own, between the part
