@@ -110,12 +110,16 @@ def install_checkpoint(path: Path, name: str, overwrite: bool = False) -> Path:
     return dest
 
 
-def check_outputs(out: Path, resume: bool, install_as: str | None, overwrite: bool) -> None:
+def check_outputs(
+    out: Path, resume: bool, install_as: str | None, overwrite: bool, init: str | None = None
+) -> None:
     """Everything ``train`` will write, checked before the first step: the run folder and the install."""
     from lcvg_env.outputs import check_output_dir
 
     if resume and not out.is_dir():
         raise ValueError(f"--resume: {out} is not a run folder; start the run without --resume.")
+    if resume and init is not None:
+        raise ValueError("--init starts a new run from a model's weights; --resume continues a run: use one.")
     check_output_dir(out, "--out")
     if install_as is not None:
         check_output_dir(installed_destination(install_as, overwrite).parent, "--install-as")
@@ -175,6 +179,14 @@ def train(
         int | None, typer.Option(help="Checkpoint every N steps." + PRESET_DEFAULT)
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: 0; on --resume the run's).")] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            metavar="MODEL",
+            help="Start from this model's weights (a name or .safetensors file with the preset's networks) "
+            "instead of random ones: fine-tuning; with --stage1-steps 0 the run starts in stage 2.",
+        ),
+    ] = None,
     threads: Threads = THREADS_DEFAULT,
     device: Annotated[
         str | None,
@@ -220,7 +232,7 @@ def train(
         check_threads(threads)
         if device is not None:
             check_device(device)
-        check_outputs(out, resume, install_as, overwrite)
+        check_outputs(out, resume, install_as, overwrite, init)
         cfg = resolve_config(preset, out, resume, overrides)
         start = time.perf_counter()
         trainer = Trainer(cfg, data_dir, out, resume=resume, progress=progress)

@@ -54,6 +54,11 @@ class TrainConfig:
     """'auto' (cuda:LOCAL_RANK when available, else cpu), 'cpu', 'cuda', 'cuda:N'."""
     threads: int | None = None
     """torch intra-op threads (None: torch's default). On a CPU shared with other jobs 1 is often fastest."""
+    init: str | None = None
+    """A model (name or ``.safetensors`` file, :func:`lcvg_env.model.open_model`) whose weights start the
+    run instead of random ones: fine-tuning. Its networks must be the preset's; its generation-time
+    options (composite, correction) are not trained with and are not kept. With ``stage1_steps`` 0 the run
+    starts in stage 2 (M frozen as it came)."""
     precision: str = "auto"
     """'fp32', 'bf16' (autocast), 'bf16-channels-last', or 'auto' (the fastest: bf16 on CPU, see bench)."""
     l1_weight: float = 1.0

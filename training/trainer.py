@@ -142,12 +142,31 @@ class Trainer:
         self._stop = self._stop_requested = False
         if resume:
             self._restore()
+        elif cfg.init:
+            self._initialize(cfg.init)
         elif self.env.is_main and st.has_state(self.run_dir):
             raise FileExistsError(
                 f"{self.run_dir} already holds a run. Continue it with --resume, or pick another --out."
             )
         self._build_stage(self.stage)
         self.start_frames = sample_start_frames(self.dataset, cfg.num_start_frames, cfg.seed)
+
+    def _initialize(self, source: str) -> None:
+        """The generator's weights from the model ``source`` (``cfg.init``), whose networks must be the
+        preset's (same sizes, same layers); fp16 bundles are widened to the run's fp32."""
+        from lcvg_env.model import open_model
+
+        ckpt = open_model(source, device="cpu")
+        ours, theirs = self.generator.cfg, ckpt.config
+        networks = ("height", "width", "mask", "autoencoder", "quantizer")
+        differ = [f for f in networks if getattr(ours, f) != getattr(theirs, f)]
+        if differ:
+            raise ValueError(
+                f"--init {source}: its networks differ from preset {self.preset.name!r}'s "
+                f"({', '.join(differ)}); it was trained with preset {ckpt.preset!r}: pass --preset "
+                f"{ckpt.preset} (or start from random weights without --init)."
+            )
+        self.generator.load_state_dict(ckpt.generator.state_dict())  # copy_ casts fp16 to the run's fp32
 
     # ------------------------------------------------------------------ stages
     @property

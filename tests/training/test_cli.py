@@ -121,3 +121,12 @@ def test_set_passes_any_train_config_field():
     }
     result = runner.invoke(app, ["train", "data", "--out", "run", "--set", "learning_rat=1"])
     assert result.exit_code == 1 and "KEY a TrainConfig field" in result.output and "lr" in result.output
+
+
+def test_init_and_resume_are_refused_together(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_squares(data, "train", episodes=2, frames=6, size=64)
+    run.mkdir()
+    args = ["train", str(data), "--out", str(run), "--resume", "--init", "pusher", "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "--init starts a new run" in result.output

@@ -252,3 +252,30 @@ def test_finished_training_records_the_action_range_and_the_motion_region(
     assert region.size == (32, 32) and region.visited.any() and region.players == 1
     trainer.cfg = dataclasses.replace(trainer.cfg, players=2)  # each player's centroid, for the env's split
     assert MotionRegion.from_json(trainer._data_defaults()[REGION_KEY]).players == 2
+
+
+def test_init_starts_from_a_models_weights_and_checks_its_networks(squares, tiny_preset, tmp_path):
+    from lcvg_env.checkpoint import save_checkpoint
+    from lcvg_env.models import LayeredGenerator
+
+    torch.manual_seed(5)
+    source = LayeredGenerator(dataclasses.replace(tiny_preset.generator, correction_passes=1)).eval()
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    path = save_checkpoint(
+        tmp_path / "source.safetensors", source, control_mode="translation", start_frames=frames, half=True
+    )
+    cfg = tiny_config(init=str(path), stage1_steps=0, stage2_steps=1)
+    trainer = Trainer(cfg, squares, tmp_path / "run", preset=tiny_preset, progress=False)
+    assert trainer.stage == 2  # fine-tuning from stage 2, M frozen as it came
+    for name, value in source.state_dict().items():
+        expected = value.half().float() if value.is_floating_point() else value  # stored in fp16
+        torch.testing.assert_close(trainer.generator.state_dict()[name], expected, msg=name)
+    assert trainer.generator.cfg.correction_passes == 0  # generation-time options are not trained with
+    trainer.train()
+    other = LayeredGenerator(dataclasses.replace(tiny_preset.generator, height=64, width=64))
+    frames64 = np.zeros((2, 64, 64, 3), np.uint8)
+    wrong = save_checkpoint(
+        tmp_path / "other.safetensors", other, control_mode="translation", start_frames=frames64
+    )
+    with pytest.raises(ValueError, match=r"networks differ from preset 'test-32'.*height, width"):
+        Trainer(tiny_config(init=str(wrong)), squares, tmp_path / "run2", preset=tiny_preset, progress=False)
