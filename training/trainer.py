@@ -142,12 +142,12 @@ class Trainer:
         self._stop = self._stop_requested = False
         if resume:
             self._restore()
-        elif cfg.init:
-            self._initialize(cfg.init)
         elif self.env.is_main and st.has_state(self.run_dir):
             raise FileExistsError(
                 f"{self.run_dir} already holds a run. Continue it with --resume, or pick another --out."
             )
+        elif cfg.init:
+            self._initialize(cfg.init)
         self._build_stage(self.stage)
         self.start_frames = sample_start_frames(self.dataset, cfg.num_start_frames, cfg.seed)
 

@@ -272,6 +272,8 @@ def test_init_starts_from_a_models_weights_and_checks_its_networks(squares, tiny
         torch.testing.assert_close(trainer.generator.state_dict()[name], expected, msg=name)
     assert trainer.generator.cfg.correction_passes == 0  # generation-time options are not trained with
     trainer.train()
+    with pytest.raises(FileExistsError, match="already holds a run"):  # --init never starts over a run
+        Trainer(cfg, squares, tmp_path / "run", preset=tiny_preset, progress=False)
     other = LayeredGenerator(dataclasses.replace(tiny_preset.generator, height=64, width=64))
     frames64 = np.zeros((2, 64, 64, 3), np.uint8)
     wrong = save_checkpoint(
