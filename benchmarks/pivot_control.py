@@ -59,6 +59,10 @@ class Mover:
     def __init__(self, generator, family: str, pivot: torch.Tensor, cfg: PivotConfig) -> None:
         self.g, self.family, self.pivot, self.cfg = generator, family, pivot, cfg
         self.size = (generator.cfg.height, generator.cfg.width)
+        h, w = self.size
+        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+        points = torch.stack([xs, ys], -1)  # (H, W, 2) pixel centres (x, y), for the cantilever's bends
+        self._points = (points, torch.linalg.norm(points - pivot, dim=-1))
         self._seen: dict[int, tuple[np.ndarray, torch.Tensor, list]] = {}
 
     def episode(self, ep) -> tuple[np.ndarray, torch.Tensor, list]:
@@ -112,9 +116,8 @@ class Mover:
         """``mask`` (H, W) bent by far-end moves (K, 2) px: (K, H, W), bilinear, reading each output pixel p
         at p - w(p) D (w at the output point: a first-order inverse, exact where w is flat)."""
         h, w = self.size
-        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
-        points = torch.stack([xs, ys], -1)  # (H, W, 2) pixel centres (x, y)
-        weight = (torch.linalg.norm(points - self.pivot, dim=-1) / reach).clamp(max=1.0)  # (H, W)
+        points, dist = self._points  # pixel centres (H, W, 2) (x, y), their distance from the pivot (H, W)
+        weight = (dist / reach).clamp(max=1.0)  # (H, W)
         read = points[None] - weight[None, ..., None] * moves[:, None, None, :]  # (K, H, W, 2) px
         grid = read / torch.tensor([w / 2.0, h / 2.0]) - 1.0  # grid_sample's [-1, 1] (align_corners False)
         source = mask.float()[None, None].expand(len(moves), 1, h, w)
@@ -137,9 +140,8 @@ class Mover:
         reach = self._reach(mask[0, 0])
         if reach is None:
             return mask
-        return (self._bend(mask[0, 0], torch.tensor([move_px], dtype=torch.float32), reach) > 0.5).float()[
-            None
-        ]
+        bent = self._bend(mask[0, 0], torch.tensor([move_px], dtype=torch.float32), reach)  # (1, H, W)
+        return (bent > 0.5).float()[None]
 
 
 def step(generator, frame: torch.Tensor, moved_from) -> torch.Tensor:

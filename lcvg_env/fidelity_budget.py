@@ -52,6 +52,8 @@ DIAGNOSTICS = {"rollout_true_masks": "4'", "rollout_tracking": "4''"}
 """Rows beside level 4 (not in the attribution chain), with their labels in the table."""
 REFERENCES = ("copy_current_frame", "copy_first_frame")
 ROWS = LEVELS + tuple(DIAGNOSTICS) + REFERENCES
+LABELS = {**{name: str(i + 1) for i, name in enumerate(LEVELS)}, **DIAGNOSTICS}
+"""Each level's and diagnostic row's label in the table (the references have none)."""
 AUTOREGRESSIVE = ("rollout", *DIAGNOSTICS, "copy_first_frame")
 """Rows whose step t starts from their own previous prediction (the others start from the real x^t)."""
 REPORT_STEPS = (1, 4, 8, 16)
@@ -166,8 +168,7 @@ def track(generator: Any, first: torch.Tensor, masks: torch.Tensor, mode: str, s
     returns x_hat^1..x_hat^T (T, 3, H, W) on the CPU."""
     from lcvg_env.control.fit import fit_controls
 
-    frame, out = first, []
-    residual = torch.zeros(1, 2, device=first.device) if generator.cfg.subpixel else None
+    frame, out, residual = first, [], None  # step starts the sub-pixel remainder itself
     for mask in masks:
         current = generator.binary_mask(frame)
         phi = fit_controls(current[:, 0].cpu(), mask.float().cpu(), mode, solver=solver).params_norm
@@ -389,16 +390,10 @@ def render(result: BudgetResult) -> list[Any]:
     heads = ["row", "LPIPS", "PSNR", "DD mean", "DD p90", "missing", "tip err", "step gain"]
     for col in heads + [f"DD@{s}" for s in REPORT_STEPS]:
         table.add_column(col, justify="right")
-    for i, (name, row) in enumerate(result.rows.items()):
+    for name, row in result.rows.items():
         per_step = row["detection_distance_per_step_px"]
         at = [fmt(per_step[s - 1], "{:.2f}") if s <= len(per_step) else "" for s in REPORT_STEPS]
-        label = (
-            f"{i + 1} {name}"
-            if name in LEVELS
-            else f"{DIAGNOSTICS[name]} {name}"
-            if name in DIAGNOSTICS
-            else name
-        )
+        label = f"{LABELS[name]} {name}" if name in LABELS else name
         table.add_row(
             label, fmt(row["lpips_alex"]), fmt(row["psnr"], "{:.2f}"),
             fmt(row["detection_distance_px"], "{:.2f}"), fmt(row["detection_distance_p90_px"], "{:.2f}"),

@@ -296,7 +296,7 @@ class LayeredGenerator(nn.Module):
             if margin > 0:
                 union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
             out.frame = union * out.frame + (1.0 - union) * frame.float()
-        if self.cfg.correction_passes and self.cfg.correction_timing == "next" and residual is not None:
+        if self.cfg.correction_timing == "next" and residual is not None:  # the config holds one pass
             achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # M of the frame the next step sees
             residual = residual + self._lag(achieved, sent, sent_parts) * self._px_per_unit(
                 residual.shape[1] // 2, residual.device
