@@ -148,6 +148,13 @@ def train(
         int | None,
         typer.Option(help="Frames between x^t and its target (default: 1; on --resume the run's)."),
     ] = None,
+    max_frame_skip: Annotated[
+        int | None,
+        typer.Option(
+            help="Mixed gaps: draw each pair's gap in --frame-skip..this (default: none, fixed gaps; on "
+            "--resume the run's)."
+        ),
+    ] = None,
     control: Annotated[
         str | None,
         typer.Option(help="translation, rotation or affine (default: translation; on --resume the run's)."),

@@ -43,6 +43,12 @@ class TrainConfig:
     """Linear learning-rate warm-up at the start of each stage (0: constant, as the paper)."""
     frame_skip: int = 1
     """Distance k in frames between x^t and the target x^{t+k}."""
+    max_frame_skip: int | None = None
+    """Mixed gaps: with a value, each pair's k is drawn uniformly in ``frame_skip..max_frame_skip`` (per
+    pair and batch, from the seed and the batch's position, so a resumed run draws the same), capped where
+    the episode ends sooner. The stage-2 controls are fitted on the pair, so longer gaps teach longer
+    moves; the env's commands span the one-step moves and more (docs/fidelity.md, "Mixed gaps"). None:
+    every pair is ``frame_skip`` apart."""
     control: str = "translation"
     """Control parameterization stored in the checkpoint: translation, rotation or affine."""
     players: int = 1
@@ -168,6 +174,12 @@ class TrainConfig:
             "num_start_frames",
         ):
             _check(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        _check(
+            self.max_frame_skip is None or self.max_frame_skip >= self.frame_skip,
+            "max_frame_skip",
+            self.max_frame_skip,
+            f"None or >= frame_skip ({self.frame_skip})",
+        )
         _check(self.lr > 0, "lr", self.lr, "> 0")
         _check(self.threads is None or self.threads >= 1, "threads", self.threads, "None or >= 1")
         _check(

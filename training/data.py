@@ -27,6 +27,11 @@ class PairBatches:
     (k = frame_skip), and ``"history_len"`` (B,), how many of them exist (frames before the episode's
     start repeat its first frame and are not counted).
 
+    With ``max_skip=m`` (above the dataset's ``frame_skip``) each pair's gap k is drawn uniformly in
+    ``frame_skip..m`` (capped at the episode's last frame), and ``"next"`` is x^{t+k}; the history's frames
+    are then k apart as well, and ``"skip"`` (B,) holds each pair's k. The draw depends only on the seed,
+    the rank and the batch's position, so a resumed run draws the same gaps.
+
     With ``ahead=h > 0`` each batch also carries ``"ahead"`` (B, 3, H, W), frame t + h of the episode (its
     last frame where the episode ends sooner), for stage 1's mask terms (``TrainConfig.mask_horizon``);
     ``ahead`` may be changed between batches (the trainer sets it to 0 for stage 2, which does not use it).
@@ -41,6 +46,7 @@ class PairBatches:
         world: int = 1,
         history: int = 0,
         ahead: int = 0,
+        max_skip: int | None = None,
     ):
         per_rank = -(-len(dataset) // world)  # DistributedSampler pads to equal shards
         if per_rank < batch_size:
@@ -50,7 +56,12 @@ class PairBatches:
             )
         if history < 0 or ahead < 0:
             raise ValueError(f"history and ahead must be >= 0, got {history} and {ahead}.")
+        if max_skip is not None and max_skip < dataset.frame_skip:
+            raise ValueError(
+                f"max_skip must be >= the dataset's frame_skip ({dataset.frame_skip}), got {max_skip}."
+            )
         self.dataset, self.batch_size, self.history, self.ahead = dataset, batch_size, history, ahead
+        self.max_skip, self.seed, self.rank = max_skip, seed, rank
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.batches_per_epoch = per_rank // batch_size
         self.epoch, self.batch = 0, 0
@@ -68,36 +79,61 @@ class PairBatches:
             self.epoch, self.batch, self._order = self.epoch + 1, 0, None
         start = self.batch * self.batch_size
         indices = self._indices()[start : start + self.batch_size]
-        items = [self.dataset[i] for i in indices]
+        skips = self._skips(indices)
         self.batch += 1
-        batch = {key: torch.stack([item[key] for item in items]) for key in ("frame", "next")}
+        if self.max_skip is None:
+            items = [self.dataset[i] for i in indices]
+            batch = {key: torch.stack([item[key] for item in items]) for key in ("frame", "next")}
+        else:
+            pairs = self._frames_at(indices, lambda t, _, k: [t, t + k], skips)  # (B, 2, 3, H, W)
+            batch = {"frame": pairs[:, 0], "next": pairs[:, 1], "skip": torch.tensor(skips)}
         if self.history:
-            batch.update(self._history(indices))
+            batch.update(self._history(indices, skips))
         if self.ahead:
             batch["ahead"] = self._ahead(indices)
         return batch
 
-    def _frames_at(self, indices: list[int], times: Callable[[int, int], list[int]]) -> torch.Tensor:
-        """Frames ``times(t, T)`` of each pair's episode, (B, N, 3, H, W); t is the pair's first frame and
-        T the episode's length."""
+    def _skips(self, indices: list[int]) -> list[int]:
+        """Each pair's gap k: the dataset's ``frame_skip``, or drawn in ``frame_skip..max_skip`` (capped at
+        the episode's last frame) from (seed, rank, epoch, batch)."""
+        low = self.dataset.frame_skip
+        if self.max_skip is None:
+            return [low] * len(indices)
+        rng = np.random.default_rng([self.seed, self.rank, self.epoch, self.batch])
+        drawn = rng.integers(low, self.max_skip + 1, size=len(indices)).tolist()
+        skips = []
+        for i, k in zip(indices, drawn, strict=True):
+            ep, t = self.dataset.locate(i)
+            skips.append(min(k, self.dataset.episodes[ep].num_frames - 1 - t))  # >= frame_skip: t is a pair
+        return skips
+
+    def _frames_at(
+        self,
+        indices: list[int],
+        times: Callable[[int, int, int], list[int]],
+        skips: list[int] | None = None,
+    ) -> torch.Tensor:
+        """Frames ``times(t, T, k)`` of each pair's episode, (B, N, 3, H, W); t is the pair's first frame,
+        T the episode's length and k the pair's gap (``skips``, default the dataset's ``frame_skip``)."""
+        skips = skips or [self.dataset.frame_skip] * len(indices)
         clips = []
-        for i in indices:
+        for i, k in zip(indices, skips, strict=True):
             ep, t = self.dataset.locate(i)
             video = self.dataset.episode_frames(ep)
-            clips.append(torch.stack([to_tensor(video[u]) for u in times(t, len(video))]))
+            clips.append(torch.stack([to_tensor(video[u]) for u in times(t, len(video), k)]))
         return torch.stack(clips)
 
-    def _history(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        skip, k = self.dataset.frame_skip, self.history
+    def _history(self, indices: list[int], skips: list[int]) -> dict[str, torch.Tensor]:
+        n = self.history
 
-        def before(t: int, _: int) -> list[int]:
-            return [max(t - j * skip, 0) for j in range(k, 0, -1)]  # oldest first
+        def before(t: int, _: int, k: int) -> list[int]:
+            return [max(t - j * k, 0) for j in range(n, 0, -1)]  # oldest first
 
-        lengths = [min(k, self.dataset.locate(i)[1] // skip) for i in indices]
-        return {"history": self._frames_at(indices, before), "history_len": torch.tensor(lengths)}
+        lengths = [min(n, self.dataset.locate(i)[1] // k) for i, k in zip(indices, skips, strict=True)]
+        return {"history": self._frames_at(indices, before, skips), "history_len": torch.tensor(lengths)}
 
     def _ahead(self, indices: list[int]) -> torch.Tensor:
-        def later(t: int, length: int) -> list[int]:
+        def later(t: int, length: int, _: int) -> list[int]:
             return [min(t + self.ahead, length - 1)]
 
         return self._frames_at(indices, later)[:, 0]  # (B, 3, H, W)

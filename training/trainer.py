@@ -131,6 +131,7 @@ class Trainer:
             self.env.world,
             history=cfg.rollout_steps,
             ahead=cfg.mask_horizon,
+            max_skip=cfg.max_frame_skip,
         )
         self.generator = LayeredGenerator(gcfg).to(self.device)
         self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)

@@ -159,6 +159,8 @@ def test_config_rejects_bad_values():
         TrainConfig(mask_size_prior="both")
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=0)
+    with pytest.raises(ValueError, match=r"max_frame_skip.*>= frame_skip \(2\)"):
+        TrainConfig(frame_skip=2, max_frame_skip=1)
 
 
 @pytest.mark.parametrize("net", ["vgg", "alex"])

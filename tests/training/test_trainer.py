@@ -167,6 +167,46 @@ def test_history_batches_hold_the_frames_before_each_pair(squares, tiny_preset):
         PairBatches(ds, 4, seed=0, history=-1)
 
 
+def test_mixed_gap_batches_pair_each_frame_with_one_k_steps_later_drawn_again_on_resume(squares):
+    from lcvg_env.data import VideoDataset
+    from lcvg_env.data.dataset import to_tensor
+    from lcvg_training.data import PairBatches
+
+    ds = VideoDataset(squares, "train", size=(32, 32))
+    batches = PairBatches(ds, 8, seed=0, history=2, max_skip=3)
+    seen = set()
+    for _ in range(4):
+        position = batches.state()
+        batch = batches.next()
+        order = batches._indices()[position["batch"] * 8 : position["batch"] * 8 + 8]
+        for b, i in enumerate(order):
+            ep, t = ds.locate(i)
+            video, k = ds.episode_frames(ep), int(batch["skip"][b])
+            assert 1 <= k <= min(3, len(video) - 1 - t)  # capped where the episode ends
+            assert torch.equal(batch["frame"][b], to_tensor(video[t]))
+            assert torch.equal(batch["next"][b], to_tensor(video[t + k]))
+            assert torch.equal(batch["history"][b, 1], to_tensor(video[max(t - k, 0)]))
+            assert int(batch["history_len"][b]) == min(2, t // k)
+            seen.add(k)
+        again = PairBatches(ds, 8, seed=0, history=2, max_skip=3)
+        again.load_state(position)
+        assert torch.equal(again.next()["skip"], batch["skip"])  # a resumed run draws the same gaps
+    assert seen == {1, 2, 3}
+    fixed = PairBatches(ds, 8, seed=0).next()
+    assert "skip" not in fixed
+    with pytest.raises(ValueError, match="max_skip"):
+        PairBatches(VideoDataset(squares, "train", size=(32, 32), frame_skip=2), 4, seed=0, max_skip=1)
+
+
+def test_a_mixed_gap_run_resumes_bit_exact(squares, tiny_preset, tmp_path):
+    cfg = tiny_config(stage1_steps=2, stage2_steps=2, max_frame_skip=2, rollout_steps=1, checkpoint_every=2)
+    straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
+    straight.train()
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 2, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_ahead_batches_hold_the_frame_h_steps_later_clamped_to_the_episode(squares, tiny_preset):
     from lcvg_env.data import VideoDataset
     from lcvg_env.data.dataset import to_tensor
