@@ -47,8 +47,10 @@ class TrainConfig:
     """Mixed gaps: with a value, each pair's k is drawn uniformly in ``frame_skip..max_frame_skip`` (per
     pair and batch, from the seed and the batch's position, so a resumed run draws the same), capped where
     the episode ends sooner. The stage-2 controls are fitted on the pair, so longer gaps teach longer
-    moves; the env's commands span the one-step moves and more (docs/fidelity.md, "Mixed gaps"). None:
-    every pair is ``frame_skip`` apart."""
+    moves; the env's commands span the one-step moves and more (docs/fidelity.md, "Mixed gaps"). With it,
+    ``frame_skip`` may be 0: still pairs (x^t its own target, the fitted control near zero) teach stage 2
+    that a mask left in place keeps the arm in place; stage 1 draws from 1 up. None: every pair is
+    ``frame_skip`` apart."""
     control: str = "translation"
     """Control parameterization stored in the checkpoint: translation, rotation or affine."""
     players: int = 1
@@ -166,7 +168,6 @@ class TrainConfig:
             _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         for name in (
             "batch_size",
-            "frame_skip",
             "ratio_halve_every",
             "checkpoint_every",
             "log_every",
@@ -174,11 +175,18 @@ class TrainConfig:
             "num_start_frames",
         ):
             _check(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        mixed = self.max_frame_skip is not None
         _check(
-            self.max_frame_skip is None or self.max_frame_skip >= self.frame_skip,
+            self.frame_skip >= (0 if mixed else 1),
+            "frame_skip",
+            self.frame_skip,
+            ">= 0 with max_frame_skip, else >= 1",
+        )
+        _check(
+            not mixed or self.max_frame_skip >= max(self.frame_skip, 1),
             "max_frame_skip",
             self.max_frame_skip,
-            f"None or >= frame_skip ({self.frame_skip})",
+            f"None or >= max(frame_skip, 1) ({max(self.frame_skip, 1)})",
         )
         _check(self.lr > 0, "lr", self.lr, "> 0")
         _check(self.threads is None or self.threads >= 1, "threads", self.threads, "None or >= 1")

@@ -27,10 +27,12 @@ class PairBatches:
     (k = frame_skip), and ``"history_len"`` (B,), how many of them exist (frames before the episode's
     start repeat its first frame and are not counted).
 
-    With ``max_skip=m`` (above the dataset's ``frame_skip``) each pair's gap k is drawn uniformly in
-    ``frame_skip..m`` (capped at the episode's last frame), and ``"next"`` is x^{t+k}; the history's frames
-    are then k apart as well, and ``"skip"`` (B,) holds each pair's k. The draw depends only on the seed,
-    the rank and the batch's position, so a resumed run draws the same gaps.
+    With ``max_skip=m`` each pair's gap k is drawn uniformly in ``min_skip..m`` (``min_skip`` defaults to
+    the dataset's ``frame_skip``; 0 makes still pairs, x^t as its own target), capped at the episode's
+    last frame, and ``"next"`` is x^{t+k}; the history's frames are then k apart as well (none for k = 0),
+    and ``"skip"`` (B,) holds each pair's k. The draw depends only on the seed, the rank and the batch's
+    position, so a resumed run draws the same gaps; ``min_skip`` may be changed between batches (the
+    trainer keeps still pairs out of stage 1, whose mask terms need a change between the frames).
 
     With ``ahead=h > 0`` each batch also carries ``"ahead"`` (B, 3, H, W), frame t + h of the episode (its
     last frame where the episode ends sooner), for stage 1's mask terms (``TrainConfig.mask_horizon``);
@@ -47,6 +49,7 @@ class PairBatches:
         history: int = 0,
         ahead: int = 0,
         max_skip: int | None = None,
+        min_skip: int | None = None,
     ):
         per_rank = -(-len(dataset) // world)  # DistributedSampler pads to equal shards
         if per_rank < batch_size:
@@ -56,12 +59,17 @@ class PairBatches:
             )
         if history < 0 or ahead < 0:
             raise ValueError(f"history and ahead must be >= 0, got {history} and {ahead}.")
-        if max_skip is not None and max_skip < dataset.frame_skip:
+        min_skip = dataset.frame_skip if min_skip is None else min_skip
+        if max_skip is not None and not 0 <= min_skip <= max_skip:
             raise ValueError(
-                f"max_skip must be >= the dataset's frame_skip ({dataset.frame_skip}), got {max_skip}."
+                f"need 0 <= min_skip <= max_skip, got min_skip {min_skip} and max_skip {max_skip}."
+            )
+        if max_skip is None and min_skip != dataset.frame_skip:
+            raise ValueError(
+                "min_skip needs max_skip: without it every pair is the dataset's frame_skip apart."
             )
         self.dataset, self.batch_size, self.history, self.ahead = dataset, batch_size, history, ahead
-        self.max_skip, self.seed, self.rank = max_skip, seed, rank
+        self.min_skip, self.max_skip, self.seed, self.rank = min_skip, max_skip, seed, rank
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.batches_per_epoch = per_rank // batch_size
         self.epoch, self.batch = 0, 0
@@ -94,17 +102,16 @@ class PairBatches:
         return batch
 
     def _skips(self, indices: list[int]) -> list[int]:
-        """Each pair's gap k: the dataset's ``frame_skip``, or drawn in ``frame_skip..max_skip`` (capped at
+        """Each pair's gap k: the dataset's ``frame_skip``, or drawn in ``min_skip..max_skip`` (capped at
         the episode's last frame) from (seed, rank, epoch, batch)."""
-        low = self.dataset.frame_skip
         if self.max_skip is None:
-            return [low] * len(indices)
+            return [self.dataset.frame_skip] * len(indices)
         rng = np.random.default_rng([self.seed, self.rank, self.epoch, self.batch])
-        drawn = rng.integers(low, self.max_skip + 1, size=len(indices)).tolist()
+        drawn = rng.integers(self.min_skip, self.max_skip + 1, size=len(indices)).tolist()
         skips = []
         for i, k in zip(indices, drawn, strict=True):
             ep, t = self.dataset.locate(i)
-            skips.append(min(k, self.dataset.episodes[ep].num_frames - 1 - t))  # >= frame_skip: t is a pair
+            skips.append(min(k, self.dataset.episodes[ep].num_frames - 1 - t))  # t + frame_skip exists
         return skips
 
     def _frames_at(
@@ -115,7 +122,7 @@ class PairBatches:
     ) -> torch.Tensor:
         """Frames ``times(t, T, k)`` of each pair's episode, (B, N, 3, H, W); t is the pair's first frame,
         T the episode's length and k the pair's gap (``skips``, default the dataset's ``frame_skip``)."""
-        skips = skips or [self.dataset.frame_skip] * len(indices)
+        skips = [self.dataset.frame_skip] * len(indices) if skips is None else skips
         clips = []
         for i, k in zip(indices, skips, strict=True):
             ep, t = self.dataset.locate(i)
@@ -129,7 +136,9 @@ class PairBatches:
         def before(t: int, _: int, k: int) -> list[int]:
             return [max(t - j * k, 0) for j in range(n, 0, -1)]  # oldest first
 
-        lengths = [min(n, self.dataset.locate(i)[1] // k) for i, k in zip(indices, skips, strict=True)]
+        lengths = [
+            min(n, self.dataset.locate(i)[1] // k) if k else 0 for i, k in zip(indices, skips, strict=True)
+        ]
         return {"history": self._frames_at(indices, before, skips), "history_len": torch.tensor(lengths)}
 
     def _ahead(self, indices: list[int]) -> torch.Tensor:

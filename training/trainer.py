@@ -120,7 +120,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         gcfg = self.preset.generator
         self.dataset = VideoDataset(
-            data_dir, "train", size=(gcfg.height, gcfg.width), frame_skip=cfg.frame_skip
+            data_dir, "train", size=(gcfg.height, gcfg.width), frame_skip=max(cfg.frame_skip, 1)
         )
         check_mask_split(self.data_dir)  # every split the run reads is checked before its first step
         self.batches = PairBatches(
@@ -132,6 +132,7 @@ class Trainer:
             history=cfg.rollout_steps,
             ahead=cfg.mask_horizon,
             max_skip=cfg.max_frame_skip,
+            min_skip=cfg.frame_skip if cfg.max_frame_skip is not None else None,
         )
         self.generator = LayeredGenerator(gcfg).to(self.device)
         self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)
@@ -185,6 +186,8 @@ class Trainer:
         self.generator.mask_net.requires_grad_(stage == 1)
         self.generator.mask_net.train(stage == 1)
         self.batches.ahead = self.cfg.mask_horizon if stage == 1 else 0  # x^{t+h} feeds stage 1's terms only
+        if self.cfg.max_frame_skip is not None:  # still pairs (gap 0) feed stage 2 only: L_fg needs a change
+            self.batches.min_skip = self.cfg.frame_skip if stage == 2 else max(self.cfg.frame_skip, 1)
         gen_params = [p for p in self.generator.parameters() if p.requires_grad]
         disc_params = list(self.loss.discriminator.parameters())
         adam = dict(lr=self.cfg.lr, betas=self.cfg.betas)

@@ -196,6 +196,28 @@ def test_mixed_gap_batches_pair_each_frame_with_one_k_steps_later_drawn_again_on
     assert "skip" not in fixed
     with pytest.raises(ValueError, match="max_skip"):
         PairBatches(VideoDataset(squares, "train", size=(32, 32), frame_skip=2), 4, seed=0, max_skip=1)
+    with pytest.raises(ValueError, match="min_skip needs max_skip"):
+        PairBatches(ds, 4, seed=0, min_skip=0)
+
+
+def test_still_pairs_are_their_own_target_in_stage_2_only(squares, tiny_preset, tmp_path):
+    cfg = tiny_config(
+        stage1_steps=3, stage2_steps=3, frame_skip=0, max_frame_skip=1, batch_size=8, rollout_steps=2
+    )
+    trainer = Trainer(cfg, squares, tmp_path, preset=tiny_preset, progress=False)
+    stage1 = [trainer.batches.next() for _ in range(3)]
+    assert all(bool((b["skip"] == 1).all()) for b in stage1)  # L_fg needs a change between the frames
+    trainer._build_stage(2)
+    skips = []
+    for _ in range(4):
+        batch = trainer.batches.next()
+        still = batch["skip"] == 0
+        assert torch.equal(batch["next"][still], batch["frame"][still])
+        assert not bool((batch["history_len"][still] > 0).any())
+        skips += batch["skip"].tolist()
+    assert set(skips) == {0, 1}
+    result = Trainer(cfg, squares, tmp_path / "run", preset=tiny_preset, progress=False).train()
+    assert result.step == 6 and all(np.isfinite(h["loss"]) for h in result.history)
 
 
 def test_a_mixed_gap_run_resumes_bit_exact(squares, tiny_preset, tmp_path):
