@@ -180,7 +180,7 @@ class TrainConfig:
             self.frame_skip >= (0 if mixed else 1),
             "frame_skip",
             self.frame_skip,
-            ">= 0 with max_frame_skip, else >= 1",
+            ">= 1, or 0 (still pairs) together with max_frame_skip",
         )
         _check(
             not mixed or self.max_frame_skip >= max(self.frame_skip, 1),
