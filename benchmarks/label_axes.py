@@ -49,6 +49,18 @@ def labels_and_steps(checkpoint: str, data: str, split: str, episodes: int) -> t
     return label[known], step[known]
 
 
+def axis_factors(label: np.ndarray, step: np.ndarray) -> dict[str, tuple[float, ...]]:
+    """Per axis ("x", "y") of labels and tip steps (N, 2): tip px per label px and label px per tip px
+    (least squares through the origin), the medians of |label| and |tip step|, and their correlation."""
+    out = {}
+    for axis, name in ((0, "x"), (1, "y")):
+        a, b = label[:, axis], step[:, axis]
+        forward, back = (a * b).sum() / (a * a).sum(), (a * b).sum() / (b * b).sum()
+        medians = (np.median(np.abs(a)), np.median(np.abs(b)))
+        out[name] = tuple(float(v) for v in (forward, back, *medians, np.corrcoef(a, b)[0, 1]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default="pusher", help="Model whose M fits the labels.")
@@ -64,14 +76,8 @@ def main() -> None:
     heads += ("median |label|", "median |tip step|", "corr")
     print("| " + " | ".join(heads) + " |")
     print("|---|---|---|---|---|---|")
-    for axis, name in ((0, "x"), (1, "y")):
-        a, b = label[:, axis], step[:, axis]
-        forward, back = (a * b).sum() / (a * a).sum(), (a * b).sum() / (b * b).sum()
-        corr = np.corrcoef(a, b)[0, 1]
-        print(
-            f"| {name} | {forward:.2f} | {back:.2f} | {np.median(np.abs(a)):.2f} | "
-            f"{np.median(np.abs(b)):.2f} | {corr:.2f} |"
-        )
+    for name, row in axis_factors(label, step).items():
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
 
 
 if __name__ == "__main__":
