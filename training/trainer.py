@@ -276,6 +276,8 @@ class Trainer:
             logs.update(d_logs)
         if rolled is not None:
             logs["rollout_k"] = float(rolled.float().mean())
+        if "skip" in batch:  # mixed gaps (max_frame_skip): the batch's mean gap, 0 for a batch of still pairs
+            logs["gap"] = float(batch["skip"].float().mean())
         return {"logs": logs, "frame": inputs, "mask": mask, "pred": pred, "target": target, "stage": stage}
 
     def _check_finite(self, loss: torch.Tensor, logs: dict[str, float], what: str) -> None:

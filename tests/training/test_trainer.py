@@ -218,6 +218,8 @@ def test_still_pairs_are_their_own_target_in_stage_2_only(squares, tiny_preset, 
     assert set(skips) == {0, 1}
     result = Trainer(cfg, squares, tmp_path / "run", preset=tiny_preset, progress=False).train()
     assert result.step == 6 and all(np.isfinite(h["loss"]) for h in result.history)
+    gaps = [h["gap"] for h in result.history]  # the batch's mean gap is logged: 1 in stage 1, 0..1 after
+    assert gaps[:3] == [1.0, 1.0, 1.0] and all(0.0 <= g <= 1.0 for g in gaps[3:])
 
 
 def test_a_mixed_gap_run_resumes_bit_exact(squares, tiny_preset, tmp_path):
