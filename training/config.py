@@ -47,10 +47,10 @@ class TrainConfig:
     """Mixed gaps: with a value, each pair's k is drawn uniformly in ``frame_skip..max_frame_skip`` (per
     pair and batch, from the seed and the batch's position, so a resumed run draws the same), capped where
     the episode ends sooner. The stage-2 controls are fitted on the pair, so longer gaps teach longer
-    moves; the env's commands span the one-step moves and more (docs/fidelity.md, "Mixed gaps"). With it,
-    ``frame_skip`` may be 0: still pairs (x^t its own target, the fitted control near zero) teach stage 2
-    that a mask left in place keeps the arm in place; stage 1 draws from 1 up. None: every pair is
-    ``frame_skip`` apart."""
+    moves; the env's commands span the one-step moves and more (docs/fidelity.md, "Mixed gaps and still
+    pairs"). With it, ``frame_skip`` may be 0: still pairs (x^t its own target, the fitted control near
+    zero) teach stage 2 that a mask left in place keeps the arm in place; stage 1 draws from 1 up. None:
+    every pair is ``frame_skip`` apart."""
     control: str = "translation"
     """Control parameterization stored in the checkpoint: translation, rotation or affine."""
     players: int = 1
