@@ -62,8 +62,7 @@ def main() -> None:
     if batch.mode != "translation":
         raise SystemExit(f"{args.checkpoint}: {batch.mode} control; the axis scales need translation.")
     detector = load_tip_detector("pusher")
-    size = (batch.sim.size[0], batch.sim.size[1])
-    starts = load_start_frames(args.data, args.split, cfg.starts, size)
+    starts = load_start_frames(args.data, args.split, cfg.starts, batch.sim.size)
     step = batch.step
     targets = "gain in (0.8, 1.2), cross-axis < 0.2"
     print(f"{args.checkpoint}: {cfg.starts} starts of {args.split!r}, 5 steps; targets: {targets}")

@@ -24,13 +24,12 @@ import torch
 from lcvg_env.control.fit import fit_controls
 from lcvg_env.data import open_episodes
 from lcvg_env.evaluation.video import ground_truth
-from lcvg_env.model import binary_masks, open_model
+from lcvg_env.model import open_model
 
 
 def labels_and_steps(checkpoint: str, data: str, split: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels (N, 2) and true tip steps (N, 2), px (x, y) at the model's size, over pairs with known tips."""
     ckpt = open_model(checkpoint, device="cpu")
-    gen = ckpt.generator.float().eval()
     h, w = ckpt.config.height, ckpt.config.width
     px_per_unit = np.array([w / 2.0, h / 2.0])
     labels, steps = [], []
@@ -40,7 +39,7 @@ def labels_and_steps(checkpoint: str, data: str, split: str, episodes: int) -> t
         tips = ground_truth(ep, (h, w), ep.num_frames, "tip_px")
         if tips is None:
             raise SystemExit(f"{ep.name} of {data} ({split}) has no tip_px annotations: use pusher data.")
-        masks = binary_masks(gen, ep.frames((h, w))).float()  # (T, H, W)
+        masks = ckpt.binary_masks(ep.frames((h, w))).float()  # (T, H, W)
         fit = fit_controls(masks[:-1], masks[1:], "translation")
         labels.append(fit.params_norm.numpy() * px_per_unit)
         steps.append(np.asarray(tips[1:] - tips[:-1], dtype=np.float64))

@@ -23,10 +23,11 @@ def test_a_tip_that_moves_twice_the_mask_along_x_and_as_far_along_y(monkeypatch,
     tips = torch.tensor(corners * [2.0, 1.0], dtype=torch.float64)  # the tip moves 2x along x, 1x along y
     tips[3] = float("nan")  # a frame without a known tip drops its two pairs
     episode = SimpleNamespace(num_frames=len(masks), frames=lambda size: np.zeros((len(masks), *size, 3)))
-    model = SimpleNamespace(generator=torch.nn.Identity(), config=SimpleNamespace(height=64, width=64))
+    model = SimpleNamespace(
+        binary_masks=lambda frames: masks.bool(), config=SimpleNamespace(height=64, width=64)
+    )
     monkeypatch.setattr(bench, "open_model", lambda name, device: model)
     monkeypatch.setattr(bench, "open_episodes", lambda data, split: [episode])
-    monkeypatch.setattr(bench, "binary_masks", lambda generator, frames: masks.bool())
     monkeypatch.setattr(bench, "ground_truth", lambda ep, size, n, key: tips)
     label, step = bench.labels_and_steps("m", "d", "train", episodes=1)
     assert label.shape == (len(masks) - 3, 2)

@@ -131,8 +131,7 @@ class Trainer:
             self.env.world,
             history=cfg.rollout_steps,
             ahead=cfg.mask_horizon,
-            max_skip=cfg.max_frame_skip,
-            min_skip=cfg.frame_skip if cfg.max_frame_skip is not None else None,
+            max_skip=cfg.max_frame_skip,  # min_skip: per stage, in _build_stage
         )
         self.generator = LayeredGenerator(gcfg).to(self.device)
         self.loss = LCVGLoss(cfg, self.preset.discriminator).to(self.device)
