@@ -32,6 +32,18 @@ def test_tiny_preset_is_cpu_sized():
     assert gen <= 6e6
 
 
+def test_large_preset_grows_only_the_autoencoder():
+    """The budget's third size: base-64's M and latent grid, a wider autoencoder, base-64's recipe."""
+    from training.config import preset_config
+
+    base, large = get_preset("base-64").generator, get_preset("large-64").generator
+    assert large.mask == base.mask and large.latent_size == base.latent_size
+    assert large.autoencoder.base_channels == 2 * base.autoencoder.base_channels
+    assert _meta_counts("large-64")[0] > 2.5 * _meta_counts("base-64")[0]
+    recipe = {k: v for k, v in vars(preset_config("large-64")).items() if k != "preset"}
+    assert recipe == {k: v for k, v in vars(preset_config("base-64")).items() if k != "preset"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_output_shapes(name):
