@@ -21,6 +21,8 @@ real set, so that no generated frame starts from a frame it is compared with):
 ``region``; the task stays ``none``): ``--env LCVG-AtariTennis-v0`` for the two-player model, whose
 random actions then move each player by its own control.
 
+``--redraw-only`` computes rows 1 and 2 alone: the renderer's ceiling, to compare model sizes.
+
 If row 2 is already far above row 1, the KID target needs a better renderer (the autoencoder), not
 better dynamics; the rows after it say how much motion and the autoregressive rollout add.
 
@@ -45,16 +47,19 @@ from lcvg_env.env_realism import EnvRealismConfig, compare, env_frames, inceptio
 from lcvg_env.model import model_path
 
 
-def env_sets(venv: LCVGVectorEnv, starts: np.ndarray, still_steps: int, seed: int) -> dict[str, np.ndarray]:
+def env_sets(
+    venv: LCVGVectorEnv, starts: np.ndarray, still_steps: int, seed: int, redraw_only: bool = False
+) -> dict[str, np.ndarray]:
     """From each real start frame (N, H, W, 3), in the vector env ``venv`` (task none, no time limit):
-    one step with no action, one with a random action, and ``still_steps`` steps with no action; each
-    uint8 (N, H, W, 3), the env's frames without a goal marker (``venv.frames``)."""
+    one step with no action, one with a random action, and ``still_steps`` steps with no action (with
+    ``redraw_only``, the first alone); each uint8 (N, H, W, 3), the env's frames without a goal marker
+    (``venv.frames``)."""
     batch_size = venv.num_envs
     rng = np.random.default_rng(seed)
     shape = venv.single_action_space.shape
     zero = np.zeros((batch_size, *shape), np.float32)
     names = ("1 step, no action", "1 step, random action", f"{still_steps} steps, no action")
-    out: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    out: dict[str, list[np.ndarray]] = {name: [] for name in (names[:1] if redraw_only else names)}
     for lo in range(0, len(starts), batch_size):
         n = min(batch_size, len(starts) - lo)
         index = np.r_[lo : lo + n, np.full(batch_size - n, lo)]  # the last chunk padded with repeats
@@ -64,6 +69,8 @@ def env_sets(venv: LCVGVectorEnv, starts: np.ndarray, still_steps: int, seed: in
             (names[1], random, 1),
             (names[2], zero, still_steps),
         ):
+            if name not in out:
+                continue
             venv.reset(options={"frames": starts[index]})
             for _ in range(steps):
                 venv.step(action)
@@ -99,6 +106,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env", help="a registered env id whose settings the env runs with (default: none)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--redraw-only",
+        action="store_true",
+        help="only the renderer's rows: real vs real and 1 step with no action (a third of the time)",
+    )
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     if args.frames < 60 or args.frames % 30:
@@ -118,9 +130,10 @@ def main() -> None:
     real = real_frames(args.data, args.split, args.frames, venv.size, rng)
     starts = real_frames(args.reference, args.split, args.frames, venv.size, rng)
     sets = {"real vs real (the start frames)": starts}
-    sets.update(env_sets(venv, starts, args.still_steps, args.seed))
+    sets.update(env_sets(venv, starts, args.still_steps, args.seed, args.redraw_only))
     venv.close()
-    sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg, kwargs)[0]
+    if not args.redraw_only:
+        sets["env-realism's set (30 random steps from the bank)"] = env_frames(str(path), cfg, kwargs)[0]
     features = inception_features(cfg)
     base = (f"{args.data} {args.split}", features(real))
     rows = [compare(name, base, (name, features(frames)), cfg.kid) for name, frames in sets.items()]

@@ -29,6 +29,9 @@ def test_no_action_renders_the_start_and_a_random_action_moves_it(
     np.testing.assert_array_equal(sets["3 steps, no action"], starts)
     moved = [not np.array_equal(a, b) for a, b in zip(sets["1 step, random action"], starts, strict=True)]
     assert sum(moved) >= 2  # uniform actions of up to 3 px move the squares
+    redraw = bench.env_sets(venv, starts, still_steps=3, seed=0, redraw_only=True)
+    assert list(redraw) == ["1 step, no action"]
+    np.testing.assert_array_equal(redraw["1 step, no action"], starts)
 
 
 def test_an_env_id_gives_its_settings_without_its_model_or_task() -> None:
