@@ -56,7 +56,12 @@ EnvKwargs = Annotated[
 
 @app.command("train")
 def train_command(
-    env_id: Annotated[str, typer.Argument(help="Environment id, e.g. LCVG-Pusher-v0.")],
+    env_id: Annotated[
+        str,
+        typer.Argument(
+            help="A learned simulator's id, e.g. LCVG-Pusher-v0 (LCVG-PusherMuJoCo-v0: agent eval only)."
+        ),
+    ],
     checkpoint: EnvCheckpoint = None,
     algo: Annotated[str, typer.Option(help="ppo, sac or dqn (discrete controls).")] = "ppo",
     timesteps: Annotated[int, typer.Option(help="Environment steps to train for.")] = 200_000,
@@ -109,9 +114,11 @@ def train_command(
     from lcvg_env.runtime import resolve_device
 
     from .config import Args, parse_key_values
+    from .envs import check_trainable
     from .train import TrainingInterrupted, train
 
     try:
+        check_trainable(env_id)  # the real pusher: refused before anything is built or written
         args = Args(
             env_id=env_id,
             algo=algo,
@@ -170,6 +177,8 @@ def train_command(
             err=True,
         )
     typer.echo(json.dumps(summary, indent=2))
+    if evaluation.get("video_error"):  # the agent and eval.json are saved; the video is not
+        _fail(ValueError(evaluation["video_error"]))
 
 
 @app.command("eval")
@@ -219,6 +228,7 @@ def eval_command(
     eval_{random,scripted}__{env}.mp4 in the current folder for the baselines.
     """
     from lcvg_env.checkpoint import CheckpointError
+    from lcvg_env.env.cli import check_video_path
     from lcvg_env.evaluation.policy import EVAL_SEED, evaluate_policy
     from lcvg_env.model import env_model_path
     from lcvg_env.outputs import check_output_file, write_text
@@ -244,10 +254,15 @@ def eval_command(
         torch_device = resolve_device(device)  # a bad --device fails now, for the baselines too
         if json_out is not None:
             check_output_file(json_out, "--json")
+        if video is not None and not no_video:
+            check_video_path(video, "--video")  # as rollout's --out: a file ffmpeg can write, .mp4/.mkv/.mov
         kwargs = with_checkpoint(parse_key_values(env_kwargs, "--env-kwargs"), checkpoint)
         source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
+        video_path = None if no_video else (video or _default_video(model, env_id, source))
+        if video is None and video_path is not None:
+            check_video_path(video_path, "--video")  # the default one
         env_model_path(env_id, kwargs.get("checkpoint"))
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
         if real_starts:
@@ -259,9 +274,6 @@ def eval_command(
             agent = load_model(source, device=torch_device, trust_pickle=trust_pickle)
             check_compatible(agent, venv, source.path)
             policy, discrete = sb3_policy(agent, deterministic=not stochastic)
-        video_path = None if no_video else (video or _default_video(model, env_id, source))
-        if video_path is not None:
-            check_output_file(video_path, "--video")
         result = evaluate_policy(
             policy,
             venv,
@@ -277,12 +289,19 @@ def eval_command(
         _fail(e)
     if real_starts:
         result.extra["starts"] = "LCVG-PusherMuJoCo-v0 start states (frame and goal) of the same seeds"
+    # The figures are computed: a video or JSON that cannot be written is reported after them, not in
+    # their place (the row's video_error says why the video is missing).
+    errors: list[str] = [] if result.video_error is None else [result.video_error]
     if json_out is not None:
         try:
             write_text(json_out, json.dumps(result.to_json(), indent=2))
-        except ValueError as e:
-            _fail(e)
+        except (ValueError, OSError) as e:
+            errors.append(str(e))
     typer.echo(json.dumps(_row(result.to_json()), indent=2))
+    if errors:
+        for error in errors[:-1]:
+            typer.echo(f"Error: {error}", err=True)
+        _fail(ValueError(errors[-1]))
 
 
 @app.command("convert")

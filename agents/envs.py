@@ -48,6 +48,19 @@ def make_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | Non
     )
 
 
+def check_trainable(env_id: str) -> None:
+    """Raise ``ValueError`` for the real pusher (MuJoCo): agents are trained in the learned simulator and
+    evaluated there with ``lcvg agent eval`` (docs/sim_to_real.md), so it has no SB3 training stack."""
+    from .real_envs import is_mujoco
+
+    if is_mujoco(env_id):
+        raise ValueError(
+            f"{env_id} is the real pusher, where agents are evaluated, not trained: train in the learned "
+            f"simulator (lcvg agent train LCVG-Pusher-v0 ...), then evaluate the run in MuJoCo with "
+            f"`lcvg agent eval RUN_DIR {env_id}`."
+        )
+
+
 def make_sb3_env(
     env_id: str,
     num_envs: int,
@@ -56,9 +69,11 @@ def make_sb3_env(
     discrete: bool = False,
     seed: int = 0,
 ) -> VecEnv:
-    """The SB3 stack of the module docstring, seeded (sub-env i resets with ``seed + i`` first)."""
+    """The SB3 stack of the module docstring, seeded (sub-env i resets with ``seed + i`` first). Learned
+    simulators only: the real pusher is refused (:func:`check_trainable`)."""
     from lcvg_env.env import SB3VecEnv
 
+    check_trainable(env_id)
     venv: VecEnv = SB3VecEnv(make_vector_env(env_id, num_envs, env_kwargs))
     if discrete:
         venv = DiscreteVecControl(venv)

@@ -7,8 +7,9 @@ between consecutive masks, and the generator replays those controls from a diffe
 
 DRIVING_VIDEO is anything ``lcvg data info`` reads (a video file, a folder of frames, a dataset);
 MODEL is a model name (``pusher``) or a checkpoint file; without START_FRAME the checkpoint's last
-start frame is used (the first is often the driving video's own). The same as
-``lcvg mimic MODEL DRIVING_VIDEO --start-frame IMG --out mimic.mp4``.
+start frame is used (the first is often the driving video's own). Given START_FRAME, the same as
+``lcvg mimic MODEL DRIVING_VIDEO --start-frame START_FRAME.png --out mimic.mp4``; without it ``lcvg mimic``
+starts from the checkpoint's first start frame instead.
 """
 
 from __future__ import annotations

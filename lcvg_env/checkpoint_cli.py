@@ -116,10 +116,8 @@ def bundle(
     correction_strength: Annotated[
         float | None,
         typer.Option(
-            help="Share of the fitted lag each correction pass moves the mask on by, in (0, 1]; "
-            "default: keep the source's.",
-            min=0.0,
-            max=1.0,
+            help="Share of the fitted lag each correction pass moves the mask on by, in (0, 1] (passes "
+            "off: --correction-passes 0); default: keep the source's.",
         ),
     ] = None,
     correction_timing: Annotated[
@@ -208,6 +206,12 @@ def bundle(
             )
     if out.suffix != ".safetensors":
         raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
+    if correction_strength is not None and not 0.0 < correction_strength <= 1.0:
+        raise typer.BadParameter(
+            f"must be in (0, 1], got {correction_strength:g}; to turn the correction off pass "
+            "--correction-passes 0.",
+            param_hint="--correction-strength",
+        )
     try:  # before the source is loaded and --max-displacement auto measures the data
         check_output_file(out, "OUT", overwrite=overwrite, example="model.safetensors")
         set_threads(threads)
@@ -324,7 +328,8 @@ def bundle(
         raise typer.Exit(code=1) from exc
     typer.echo(
         f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB, {'fp16' if half else 'fp32'} weights, "
-        f"composite margin {cfg.composite_margin}, {cfg.correction_passes} correction passes "
+        f"{'composite off' if cfg.composite_margin is None else f'composite margin {cfg.composite_margin}'}, "
+        f"{cfg.correction_passes} correction passes "
         f"(strength {cfg.correction_strength:g}, timing {cfg.correction_timing}), "
         f"sub-pixel moves {'on' if cfg.subpixel else 'off'}, "
         f"max_displacement {default_max_displacement(extra):g} px) "

@@ -82,7 +82,10 @@ class ControlGainConfig:
     def __post_init__(self) -> None:
         self.fractions, self.steps = tuple(self.fractions), tuple(self.steps)
         if self.starts < 1 or self.batch_size < 1:
-            raise ValueError(f"starts and batch_size must be >= 1, got {self.starts}, {self.batch_size}.")
+            raise ValueError(
+                f"starts (--starts) and batch_size (--n-envs) must be >= 1, got {self.starts} and "
+                f"{self.batch_size}."
+            )
         if not self.fractions or not all(0.0 < f <= 1.0 for f in self.fractions):
             raise ValueError(f"fractions must be in (0, 1] (of the action range), got {self.fractions}.")
         if not self.steps or list(self.steps) != sorted(set(self.steps)) or self.steps[0] < 1:

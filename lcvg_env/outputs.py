@@ -13,6 +13,7 @@ Nothing here imports torch: the CLI imports this module at start-up.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -62,6 +63,18 @@ def write_text(path: str | os.PathLike, text: str, option: str = "--json") -> Pa
         return atomic_write_text(path, text)
     except OSError as e:
         raise OutputError(f"{option} {path}: could not write it ({describe_os_error(e)}).") from e
+
+
+def finite_json(obj: object) -> object:
+    """``obj`` (JSON-able) with every infinite or NaN float replaced by None: strict JSON (``null``), which
+    ``json.dumps`` would otherwise write as ``Infinity``/``NaN``, values no JSON reader accepts."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(value) for value in obj]
+    return obj
 
 
 def write_figures(path: str | os.PathLike | None, figures: object, option: str = "--json") -> None:

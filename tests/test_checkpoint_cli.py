@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -61,7 +62,7 @@ def test_bundle_halves_the_weights_sets_the_composite_and_records_its_source(tin
     args = ["checkpoint", "bundle", str(out), str(out), "--composite-margin", "none", "--overwrite"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert load_checkpoint(out).config.composite_margin is None
+    assert load_checkpoint(out).config.composite_margin is None and "composite off" in result.output
     chain = read_metadata(out)["extra"]["bundled_from"]  # a bundle of a bundle: the chain to the run stays
     assert chain["file"] == out.name and chain["previous"]["file"] == tiny_checkpoint.name
 
@@ -82,6 +83,20 @@ def test_bundle_refuses_bad_margins_and_outputs(tiny_checkpoint, tmp_path):
     result = CliRunner().invoke(app, ["checkpoint", "bundle", str(tiny_checkpoint), str(tmp_path / "b.pt")])
     assert result.exit_code != 0 and ".safetensors" in result.output
     assert not (tmp_path / "b.safetensors").exists() and not (tmp_path / "b.pt").exists()
+
+
+@pytest.mark.parametrize("strength", ["0", "-0.5", "1.5"])
+def test_bundle_refuses_a_strength_outside_its_range_before_the_model_opens(tmp_path, monkeypatch, strength):
+    monkeypatch.setattr("lcvg_env.model.open_model", lambda *a, **k: pytest.fail("opened the model"))
+    out = tmp_path / "b.safetensors"
+    argv = ["checkpoint", "bundle", "pusher_tiny", str(out), "--correction-strength", strength]
+    result = CliRunner().invoke(app, argv)
+    assert (
+        result.exit_code == 2
+        and "must be in (0, 1]" in result.output
+        and "--correction-passes 0" in result.output
+    )
+    assert not out.exists()
 
 
 def test_bundle_records_the_action_range_measured_on_data(tiny_checkpoint, tmp_path, red_mask):

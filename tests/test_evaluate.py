@@ -114,6 +114,7 @@ def test_cli_writes_json_and_strip(tmp_path, tiny_checkpoint):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "copy first frame" in result.output and "skipped" in result.output
+    assert "None" not in result.output  # a skipped metric's row has no sample size: "KID", not "KID (None..."
     scores = json.loads(out_json.read_text())
     assert scores["model"]["frames"] == 3 and scores["copy_first_frame"]["episodes"] == 1
     png = Image.open(out_dir / "strip.png")

@@ -23,18 +23,25 @@ import typer
 
 from lcvg_env.cli_options import THREADS_DEFAULT, Progress, Threads
 
-from .config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS
+from .config import MASK_SOURCES, PRECISIONS, PRESET_DEFAULTS, TrainConfig
 
 
-def resolve_config(preset: str, run_dir: Path, resume: bool, overrides: dict[str, Any]) -> Any:
-    """The run's TrainConfig: the preset's defaults, or on ``--resume`` the stored config; then the
-    options given on the command line."""
-    from .config import TrainConfig, preset_config
+def resolve_config(preset: str | None, run_dir: Path, resume: bool, overrides: dict[str, Any]) -> Any:
+    """The run's TrainConfig: the preset's defaults (``preset`` None: ``TrainConfig``'s default), or on
+    ``--resume`` the stored config; then the options given on the command line. A ``--preset`` other than
+    the resumed run's is refused (its networks, weights and optimizer state are that preset's)."""
+    from .config import preset_config
     from .state import load_state
 
     if not resume:
-        return preset_config(preset, **overrides)
+        return preset_config(preset or TrainConfig.preset, **overrides)
     stored = load_state(run_dir / "state")[1]["config"]
+    if preset is not None and preset != stored["preset"]:
+        raise ValueError(
+            f"--preset {preset}: the run in {run_dir} was made with preset {stored['preset']} (its weights "
+            "and state are that preset's); drop --preset to continue it, or start a new run with another "
+            "--out."
+        )
     changed = {k: v for k, v in overrides.items() if v is not None and stored.get(k) != v}
     if changed:
         typer.echo(f"Resuming with changed settings: {changed}")
@@ -129,11 +136,12 @@ def train(
     data_dir: Annotated[Path, typer.Argument(help="Dataset folder (any layout `lcvg data` readers accept).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model, resume state, logs.")],
     preset: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help=f"Model preset: {', '.join(PRESET_DEFAULTS)} (`lcvg presets` lists each one's settings)."
+            help=f"Model preset: {', '.join(PRESET_DEFAULTS)} (`lcvg presets` lists each one's settings; "
+            f"default: {TrainConfig.preset}; on --resume the run's, and another one is refused)."
         ),
-    ] = "tiny-64",
+    ] = None,
     stage1_steps: Annotated[
         int | None, typer.Option(help="Stage-1 iterations (mask-based generation)." + PRESET_DEFAULT)
     ] = None,
@@ -228,6 +236,7 @@ def train(
 ) -> None:
     """Train a layered controllable world model: stage 1 (masks), then stage 2 (control)."""
     given = dict(locals())  # the options as given: those named after TrainConfig fields are passed on
+    from lcvg_env.checkpoint import CheckpointError
     from lcvg_env.outputs import describe_os_error
     from lcvg_env.runtime import check_device, check_threads
 
@@ -244,7 +253,7 @@ def train(
         start = time.perf_counter()
         trainer = Trainer(cfg, data_dir, out, resume=resume, progress=progress)
         result = trainer.train()
-    except (ValueError, ImportError, FileExistsError, StateError, TrainingDiverged) as e:
+    except (ValueError, ImportError, FileExistsError, StateError, TrainingDiverged, CheckpointError) as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(1) from e
     except OSError as e:  # a full disk, a folder made read-only mid-run: no traceback, the cause and the fix

@@ -94,6 +94,52 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cpu" else "fp32"
 
 
+INIT_NETWORKS = ("height", "width", "mask", "autoencoder", "quantizer")
+"""The generator config fields an ``--init`` model must share with the run's preset."""
+
+
+def check_init(source: str, preset: Preset) -> Path:
+    """The checkpoint file ``--init SOURCE`` names, checked from its header alone (no weights: cheap, so
+    before any data is read): it resolves, it is a readable lcvg checkpoint and its networks
+    (:data:`INIT_NETWORKS`) are ``preset``'s. Anything else is a one-line ``ValueError`` naming --init."""
+    from lcvg_env.checkpoint import CheckpointError, read_metadata
+    from lcvg_env.env.resolve import CheckpointNotFoundError, resolve_checkpoint
+    from lcvg_env.models.generator import GeneratorConfig
+
+    try:
+        path = resolve_checkpoint(source)
+        meta = read_metadata(path)
+        try:
+            theirs = GeneratorConfig(**meta["config"])
+        except (TypeError, ValueError) as e:  # the file's config, as load_checkpoint would find it
+            raise CheckpointError(f"{path}: the stored model config is invalid ({e}); re-create it.") from e
+    except (CheckpointNotFoundError, CheckpointError) as e:
+        raise ValueError(_init_error(source, e)) from e
+    ours = preset.generator
+    differ = [f for f in INIT_NETWORKS if getattr(ours, f) != getattr(theirs, f)]
+    if differ:
+        trained = meta.get("preset")
+        fix = (
+            f"it was trained with preset {trained!r}: pass --preset {trained}"
+            if trained
+            else "it records no preset: pass the --preset it was trained with"
+        )
+        raise ValueError(
+            f"--init {source}: its networks differ from preset {preset.name!r}'s ({', '.join(differ)}); "
+            f"{fix} (or start from random weights without --init)."
+        )
+    return path
+
+
+def _init_error(source: str, error: Exception) -> str:
+    """One line: why ``--init SOURCE`` cannot be used, and what the option takes."""
+    why = " ".join(str(error).split()).rstrip(".")  # resolve's messages may span lines
+    return (
+        f"--init {source}: {why}. --init takes a .safetensors file or an installed or bundled model's name "
+        "(`lcvg checkpoint info NAME` checks one)."
+    )
+
+
 class Trainer:
     """One training run: ``Trainer(cfg, data_dir, run_dir).train()``."""
 
@@ -109,6 +155,8 @@ class Trainer:
     ) -> None:
         self.cfg, self.data_dir, self.run_dir = cfg, Path(data_dir), Path(run_dir)
         self.preset = preset or get_preset(cfg.preset)
+        if cfg.init and not resume:  # before the data is read: a wrong --init is said first
+            check_init(cfg.init, self.preset)
         self.env = ddp.DistEnv.from_env()
         self.device = ddp.pick_device(cfg.device, self.env)
         ddp.init(self.env, self.device)
@@ -153,20 +201,16 @@ class Trainer:
         self.start_frames = sample_start_frames(self.dataset, cfg.num_start_frames, cfg.seed)
 
     def _initialize(self, source: str) -> None:
-        """The generator's weights from the model ``source`` (``cfg.init``), whose networks must be the
-        preset's (same sizes, same layers); fp16 bundles are widened to the run's fp32."""
+        """The generator's weights from the model ``source`` (``cfg.init``, checked by :func:`check_init`);
+        fp16 bundles are widened to the run's fp32."""
+        from lcvg_env.checkpoint import CheckpointError
+        from lcvg_env.env.resolve import CheckpointNotFoundError
         from lcvg_env.model import open_model
 
-        ckpt = open_model(source, device="cpu")
-        ours, theirs = self.generator.cfg, ckpt.config
-        networks = ("height", "width", "mask", "autoencoder", "quantizer")
-        differ = [f for f in networks if getattr(ours, f) != getattr(theirs, f)]
-        if differ:
-            raise ValueError(
-                f"--init {source}: its networks differ from preset {self.preset.name!r}'s "
-                f"({', '.join(differ)}); it was trained with preset {ckpt.preset!r}: pass --preset "
-                f"{ckpt.preset} (or start from random weights without --init)."
-            )
+        try:
+            ckpt = open_model(source, device="cpu")
+        except (CheckpointNotFoundError, CheckpointError) as e:  # e.g. weights truncated behind a good header
+            raise ValueError(_init_error(source, e)) from e
         self.generator.load_state_dict(ckpt.generator.state_dict())  # copy_ casts fp16 to the run's fp32
 
     # ------------------------------------------------------------------ stages

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -33,12 +33,16 @@ Overwrite = Annotated[
 
 
 @contextlib.contextmanager
-def _writing(out_dir: Path, split: str, recipe: dict, overwrite: bool) -> Iterator[None]:
-    """Where the episodes go (``OUT_DIR/SPLIT``) is checked before the first episode is rendered: a path
-    that cannot be written, or a split that holds episodes another recipe made (another seed or size:
-    they would be replaced under the same names) without ``--overwrite``. That problem, or a full disk
-    later, ends the command with its message and exit code 1 (no traceback). With ``--overwrite``, the
-    split's older episodes beyond the new count are removed once the new ones are written."""
+def _writing(
+    out_dir: Path, split: str, recipe: dict, overwrite: bool, settings: Callable[[], object]
+) -> Iterator[None]:
+    """The settings (``settings()`` builds the generator's config, which raises ``ValueError`` on a bad
+    one) and where the episodes go (``OUT_DIR/SPLIT``) are checked before anything is written: bad
+    settings, a path that cannot be written, or a split that holds episodes another recipe made (another
+    seed or size: they would be replaced under the same names) without ``--overwrite``. Such a refusal
+    leaves OUT_DIR as it was (``dataset.json`` too); it, or a full disk later, ends the command with its
+    message and exit code 1 or 2 (no traceback). With ``--overwrite``, the split's older episodes beyond
+    the new count are removed once the new ones are written."""
     from lcvg_env.atomic import DiskFullError
     from lcvg_env.data.layout import begin_split, check_split, check_split_free, remove_episodes_beyond
     from lcvg_env.outputs import OutputError, check_output_dir
@@ -47,6 +51,10 @@ def _writing(out_dir: Path, split: str, recipe: dict, overwrite: bool) -> Iterat
         check_split(split)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--split") from exc
+    try:
+        settings()  # before begin_split records the recipe: a refused command writes nothing
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     try:
         check_output_dir(out_dir / split, "OUT_DIR")
         check_split_free(out_dir, split, recipe, overwrite)
@@ -81,10 +89,14 @@ def pusher(
     overwrite: Overwrite = False,
 ) -> None:
     """Render a BAIR-like robot-pushing dataset with MuJoCo (frames + ground truth per episode)."""
-    from lcvg_env.data.pusher import generate_pusher
+    from lcvg_env.data.pusher import PusherConfig, generate_pusher
 
     recipe = {"generator": "pusher", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
-    with _writing(out_dir, split, recipe, overwrite):
+
+    def settings() -> PusherConfig:
+        return PusherConfig(episodes=episodes, frames=frames, size=size, seed=seed, split=split)
+
+    with _writing(out_dir, split, recipe, overwrite, settings):
         try:
             summary = generate_pusher(
                 out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
@@ -108,13 +120,17 @@ def breakout(
     overwrite: Overwrite = False,
 ) -> None:
     """Record Atari Breakout episodes with ale-py (a Playable Video Generation dataset)."""
-    from lcvg_env.data.breakout import generate_breakout
+    from lcvg_env.data.breakout import BreakoutConfig, generate_breakout
 
     if (height == 0) != (width == 0):
         raise typer.BadParameter("Give both --height and --width, or neither.")
     size = (height, width) if height else None
     recipe = {"generator": "breakout", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
-    with _writing(out_dir, split, recipe, overwrite):
+
+    def settings() -> BreakoutConfig:
+        return BreakoutConfig(episodes=episodes, frames=frames, seed=seed, split=split, size=size)
+
+    with _writing(out_dir, split, recipe, overwrite, settings):
         try:
             summary = generate_breakout(
                 out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
@@ -136,12 +152,18 @@ def atari_tennis(
     overwrite: Overwrite = False,
 ) -> None:
     """Record Atari Tennis with ale-py: both players move (ours randomly, the opponent by the game)."""
-    from lcvg_env.data.atari_tennis import generate_atari_tennis
+    from lcvg_env.data.atari_tennis import AtariTennisConfig, generate_atari_tennis
 
     recipe = dict(
         generator="atari-tennis", seed=seed, frames=frames, size=size, frameskip=frameskip, episodes=episodes
     )
-    with _writing(out_dir, split, recipe, overwrite):
+
+    def settings() -> AtariTennisConfig:
+        return AtariTennisConfig(
+            episodes=episodes, frames=frames, size=size, seed=seed, split=split, frameskip=frameskip
+        )
+
+    with _writing(out_dir, split, recipe, overwrite, settings):
         try:
             summary = generate_atari_tennis(
                 out_dir,

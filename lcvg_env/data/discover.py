@@ -50,17 +50,46 @@ def _is_video(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
 
 
+GENERATOR_OPTIONS: dict[str, tuple[str, ...]] = {
+    "pusher": ("frames", "size"),
+    "breakout": ("frames", "size"),
+    "atari-tennis": ("frames", "size", "frameskip"),
+}
+"""The ``lcvg data`` generators, and the recorded settings (``dataset.json``) a new split should share."""
+
+
+def generator_command(root: Path, split: str) -> str | None:
+    """The ``lcvg data`` command that writes ``split`` into ``root`` like its other splits (the generator,
+    frames and size ``dataset.json`` records for them), or None when ``lcvg data`` cannot write ``split``
+    (not one of :data:`SPLITS`) or the splits present were not all made by one ``lcvg data`` generator."""
+    from lcvg_env.data.layout import recorded_recipe
+
+    recipes = [recorded_recipe(root, s) for s in SPLITS if (root / s).is_dir()]
+    generators = {recipe.get("generator") for recipe in recipes}
+    generator = generators.pop() if len(generators) == 1 else None
+    if split not in SPLITS or not recipes or generator not in GENERATOR_OPTIONS:
+        return None
+    parts = ["lcvg data", str(generator), str(root), "--split", split]
+    for key in GENERATOR_OPTIONS[str(generator)]:
+        value = recipes[0].get(key)
+        if key == "size" and generator == "breakout":  # (height, width), or None for ALE's own size
+            parts += ["--height", str(value[0]), "--width", str(value[1])] if value else []
+        elif value is not None:
+            parts += [f"--{key}", str(value)]
+    return " ".join(parts)
+
+
 def resolve_split_dir(root: Path, split: str) -> Path:
     """``root/split`` when root has split folders, else root itself (a folder of episodes)."""
     if (root / split).is_dir():
         return root / split
     present = [s for s in SPLITS if (root / s).is_dir()]
     if present:
+        command = generator_command(root, split)
+        make = f", or write a '{split}' split with `{command}`" if command else ""
         raise DataError(
-            f"{root} has no '{split}' split; it has {', '.join(present)}. Choose one of those (--split "
-            f"NAME on the command line, split=NAME in Python), or add a '{split}' split to {root} (the "
-            f"`lcvg data` generators write one with --split {split}, e.g. `lcvg data pusher {root} "
-            f"--split {split} --seed 7000`)."
+            f"{root} has no '{split}' split; it has {', '.join(present)}. Pass one of those (--split NAME "
+            f"on the command line, split=NAME in Python){make}."
         )
     return root
 

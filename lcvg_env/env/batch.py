@@ -116,7 +116,10 @@ class LCVGBatch:
         if "start_index" in options:
             index = options["start_index"]
             if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
-                raise ValueError(f"options['start_index'] must be an int in [0, {n}), got {index!r}.")
+                raise ValueError(
+                    f"options['start_index'] must be an int in [0, {n}) (or [-{n}, 0): from the end), got "
+                    f"{index!r}."
+                )
             return self.start_frames[index]
         return self.start_frames[rng.integers(n)]
 

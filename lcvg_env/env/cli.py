@@ -56,7 +56,11 @@ def make_env(
     device: str = "cpu",
 ) -> Any:
     """``gymnasium.make`` with the rgb_array render mode and the given overrides (``threads`` None: the
-    single env's default, 1); says on stderr which model file the env runs on."""
+    single env's default, 1); says on stderr which model file the env runs on.
+
+    The MuJoCo pusher takes only the options it has (:func:`mujoco_overrides`): ``--threads`` sets torch's
+    threads for the process (its learned criterion's compute), and ``--task``/``--players`` other than its
+    own reach task with one foreground raise ``ValueError`` before anything loads."""
     import gymnasium
 
     import lcvg_env  # noqa: F401  (registers the ids)
@@ -64,22 +68,41 @@ def make_env(
     from lcvg_env.model import env_model_path
     from lcvg_env.runtime import resolve_device
 
-    kwargs: dict[str, Any] = {"render_mode": "rgb_array", "device": resolve_device(device)}
-    if threads is not None:
-        kwargs["threads"] = threads
-    if checkpoint is not None:
-        kwargs["checkpoint"] = str(checkpoint)
-    if task is not None:
-        kwargs["task"] = task
-    if players is not None:
-        kwargs["players"] = players
     lcvg_ids = [e.id for e in (*ENV_IDS, MUJOCO_ENV_ID)]
     if env_id in gymnasium.registry and env_id not in lcvg_ids:
         raise ValueError(
             f"{env_id} is not an lcvg env; play and rollout run these ids: {', '.join(lcvg_ids)}."
         )
+    kwargs: dict[str, Any] = {"render_mode": "rgb_array", "device": resolve_device(device)}
+    if checkpoint is not None:
+        kwargs["checkpoint"] = str(checkpoint)
+    if env_id == MUJOCO_ENV_ID.id:
+        mujoco_overrides(env_id, task, threads, players)
+    else:
+        overrides = {"threads": threads, "task": task, "players": players}
+        kwargs.update({key: value for key, value in overrides.items() if value is not None})
     env_model_path(env_id, checkpoint)  # which file, said before the model loads
     return gymnasium.make(env_id, **kwargs)
+
+
+MUJOCO_FIXED = {"task": "reach", "players": 1}
+"""What the MuJoCo pusher always runs: the reach task with one foreground (no keyword changes it)."""
+
+
+def mujoco_overrides(env_id: str, task: str | None, threads: int | None, players: int | None) -> None:
+    """Apply the command's options to the MuJoCo pusher ``env_id``, which has no ``task``, ``threads`` or
+    ``players`` keyword: ``--threads`` becomes torch's thread count for the process (the env's only torch
+    compute is its learned criterion); ``--task``/``--players`` are accepted only when they name what the
+    env does anyway (:data:`MUJOCO_FIXED`), else a ``ValueError`` names the option and the id."""
+    from lcvg_env.runtime import set_threads
+
+    for option, value in (("task", task), ("players", players)):
+        if value is not None and value != MUJOCO_FIXED[option]:
+            raise ValueError(
+                f"{env_id} runs the reach task with one foreground: it has no --{option} {value}; "
+                f"drop --{option} (or pass --{option} {MUJOCO_FIXED[option]})."
+            )
+    set_threads(threads)
 
 
 def check_video_path(path: Path, option: str) -> Path:
@@ -87,7 +110,8 @@ def check_video_path(path: Path, option: str) -> Path:
     folder that exists or can be made, not a folder itself."""
     from lcvg_env.outputs import OutputError, check_output_file
 
-    check_output_file(path, option, example="session.mp4" if option == "--record" else "rollout.mp4")
+    example = {"--record": "session.mp4", "--video": "eval.mp4"}.get(option, "rollout.mp4")
+    check_output_file(path, option, example=example)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise OutputError(f"{option} {path}: give a video file ending in {', '.join(VIDEO_SUFFIXES)}.")
     return path

@@ -130,6 +130,18 @@ def installed_checkpoint_path(name: str) -> Path:
     return lcvg_home() / "checkpoints" / f"{check_model_name(name, 'model name')}.safetensors"
 
 
+def available_models() -> list[str]:
+    """The model names that resolve on this machine: installed under ``$LCVG_HOME/checkpoints`` or shipped
+    in the package, sorted."""
+    folders = (lcvg_home() / "checkpoints", ASSETS_DIR)
+    found = {p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.safetensors")}
+    return sorted(n for n in found if MODEL_NAME_RE.match(n) and not n.endswith("_detector"))
+
+
+def _names() -> str:
+    return ", ".join(available_models()) or "none installed"
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     """The checkpoint file for a model name or path (lookup order in the module docstring).
 
@@ -138,7 +150,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     text = os.fspath(name_or_path)
     if not text.strip():
         raise CheckpointNotFoundError(
-            f"The checkpoint is empty: pass a model name ({', '.join(MODELS)}) or a .safetensors file."
+            f"The checkpoint is empty: pass a model name ({_names()}) or a .safetensors file."
         )
     path = Path(text).expanduser()
     if path.is_file():
@@ -158,7 +170,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
         hint = f"; this looks like a run folder: pass {inside}" if inside.is_file() else ""
         raise CheckpointNotFoundError(
             f"Checkpoint {path} is a folder, not a checkpoint file{hint}. Pass the path of a .safetensors "
-            f"file or a model name ({', '.join(MODELS)})."
+            f"file or a model name ({_names()})."
         )
     looks_like_path = path.suffix == ".safetensors" or os.sep in text or "/" in text
     if looks_like_path or not MODEL_NAME_RE.match(text):
@@ -167,7 +179,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
         )
         raise CheckpointNotFoundError(
             f"Checkpoint {text!r} {what}. Pass the path of an existing .safetensors file "
-            f"or a model name ({', '.join(MODELS)}; names are letters, digits, '_' and '-')."
+            f"or a model name ({_names()}; names are letters, digits, '_' and '-')."
         )
     for candidate in candidates:
         if candidate.is_file():
@@ -180,13 +192,14 @@ def _missing_message(name: str, searched: list[Path]) -> str:
     model = MODELS.get(name)
     if model is None:
         return (
-            f"No checkpoint named {name!r}: neither {where} exists. Known names: {', '.join(MODELS)}; "
+            f"No checkpoint named {name!r}: neither {where} exists. Models on this machine: {_names()}; "
             f"or create one with `lcvg train DATA_DIR --out runs/{name} --install-as {name}`, "
-            "or pass checkpoint=PATH."
+            "or pass the path of a .safetensors file."
         )
     return (
         f"No {name!r} world model found: neither {where} exists. Create one with:\n"
         f"    {model.create}\n"
-        f"or pass checkpoint=PATH/TO/model.safetensors (e.g. gymnasium.make(..., checkpoint=...)). "
+        f"or pass the path of a .safetensors file (gymnasium.make(..., checkpoint=PATH), or the "
+        "command's model argument). "
         f"Set LCVG_HOME to look elsewhere than {lcvg_home()}."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,10 +56,12 @@ def _fmt(value: Any) -> str:
 
 
 def _label(template: str, row: dict[str, Any]) -> str:
-    try:
-        return template.format(**row)
-    except (KeyError, IndexError):
-        return template
+    """The row's label with its sample sizes filled in; without them (a skipped metric: None) the label
+    alone, as "KID" rather than "KID (None-frame subsets)"."""
+    fields = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    if any(row.get(name) is None for name in fields):
+        return template.split(" (", 1)[0]
+    return template.format(**row)
 
 
 def render_table(result: EvalResult) -> Any:
@@ -172,9 +175,15 @@ def evaluate(
     ] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     skip: Annotated[
-        list[str] | None, typer.Option(help="Skip a weight-based metric: lpips_alex, lpips_vgg, fid, fvd.")
+        list[str] | None,
+        typer.Option(
+            help="Skip a weight-based metric: lpips_alex, lpips_vgg, fid (and with it KID: both read the "
+            "Inception features), fvd."
+        ),
     ] = None,
-    solver: Annotated[str, typer.Option(help="Control fitting solver: fast or reference.")] = "fast",
+    solver: Annotated[
+        str, typer.Option(help="Control fitting solver: fast, reference (the paper's) or brute (exhaustive).")
+    ] = "fast",
     detector: Annotated[
         str,
         typer.Option(

@@ -64,6 +64,8 @@ class PolicyResult:
     at each episode's last step (reach only)."""
     seconds: float
     video: str | None = None
+    video_error: str | None = None
+    """Why the video was not written (ffmpeg stopped, a full disk); the figures above stand."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -154,7 +156,10 @@ def evaluate_policy(
         seconds=round(time.perf_counter() - start, 2),
     )
     if video_path is not None and video_episodes > 0:
-        result.video = str(_write_episodes(batches[0].frames[:video_episodes], video_path, venv))
+        try:  # the figures are computed: a video that cannot be written does not take them with it
+            result.video = str(_write_episodes(batches[0].frames[:video_episodes], video_path, venv))
+        except (ValueError, OSError) as e:  # write_video's OutputError (a ValueError), the disk
+            result.video_error = str(e)
     return result
 
 

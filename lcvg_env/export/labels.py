@@ -177,7 +177,7 @@ def export_labels(
     if max_episodes is not None and max_episodes < 1:
         raise ValueError(f"--max-episodes must be >= 1 (or left out for every episode), got {max_episodes}.")
     check_output_dir(out, "--out")  # a folder that cannot be written fails now, not after the model loads
-    check_dataset_id(dataset_id)
+    check_dataset_id(dataset_id, output_format)
     ckpt = open_model(checkpoint, device=device)
     checkpoint = ckpt.path
     mode = check_mode(control or ckpt.control_mode)

@@ -71,9 +71,11 @@ def mimic(
     """
     from lcvg_env.model import open_model, to_frames
 
+    if max_frames is not None and max_frames < 2:
+        raise ValueError(f"max_frames must be >= 2 (a move needs two frames), got {max_frames}.")
     ckpt = open_model(checkpoint)
     frames = driving if isinstance(driving, np.ndarray) else _driving_frames(driving, episode, ckpt.size)
-    frames = frames[:max_frames] if max_frames else frames
+    frames = frames if max_frames is None else frames[:max_frames]
     if len(frames) < 2:
         raise ValueError(f"The driving video needs at least 2 frames, got {len(frames)}.")
     start = ckpt.start_frames[0] if start_frame is None else start_frame

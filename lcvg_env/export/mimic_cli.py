@@ -25,7 +25,7 @@ def mimic_command(
     ] = None,
     episode: Annotated[int, typer.Option(help="Which episode when DRIVING_VIDEO holds several.")] = 0,
     max_frames: Annotated[
-        int | None, typer.Option(help="Use at most this many driving frames (default: all).")
+        int | None, typer.Option(min=2, help="Use at most this many driving frames, >= 2 (default: all).")
     ] = None,
     fps: Annotated[float, typer.Option(help="Frames per second of the mp4.")] = 8.0,
     threads: Threads = THREADS_DEFAULT,

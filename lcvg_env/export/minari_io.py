@@ -52,9 +52,15 @@ DATASET_ID_RE = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+-v\d+$")
 ``D4RL/door/human-v2``): never a path (no ``.`` or ``..``)."""
 
 
-def check_dataset_id(dataset_id: str | None) -> str | None:
+def check_dataset_id(dataset_id: str | None, output_format: str = "minari") -> str | None:
     """``dataset_id`` when it is None or a Minari id (:data:`DATASET_ID_RE`), else a ``ValueError``: checked
-    before the export's work, as the id becomes folders under OUT (``../x-v0`` would escape it)."""
+    before the export's work, as the id becomes folders under OUT (``../x-v0`` would escape it). An id given
+    with another ``output_format`` than Minari would be ignored: refused too."""
+    if dataset_id is not None and output_format != "minari":
+        raise ValueError(
+            f"--dataset-id names a Minari dataset; with --format {output_format} it would be ignored: drop "
+            "it, or pass --format minari."
+        )
     if dataset_id is not None and not DATASET_ID_RE.match(dataset_id):
         raise ValueError(
             f"--dataset-id {dataset_id!r} is not a Minari dataset id: use [namespace/]name-vN with letters, "

@@ -147,7 +147,7 @@ def export_rollouts(
             f"{steps}, {num_envs}."
         )
     check_output_dir(out, "--out")  # a folder that cannot be written fails now, not after the model loads
-    check_dataset_id(dataset_id)
+    check_dataset_id(dataset_id, output_format)
     # The env checks the checkpoint and the options before OUT is opened: a bad option writes nothing.
     ckpt = open_model(checkpoint, device=device)
     ranges = {"max_displacement": max_displacement, "max_rotation": max_rotation}

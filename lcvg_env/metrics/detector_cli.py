@@ -47,8 +47,11 @@ def train(
     device: Device = DEVICE_DEFAULT,
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", hidden=True)] = None,
 ) -> None:
-    """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives)."""
+    """Train the tip detector on real frames (true tip_px and arm_mask; arm-free renders as negatives).
+
+    DATA_DIR needs a train split (trained on) and a val split (the best weights on it are kept)."""
     from lcvg_env.atomic import is_disk_full
+    from lcvg_env.metrics.detector_data import check_training_data
     from lcvg_env.metrics.detector_train import TrainArgs, main
     from lcvg_env.outputs import check_output_file, describe_os_error
     from lcvg_env.runtime import resolve_device
@@ -59,6 +62,8 @@ def train(
     try:
         if precision not in ("bf16", "fp32"):
             raise ValueError(f"--precision {precision!r}: use bf16 or fp32.")
+        if episodes is not None and episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {episodes}.")
         args = TrainArgs(
             data=str(data_dir), out=str(out), steps=steps, batch_size=batch_size, lr=lr,
             eval_every=eval_every, episodes=episodes, report=tuple(report or ()), seed=seed,
@@ -66,10 +71,16 @@ def train(
         )  # fmt: skip
         # the output is checked before hours of training, not at the save
         check_output_file(out, "--out", example="tip_detector.safetensors")
+        if out.suffix != ".safetensors":  # as `lcvg checkpoint bundle` checks its OUT
+            raise ValueError(f"--out {out} must end in .safetensors, e.g. {out.with_suffix('.safetensors')}.")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
+        check_training_data(data_dir, episodes, args.report)  # before the arm-free renders and training
         main(args, log=typer.echo)
+    except ValueError as exc:  # DataError too: the data (a file, annotations, dataset.json) is unusable
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     except OSError as exc:
         if not is_disk_full(exc):
             raise

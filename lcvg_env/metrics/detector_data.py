@@ -15,8 +15,12 @@ import json
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lcvg_env.data.episodes import Episode
 
 
 @dataclass
@@ -52,12 +56,7 @@ def load_tip_data(
         raise ValueError(f"{root}: the {split!r} split has no episodes.")
     frames, tips, masks, index = [], [], [], []
     for i, ep in enumerate(eps):
-        ann = ep.annotations()
-        if ann is None or "tip_px" not in ann or "arm_mask" not in ann:
-            raise ValueError(
-                f"{ep.source}: no tip_px/arm_mask annotations. The tip detector needs data made by "
-                "`lcvg data pusher` (annotations.npz beside the frames)."
-            )
+        ann = _tip_annotations(ep)
         f = ep.frames()
         frames.append(f)
         tips.append(ann["tip_px"].astype(np.float32))
@@ -67,6 +66,111 @@ def load_tip_data(
     if arm_free:
         data.free = render_arm_free(root, split, [ep.name for ep in eps], data.tips)
     return data
+
+
+def _tip_annotations(ep: Episode) -> dict[str, np.ndarray]:
+    """The annotations of episode ``ep``; a ``ValueError`` when they hold no ``tip_px``/``arm_mask``."""
+    ann = ep.annotations()
+    if ann is None or "tip_px" not in ann or "arm_mask" not in ann:
+        raise ValueError(
+            f"{ep.source}: no tip_px/arm_mask annotations. The tip detector needs data made by "
+            "`lcvg data pusher` (annotations.npz beside the frames)."
+        )
+    return ann
+
+
+TRAINING_SPLITS: tuple[str, ...] = ("train", "val")
+"""The splits of DATA_DIR ``lcvg detector train`` reads: it trains on train and keeps the weights that
+score best on val."""
+
+
+def check_training_data(
+    root: str | os.PathLike, episodes: int | None = None, report: tuple[str, ...] = ()
+) -> None:
+    """What ``lcvg detector train`` reads, checked before any long work (arm-free renders, training): the
+    :data:`TRAINING_SPLITS` of ``root`` (the first ``episodes`` of train) and the ``ROOT:SPLIT`` sets of
+    ``report`` must be pusher data: split folders of episodes with ``tip_px``/``arm_mask``, recorded as made
+    by ``lcvg data pusher`` in ``dataset.json`` (the arm-free twins are rendered again from that record).
+
+    Frame headers and annotations are read, no frame is decoded. Raises ``ValueError`` (a
+    :class:`~lcvg_env.data.episodes.DataError` for a broken file) that names the problem and what to do.
+    """
+    from lcvg_env.data import open_episodes
+
+    root = Path(root).expanduser()
+    _check_training_splits(root)
+    sets = [(root, "train", episodes), (root, "val", None)]
+    sets += [(Path(r).expanduser(), s, None) for r, s in (item.rsplit(":", 1) for item in report)]
+    for where, split, limit in sets:
+        if not (where / split).is_dir():  # a --report set: DATA_DIR's splits are checked above
+            raise ValueError(
+                f"--report {where}:{split}: {where / split} is not a split folder; give ROOT:SPLIT of a "
+                f"held-out split made by `lcvg data pusher`, e.g. {where}:test."
+            )
+        _check_made_by_pusher(where, split)
+        eps = list(open_episodes(where, split=split, strict=True))[:limit]
+        if not eps:
+            raise ValueError(f"{where}: the {split!r} split has no episodes.")
+        for ep in eps:
+            _tip_annotations(ep)
+        if _made_by(where, split) is None:
+            raise ValueError(
+                f"{where / 'dataset.json'} does not record that `lcvg data pusher` made the {split!r} split; "
+                "the detector's negatives are its episodes rendered again without the arm from that record. "
+                f"Write the split with `lcvg data pusher {where} --split {split}`."
+            )
+
+
+def _check_training_splits(root: Path) -> None:
+    """A ``ValueError`` unless ``root`` is a folder with the :data:`TRAINING_SPLITS`, none of them made by
+    another ``lcvg data`` generator; it says how to write a missing split where that is safe."""
+    from lcvg_env.data.discover import generator_command
+    from lcvg_env.data.layout import SPLITS
+
+    needs = (
+        "`lcvg detector train` needs a dataset folder made by `lcvg data pusher`, with a 'train' split to "
+        "train on and a 'val' split to select the weights on"
+    )
+    if not root.is_dir():
+        raise ValueError(f"DATA_DIR {root} {'is a file' if root.exists() else 'does not exist'}; {needs}.")
+    for split in TRAINING_SPLITS:
+        _check_made_by_pusher(root, split)
+    missing = [s for s in TRAINING_SPLITS if not (root / s).is_dir()]
+    if not missing:
+        return
+    present = [s for s in SPLITS if (root / s).is_dir()]
+    commands: list[str | None] = []
+    if present:  # the command that writes a split like the others, if one generator made them
+        commands = [generator_command(root, s) for s in missing]
+    elif not any(not p.name.startswith(".") for p in root.iterdir()):  # an empty folder
+        commands = [f"lcvg data pusher {root} --split {s}" for s in missing]
+    if commands and all(c and c.startswith("lcvg data pusher ") for c in commands):
+        todo = "Write " + ("it" if len(missing) == 1 else "them") + " with "
+        todo += " and ".join(f"`{c}`" for c in commands)
+    else:
+        todo = "Pass such a folder as DATA_DIR"
+    has = f"it has {', '.join(present)}" if present else "it has no split folders"
+    raise ValueError(
+        f"DATA_DIR {root} has no {' or '.join(map(repr, missing))} split ({has}); {needs}. {todo}."
+    )
+
+
+def _made_by(root: Path, split: str) -> str | None:
+    """The generator ``dataset.json`` records for ``split`` (None when it records none)."""
+    from lcvg_env.data.layout import recorded_recipe
+
+    generator = recorded_recipe(root, split).get("generator")
+    return generator if isinstance(generator, str) else None
+
+
+def _check_made_by_pusher(root: Path, split: str) -> None:
+    """A ``ValueError`` when ``dataset.json`` records that another generator made ``split``."""
+    generator = _made_by(root, split)
+    if generator not in (None, "pusher"):
+        raise ValueError(
+            f"{root}: the {split!r} split was made by `lcvg data {generator}`, whose episodes hold no "
+            "tip_px/arm_mask annotations; the tip detector needs data made by `lcvg data pusher`."
+        )
 
 
 def split_recipe(root: str | os.PathLike, split: str) -> dict:

@@ -29,6 +29,7 @@ from lcvg_env.metrics.detector_augment import AugmentConfig, compose
 from lcvg_env.metrics.detector_data import TipData, load_tip_data, split_recipe
 from lcvg_env.metrics.detector_eval import evaluate_detector, figures_on
 from lcvg_env.model import to_model_range
+from lcvg_env.outputs import finite_json
 
 
 @dataclass
@@ -153,7 +154,7 @@ def train_detector(
             score = selection_score(fig)
             row = {"step": step, "seconds": round(time.perf_counter() - start, 1), **logs, "val": fig}
             history.append(row)
-            log(json.dumps({**row, "val_score": round(score, 4)}))
+            log(json.dumps(finite_json({**row, "val_score": round(score, 4)})))  # no tip found: score inf
             if score < best["score"] or "state" not in best:  # the first validation is kept in any case
                 best = {"score": score, "step": step, "state": copy.deepcopy(ema.state_dict()), "val": fig}
     final = TipDetector(args.detector)

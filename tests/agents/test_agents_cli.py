@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
@@ -98,3 +99,47 @@ def test_checkpoint_option_names_the_world_model_as_env_commands_do(agent_checkp
         app, [*base, "--checkpoint", str(agent_checkpoint), "--env-kwargs", "checkpoint=other.safetensors"]
     )
     assert result.exit_code == 1 and "name two models" in result.output
+
+
+def test_train_refuses_the_real_pusher_in_one_line_before_any_work(tmp_path):
+    from lcvg_agents.envs import make_sb3_env
+
+    out = tmp_path / "r"
+    args = ["agent", "train", "LCVG-PusherMuJoCo-v0", "--timesteps", "10", "--n-envs", "1", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message and message.startswith("Error: LCVG-PusherMuJoCo-v0 is the real pusher")
+    assert "lcvg agent eval RUN_DIR LCVG-PusherMuJoCo-v0" in message and "LCVG-Pusher-v0" in message
+    assert not out.exists()
+    with pytest.raises(ValueError, match="lcvg agent eval"):  # the library path says the same
+        make_sb3_env("LCVG-PusherMuJoCo-v0", 1)
+
+
+def test_eval_refuses_a_video_that_is_no_mp4_before_the_envs_load(tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_agents.envs.make_vector_env", lambda *a, **k: pytest.fail("built the envs"))
+    out = tmp_path / "row.json"
+    args = ["agent", "eval", "random", "LCVG-Pusher-v0", "--video", str(tmp_path / "x.webm")]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message and message.startswith("Error: --video")
+    assert "x.webm: give a video file ending in .mp4" in message and not out.exists()
+
+
+def test_eval_keeps_its_figures_when_the_video_cannot_be_written(agent_checkpoint, tmp_path, monkeypatch):
+    from lcvg_env.outputs import OutputError
+
+    def broken_ffmpeg(frames, path, *args, **kwargs):
+        raise OutputError(f"{path}: could not write the video (ffmpeg stopped: [Errno 32] Broken pipe).")
+
+    monkeypatch.setattr("lcvg_env.env.render.write_video", broken_ffmpeg)
+    out, video = tmp_path / "row.json", tmp_path / "x.mp4"
+    args = ["agent", "eval", "random", "LCVG-Pusher-v0", "--episodes", "2", "--n-envs", "2", "--video"]
+    result = runner.invoke(app, [*args, str(video), "--json", str(out), *env_args(agent_checkpoint)])
+    assert result.exit_code == 1
+    row = json.loads(out.read_text())  # written although the video failed
+    assert row["episodes"] == 2 and len(row["returns"]) == 2 and row["video"] is None
+    assert "Broken pipe" in row["video_error"]
+    assert json.loads(result.stdout)["mean_return"] == row["mean_return"]  # the figures were printed
+    assert "could not write the video" in result.stderr.strip().splitlines()[-1] and not video.exists()

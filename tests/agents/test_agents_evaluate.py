@@ -41,6 +41,24 @@ def test_scripted_controller_succeeds_and_beats_random(colour_checkpoint, tmp_pa
     assert (tmp_path / "s.mp4").stat().st_size > 0 and scripted.video == str(tmp_path / "s.mp4")
 
 
+def test_a_video_that_cannot_be_written_keeps_the_figures(colour_checkpoint, tmp_path, monkeypatch):
+    """ffmpeg stopping at the end (agent eval, agent train's final evaluation) costs the video, not the
+    evaluation: the figures come back with the reason."""
+    from lcvg_env.outputs import OutputError
+
+    def broken_ffmpeg(frames, path, *args, **kwargs):
+        raise OutputError(f"{path}: could not write the video (ffmpeg stopped).")
+
+    venv = colour_env(colour_checkpoint, num_envs=2)
+    ok = evaluate_policy(baseline_policy("scripted", venv), venv, 2, seed=5)
+    monkeypatch.setattr("lcvg_env.env.render.write_video", broken_ffmpeg)
+    result = evaluate_policy(
+        baseline_policy("scripted", venv), venv, 2, seed=5, video_path=tmp_path / "v.mp4"
+    )
+    assert result.returns == ok.returns and result.video is None
+    assert "ffmpeg stopped" in result.video_error and result.to_json()["video_error"] == result.video_error
+
+
 def test_evaluation_is_seeded_and_counts_episodes(colour_checkpoint):
     venv = colour_env(colour_checkpoint, num_envs=3)
     policy = baseline_policy("random", venv, seed=1)

@@ -23,8 +23,40 @@ def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
 
 
 def test_missing_split_names_the_present_ones(layout_root: Path) -> None:
-    with pytest.raises(DataError, match="no 'test' split; it has train, val"):
+    with pytest.raises(DataError, match="no 'test' split; it has train, val") as info:
         open_episodes(layout_root, split="test")
+    assert "lcvg data" not in str(info.value)  # no generator made these splits: only "pass one of those"
+
+
+@pytest.mark.parametrize(
+    ("generator", "recipe", "options"),
+    [
+        ("pusher", {"frames": 6, "size": 32}, "--frames 6 --size 32"),
+        ("breakout", {"frames": 6, "size": [32, 40]}, "--frames 6 --height 32 --width 40"),
+        ("atari-tennis", {"frames": 6, "size": 32, "frameskip": 2}, "--frames 6 --size 32 --frameskip 2"),
+    ],
+)
+def test_missing_split_of_a_generated_dataset_says_how_to_write_it_only_if_lcvg_data_can(
+    layout_root: Path, generator: str, recipe: dict, options: str
+) -> None:
+    from lcvg_env.data.layout import update_dataset_info
+
+    for split in ("train", "val"):
+        update_dataset_info(layout_root, split, {"generator": generator, "seed": 0, **recipe})
+    with pytest.raises(DataError) as info:
+        open_episodes(layout_root, split="test")
+    assert str(info.value) == (
+        f"{layout_root} has no 'test' split; it has train, val. Pass one of those (--split NAME on the "
+        f"command line, split=NAME in Python), or write a 'test' split with "
+        f"`lcvg data {generator} {layout_root} --split test {options}`."
+    )
+    with pytest.raises(DataError, match=r"it has train, val\. Pass one of those") as info:
+        open_episodes(layout_root, split="nosplit")  # `lcvg data` refuses this name: not suggested
+    assert "lcvg data" not in str(info.value) and "nosplit --" not in str(info.value)
+    update_dataset_info(layout_root, "val", {"generator": "something-else"})
+    with pytest.raises(DataError) as info:
+        open_episodes(layout_root, split="test")  # not one lcvg generator's dataset: not suggested
+    assert "lcvg data" not in str(info.value)
 
 
 def test_empty_episode_folder_is_skipped(layout_root: Path) -> None:

@@ -153,3 +153,35 @@ def test_keys_and_policies_map_to_actions(tiny_ckpt: Path) -> None:
     np.testing.assert_array_equal(keys_to_action(False, False, False, False, controls), [0, 0, 0])
     assert parse_policy("random", 3) is None
     np.testing.assert_array_equal(parse_policy("constant:0.5,-1", 2), [0.5, -1.0])
+
+
+def test_rollout_runs_the_mujoco_pusher_with_the_options_it_has(tiny_ckpt64: Path, tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    out = tmp_path / "real.mp4"
+    args = ["rollout", "LCVG-PusherMuJoCo-v0", "-c", str(tiny_ckpt64), "--steps", "3", "--out", str(out)]
+    try:
+        # --threads is torch's setting for the process; --task reach and --players 1 are what it runs anyway
+        result = CliRunner().invoke(app, [*args, "--threads", "2", "--task", "reach", "--players", "1"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert result.exit_code == 0, result.output
+    assert "4 frames, 3 steps" in result.output and out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [("rollout", "--task", "none"), ("rollout", "--players", "2"), ("play", "--task", "reach_each")],
+)
+def test_mujoco_pusher_refuses_a_task_or_players_it_cannot_run_in_one_line(
+    command: str, option: str, value: str, tmp_path: Path, headless: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gymnasium, "make", lambda *a, **k: pytest.fail("built the env"))
+    extra = ["--out", str(tmp_path / "v.mp4")] if command == "rollout" else ["--max-steps", "1"]
+    result = CliRunner().invoke(app, [command, "LCVG-PusherMuJoCo-v0", option, value, *extra])
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message and message.startswith("Error: LCVG-PusherMuJoCo-v0")
+    assert f"{option} {value}" in message and f"drop {option}" in message

@@ -206,6 +206,10 @@ def test_mimic_command_writes_side_by_side_video(tiny_checkpoint: Path, tmp_path
     Image.fromarray(moving_square(0, start=(20, 20))[0][0]).resize((48, 48)).save(start)
     result = mimic(tiny_checkpoint, frames)
     assert result.side_by_side().shape == (5, 32, 64, 3) and result.controls_px.shape == (4, 2)
+    assert mimic(tiny_checkpoint, frames, max_frames=3).controls_px.shape == (2, 2)  # the first 3 frames
+    for bad in (0, 1, -2):  # a negative count was a slice from the end, 0 meant all
+        with pytest.raises(ValueError, match="max_frames must be >= 2"):
+            mimic(tiny_checkpoint, frames, max_frames=bad)
     out = tmp_path / "mimic.mp4"
     cli = CliRunner().invoke(
         app, ["mimic", str(tiny_checkpoint), str(driving), "--start-frame", str(start), "--out", str(out)]
@@ -252,3 +256,16 @@ def test_rollouts_with_the_arm_response_export_commands_and_moves(tmp_path: Path
     plain = tmp_path / "plain"
     export_rollouts(ckpt, plain, max_displacement=4.0, **kwargs)  # the default: infos as before
     assert "commanded_px" not in load_episode(sorted((plain / "episodes").glob("*.npz"))[0])["infos"]
+
+
+@pytest.mark.parametrize("kind", ["labels", "rollouts"])
+def test_a_dataset_id_with_npz_is_refused_before_anything_is_written(tmp_path: Path, kind: str) -> None:
+    """--dataset-id names a Minari dataset: with --format npz it was silently ignored."""
+    from lcvg_env.cli import app
+
+    out = tmp_path / "out"
+    src = ["pusher_tiny", str(tmp_path / "data")] if kind == "labels" else ["pusher_tiny"]
+    argv = ["export", kind, *src, "--out", str(out), "--format", "npz", "--dataset-id", "lcvg/x-v0"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1 and "with --format npz it would be ignored" in result.output
+    assert not out.exists()

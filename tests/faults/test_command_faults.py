@@ -110,8 +110,9 @@ def test_label_export_with_a_bad_option_writes_nothing(ckpt, tmp_path, extra, me
         (["-o", "{tmp}/x.avi"], "give a video file ending in .mp4"),
         (["--fps", "0"], "--fps must be a number > 0"),
         (["--threads", "0"], "--threads must be an integer >= 1"),
+        (["--max-frames", "-5"], "Input should be greater than or equal to 2"),
     ],
-    ids=["folder", "under-a-file", "suffix", "fps", "threads"],
+    ids=["folder", "under-a-file", "suffix", "fps", "threads", "max-frames"],
 )
 def test_mimic_checks_its_options_before_the_model_opens(ckpt, tmp_path, monkeypatch, extra, message):
     monkeypatch.setattr("lcvg_env.model.open_model", must_not_run)
@@ -313,6 +314,7 @@ def test_full_disk_while_bundling_is_one_line_and_keeps_the_old_file(ckpt, tmp_p
 
 
 def test_full_disk_while_training_the_detector_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("lcvg_env.metrics.detector_data.check_training_data", lambda *args: None)  # usable
     monkeypatch.setattr("lcvg_env.metrics.detector_train.main", fills_disk)
     argv = ["detector", "train", str(tmp_path), "--out", str(tmp_path / "tip.safetensors")]
     text = clean_exit(runner.invoke(app, argv))

@@ -387,6 +387,47 @@ def test_generating_into_a_split_another_seed_made_is_refused_unless_overwrite(t
     assert not np.array_equal(episodes[0].frames(), before)
 
 
+BAD_DATA_SETTINGS = [  # (generator, settings that make a tiny run, one bad setting)
+    ("pusher", ("--frames", "3", "--size", "32"), ("--episodes", "0")),
+    ("pusher", ("--frames", "3", "--size", "32"), ("--frames", "1")),
+    ("pusher", ("--frames", "3", "--size", "32"), ("--size", "3")),
+    ("breakout", ("--frames", "3"), ("--height", "5", "--width", "5")),
+    ("breakout", ("--frames", "3"), ("--episodes", "0")),
+    ("atari-tennis", ("--frames", "3", "--size", "32"), ("--size", "200")),
+    ("atari-tennis", ("--frames", "3", "--size", "32"), ("--frameskip", "0")),
+]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("generator", "tiny", "bad"), BAD_DATA_SETTINGS)
+def test_refused_data_settings_leave_an_existing_split_and_its_dataset_json_as_they_were(
+    tmp_path, generator, tiny, bad
+):
+    root = tmp_path / "d"
+    for i in range(2):
+        write_episode(root / "train", f"{i:05d}", np.full((3, 32, 32, 3), 40 * i, np.uint8), {})
+    recipe = {"generator": generator, "seed": 0, "frames": 3, "episodes": 2, "complete": True}
+    layout_module.update_dataset_info(root, "train", recipe)
+    before = _files(root)
+    result = _cli("data", generator, root, *tiny, "--seed", "5", *bad, "--overwrite")
+    assert result.exit_code == 2 and "Invalid value" in result.output and "Traceback" not in result.output
+    assert _files(root) == before  # dataset.json still records seed 0: nothing was written
+    result = _cli("data", generator, root, *tiny, "--seed", "5", "--episodes", "1")  # no --overwrite
+    assert result.exit_code == 1 and "already holds 2 episode(s)" in result.output
+    assert "pass --overwrite" in result.output
+    assert _files(root) == before
+
+
+@pytest.mark.parametrize(("generator", "tiny", "bad"), BAD_DATA_SETTINGS)
+def test_refused_data_settings_on_a_new_folder_create_nothing(tmp_path, generator, tiny, bad):
+    result = _cli("data", generator, tmp_path / "new", *tiny, *bad)
+    assert result.exit_code == 2 and "Invalid value" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "new").exists()
+
+
 def test_ctrl_c_while_generating_data_says_what_is_kept_and_the_same_command_continues(tmp_path, monkeypatch):
     pytest.importorskip("mujoco")
     from lcvg_env.data import pusher as pusher_module

@@ -37,10 +37,11 @@ def env(ckpt):
         ({"frame": np.zeros((32, 32, 4), np.uint8)}, r"\(32, 32, 4\)"),
         ({"frame": np.zeros((32, 32, 3), np.float32)}, r"got float32"),
         ({"start_index": True}, r"start_index'\] must be an int"),
-        ({"start_index": 6}, r"must be an int in \[0, 6\)"),
+        ({"start_index": 6}, r"must be an int in \[0, 6\) \(or \[-6, 0\): from the end\)"),
+        ({"start_index": -7}, r"must be an int in \[0, 6\)"),
         ({"frames": np.zeros((32, 32, 3), np.uint8)}, r"Unknown reset options \['frames'\]"),
     ],
-    ids=["0x0", "zero-width", "gray", "rgba", "float", "bool-index", "index-range", "typo"],
+    ids=["0x0", "zero-width", "gray", "rgba", "float", "bool-index", "index-range", "index-below", "typo"],
 )
 def test_bad_reset_options_are_refused(env, options, message):
     with pytest.raises(ValueError, match=message):

@@ -212,3 +212,128 @@ def test_cli_train_then_eval(pusher_root: Path, tmp_path: Path) -> None:
         app, ["detector", "eval", str(pusher_root), "--detector", str(tmp_path / "no")]
     )
     assert result.exit_code == 1 and "lcvg detector train" in result.output
+
+
+# ------------------------------------------------------------- `lcvg detector train`: bad input, log lines
+def _fake_pusher(
+    root: Path, splits: tuple[str, ...] = ("train", "val"), generator: str | None = "pusher"
+) -> Path:
+    """Episodes shaped like `lcvg data pusher`'s (16x16, tip_px + arm_mask; breakout's paddle_px otherwise),
+    with their recipe in dataset.json unless ``generator`` is None. No MuJoCo needed."""
+    from lcvg_env.data.layout import update_dataset_info, write_episode
+
+    if generator in ("pusher", None):
+        ann = {"tip_px": np.full((3, 2), 8.0, np.float32), "arm_mask": np.zeros((3, 16, 16), bool)}
+    else:
+        ann = {"paddle_px": np.full((3, 2), 8.0, np.float32)}
+    for split in splits:
+        write_episode(root / split, "00000", np.zeros((3, 16, 16, 3), np.uint8), ann)
+        if generator is not None:
+            update_dataset_info(root, split, {"generator": generator, "seed": 0, "frames": 3, "size": 16})
+    return root
+
+
+def _detector_train(*args: object):
+    from typer.testing import CliRunner
+
+    from lcvg_env.cli import app
+
+    return CliRunner().invoke(app, ["detector", "train", *map(str, args)])
+
+
+def _long_work(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the training started before the bad input was reported")
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "DATA_DIR {d} does not exist; `lcvg detector train` needs a dataset folder made by"),
+        ("file", "DATA_DIR {d} is a file; `lcvg detector train` needs a dataset folder made by"),
+        (
+            "empty",
+            "has no 'train' or 'val' split (it has no split folders); `lcvg detector train` needs a dataset "
+            "folder made by `lcvg data pusher`, with a 'train' split to train on and a 'val' split to select "
+            "the weights on. Write them with `lcvg data pusher {d} --split train` and "
+            "`lcvg data pusher {d} --split val`.",
+        ),
+        (
+            "no-val",
+            "DATA_DIR {d} has no 'val' split (it has train); `lcvg detector train` needs a dataset folder "
+            "made by `lcvg data pusher`, with a 'train' split to train on and a 'val' split to select the "
+            "weights on. Write it with `lcvg data pusher {d} --split val --frames 3 --size 16`.",
+        ),
+        ("breakout", "{d}: the 'train' split was made by `lcvg data breakout`, whose episodes hold no"),
+        ("no-annotations", "00000: no tip_px/arm_mask annotations. The tip detector needs data made by"),
+        ("no-record", "does not record that `lcvg data pusher` made the 'train' split"),
+        ("bad-report", "--report {d}:test: {d}/test is not a split folder"),
+    ],
+    ids=["missing", "file", "empty", "no-val", "breakout", "no-annotations", "no-record", "bad-report"],
+)
+def test_detector_train_refuses_unusable_data_in_one_line_before_it_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, message: str
+) -> None:
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", _long_work)
+    data = tmp_path / "data"
+    if case == "file":
+        data.write_text("not a dataset")
+    elif case == "empty":
+        data.mkdir()
+    elif case == "no-val":
+        _fake_pusher(data, ("train",))
+    elif case == "breakout":
+        _fake_pusher(data, generator="breakout")
+    elif case in ("no-annotations", "no-record"):
+        _fake_pusher(data, generator=None)
+        if case == "no-annotations":
+            (data / "train" / "00000" / "annotations.npz").unlink()
+    elif case == "bad-report":
+        _fake_pusher(data)
+    extra = ["--report", f"{data}:test"] if case == "bad-report" else []
+    result = _detector_train(data, "--out", tmp_path / "det.safetensors", *extra)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]  # one line, no traceback
+    assert result.output.startswith("Error: ") and message.format(d=data) in result.output
+    assert "--split NAME" not in result.output  # `detector train` has no --split option
+    assert not (tmp_path / "det.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "{tmp}/det.txt"], "--out {tmp}/det.txt must end in .safetensors, e.g. {tmp}/det.saf"),
+        (["--out", "{tmp}/det.safetensors", "--episodes", "0"], "--episodes must be >= 1, got 0."),
+    ],
+    ids=["out-suffix", "episodes"],
+)
+def test_detector_train_refuses_a_bad_option_before_it_reads_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str
+) -> None:
+    monkeypatch.setattr("lcvg_env.metrics.detector_data.check_training_data", _long_work, raising=False)
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.main", _long_work)
+    result = _detector_train(_fake_pusher(tmp_path / "data"), *(e.format(tmp=tmp_path) for e in extra))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message.format(tmp=tmp_path) in " ".join(result.output.replace("│", " ").split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_detector_train_log_lines_are_strict_json_with_null_for_an_infinite_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_torch_thread: None
+) -> None:
+    pytest.importorskip("mujoco")
+    from lcvg_env.data.pusher import generate_pusher
+
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        generate_pusher(root, episodes=1, frames=3, size=32, seed=0, split=split)
+    monkeypatch.setattr("lcvg_env.metrics.detector_train.selection_score", lambda fig: float("inf"))
+    out = tmp_path / "det.safetensors"
+    result = _detector_train(root, "--out", out, "--steps", "1", "--eval-every", "1", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    rows = [json.loads(line, parse_constant=refuse) for line in result.output.splitlines() if line[:1] == "{"]
+    assert len(rows) == 1 and rows[0]["step"] == 1 and rows[0]["val_score"] is None
+    assert load_detector(out).metadata["training"]["best_step"] == 1

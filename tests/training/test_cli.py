@@ -130,3 +130,67 @@ def test_init_and_resume_are_refused_together(tmp_path):
     args = ["train", str(data), "--out", str(run), "--resume", "--init", "pusher", "--no-progress"]
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "--init starts a new run" in result.output
+
+
+def _no_data_read(monkeypatch) -> None:
+    """Reading the training data fails the test: what is checked must be checked before it."""
+    import lcvg_training.trainer
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the training data was read")
+
+    monkeypatch.setattr(lcvg_training.trainer, "VideoDataset", must_not_run)
+
+
+def test_a_bad_init_is_one_line_naming_init_before_the_data_is_read(tmp_path, monkeypatch):
+    """--init truncated.safetensors, --init nosuchmodel and --init of another preset's model: one line
+    that names --init and what to pass, before the data (here too small for the batch) is read."""
+    from lcvg_env.env.resolve import ASSETS_DIR
+
+    monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
+    _no_data_read(monkeypatch)
+    write_squares(tmp_path / "data", "train", episodes=1, frames=3, size=64)
+    whole = (ASSETS_DIR / "pusher_tiny.safetensors").read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(whole[: len(whole) // 4])
+    args = ["train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--threads", "1"]
+
+    truncated = runner.invoke(app, [*args, "--init", str(tmp_path / "trunc.safetensors")])
+    assert truncated.exit_code == 1 and isinstance(truncated.exception, SystemExit), truncated.output
+    assert truncated.output.startswith(f"Error: --init {tmp_path / 'trunc.safetensors'}: ")
+    assert "not a readable lcvg checkpoint" in truncated.output and "lcvg checkpoint info" in truncated.output
+    assert truncated.output.count("\n") == 1  # one line, no traceback
+
+    missing = runner.invoke(app, [*args, "--init", "nosuchmodel"])
+    assert missing.exit_code == 1 and missing.output.startswith("Error: --init nosuchmodel: "), missing.output
+    assert ".safetensors file" in missing.output and "lcvg checkpoint info NAME" in missing.output
+    assert "Files written before" not in missing.output and ".." not in missing.output  # not a disk error
+    assert missing.output.count("\n") == 1
+
+    other = runner.invoke(app, [*args, "--preset", "base-64", "--init", "pusher_tiny"])
+    assert other.exit_code == 1 and "--init pusher_tiny: its networks differ" in other.output, other.output
+    assert "pass --preset tiny-64" in other.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_another_preset_and_keeps_its_own(tmp_path, monkeypatch):
+    """``--resume --preset base-64`` on a tiny-64 run is refused before any work; without --preset, or
+    with the run's own, the run's preset is kept."""
+    import torch
+
+    from lcvg_training.cli import resolve_config
+    from lcvg_training.config import preset_config
+    from lcvg_training.state import save_state
+
+    _no_data_read(monkeypatch)
+    run = tmp_path / "run"
+    save_state(run / "state", 3, {"x": torch.zeros(1)}, {"config": preset_config("tiny-64").to_dict()})
+    args = ["train", str(tmp_path / "data"), "--out", str(run), "--resume", "--threads", "1"]
+    result = runner.invoke(app, [*args, "--preset", "base-64"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output == (
+        f"Error: --preset base-64: the run in {run} was made with preset tiny-64 (its weights and state are "
+        "that preset's); drop --preset to continue it, or start a new run with another --out.\n"
+    )
+    assert resolve_config(None, run, True, {}).preset == "tiny-64"
+    assert resolve_config("tiny-64", run, True, {}).preset == "tiny-64"
+    assert resolve_config(None, run, False, {}).preset == "tiny-64"  # a new run's default
