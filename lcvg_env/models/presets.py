@@ -111,33 +111,24 @@ PRESETS: dict[str, Preset] = {
         ),
         discriminator=PatchGANConfig(base_channels=32, num_layers=3),
     ),
-    "large-64": Preset(
-        name="large-64",
-        description="base-64 with a twice-as-wide autoencoder, 128-d codes: the error budget's third size.",
-        generator=GeneratorConfig(
-            height=64,
-            width=64,
-            # The third size of issue 16's error budget (docs/fidelity.md). base-64's one-step redraw of a
-            # real frame is what keeps the env's KID far from real ("Where the env's KID gap comes from"),
-            # and M's IoU did not move between the two smaller sizes, so only the autoencoder grows: twice
-            # the widths, z and codes of 128 dims (3.1x the parameters; 1.9x base-64's training step on one
-            # thread, E, Z, D and M forward and backward at batch 8). M stays base-64's.
-            mask=MaskNetConfig(base_channels=32, num_downsample=1, num_blocks=4, patch_size=2),
-            autoencoder=AutoencoderConfig(
-                base_channels=64,
-                channel_mult=(1, 2),
-                num_res_blocks=2,
-                attn_resolutions=(),
-                z_channels=128,
-                mid_attention=False,
-                mid_blocks=2,
-                patch_size=2,
-            ),
-            quantizer=QuantizerConfig(num_codes=1024, code_dim=128),
-        ),
-        discriminator=PatchGANConfig(base_channels=32, num_layers=3),
-    ),
 }
+
+# The third size of issue 16's error budget (docs/fidelity.md). base-64's one-step redraw of a real frame
+# is what keeps the env's KID far from real ("Where the env's KID gap comes from"), and M's IoU did not move
+# between the two smaller sizes, so only the autoencoder grows: twice the widths, z and codes of 128 dims
+# (3.1x the parameters; 1.9x base-64's training step on one thread, E, Z, D and M forward and backward at
+# batch 8). M, the latent grid and the discriminator stay base-64's.
+_BASE = PRESETS["base-64"].generator
+PRESETS["large-64"] = replace(
+    PRESETS["base-64"],
+    name="large-64",
+    description="base-64 with a twice-as-wide autoencoder, 128-d codes: the error budget's third size.",
+    generator=replace(
+        _BASE,
+        autoencoder=replace(_BASE.autoencoder, base_channels=64, z_channels=128),
+        quantizer=replace(_BASE.quantizer, code_dim=128),
+    ),
+)
 
 # Atari Tennis (``lcvg data atari-tennis``, 64x64 frames): the same networks as tiny-64; the players are two
 # small sprites (about 9x6 pixels, 0.6% of the frame each, docs/data.md), so what differs is the training
