@@ -321,10 +321,18 @@ def convert_command(
     algo: Annotated[str | None, typer.Option(help="Algorithm of a bare .zip, if not detected.")] = None,
 ) -> None:
     """Convert an SB3 .zip to the pickle-free agent format (unpickles it once: needs --trust-pickle)."""
-    from .loading import convert_model
+    from .loading import TRUST_FLAG, UntrustedPickleError, convert_model
 
     try:
         path = convert_model(model, out_path(out, out_arg), algo, trust_pickle)
+    except UntrustedPickleError:  # its advice names this very command: say what to add instead
+        _fail(
+            UntrustedPickleError(
+                f"{model} is a pickled stable-baselines3 agent: converting it unpickles it once, which can "
+                f"execute arbitrary code on this machine. Only if you trust its source, run the same command "
+                f"with {TRUST_FLAG}."
+            )
+        )
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         _fail(e)
     typer.echo(json.dumps({"model": str(path), "weights": str(path.with_suffix(".safetensors"))}, indent=2))

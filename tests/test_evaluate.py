@@ -122,6 +122,14 @@ def test_cli_writes_json_and_strip(tmp_path, tiny_checkpoint):
     assert (out_dir / "real_vs_generated.mp4").stat().st_size > 1000
 
 
+def test_cli_says_when_the_episodes_are_shorter_than_frames(tmp_path, tiny_checkpoint):
+    data = write_square_dataset(tmp_path / "data", episodes=1, frames=4)
+    args = ["evaluate", str(tiny_checkpoint), str(data), "--frames", "9"]
+    result = CliRunner().invoke(app, [*args, *(arg for m in OPTIONAL_METRICS for arg in ("--skip", m))])
+    assert result.exit_code == 0, result.output
+    assert "Warning: --frames 9, but the shortest episode scored has 4 frames" in result.output
+
+
 def test_cli_reports_a_missing_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("LCVG_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["evaluate", "no-such-model", str(tmp_path)])

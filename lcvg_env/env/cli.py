@@ -153,7 +153,8 @@ def parse_policy(spec: str, dims: int) -> np.ndarray | None:
             f"--policy {spec!r}: the constant values must be numbers, e.g. constant:0.5,-1"
         ) from None
     if len(values) not in (2, dims):
-        raise typer.BadParameter(f"--policy {spec!r}: give 2 values (DX,DY) or {dims} (the full action).")
+        full = "" if dims == 2 else f" or {dims} (the full action)"
+        raise typer.BadParameter(f"--policy {spec!r}: give 2 values (DX,DY){full}, e.g. constant:0.5,-1.")
     if not all(math.isfinite(v) for v in values) or max(abs(v) for v in values) > 1:
         raise typer.BadParameter(f"--policy {spec!r}: the values must be finite numbers in [-1, 1].")
     import numpy as np  # not at start-up: the CLI imports this module

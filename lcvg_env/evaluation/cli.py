@@ -242,6 +242,13 @@ def evaluate(
     except (ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    scored = result.meta.get("frames_per_episode")
+    if scored is not None and scored < frames:  # the shortest episode sets how many frames every row scores
+        typer.echo(
+            f"Warning: --frames {frames}, but the shortest episode scored has {scored} frames: every row is "
+            f"scored on the first {scored} frames of each episode.",
+            err=True,
+        )
     console = Console()
     console.print(render_table(result))
     steps = render_steps(result)

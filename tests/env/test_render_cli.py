@@ -8,6 +8,7 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from lcvg_env.cli import app
@@ -153,6 +154,10 @@ def test_keys_and_policies_map_to_actions(tiny_ckpt: Path) -> None:
     np.testing.assert_array_equal(keys_to_action(False, False, False, False, controls), [0, 0, 0])
     assert parse_policy("random", 3) is None
     np.testing.assert_array_equal(parse_policy("constant:0.5,-1", 2), [0.5, -1.0])
+    with pytest.raises(typer.BadParameter, match=r"give 2 values \(DX,DY\), e\.g\. constant:0\.5,-1\.$"):
+        parse_policy("constant:1", 2)  # no "or 2 (the full action)" when the full action is the two values
+    with pytest.raises(typer.BadParameter, match=r"give 2 values \(DX,DY\) or 3 \(the full action\)"):
+        parse_policy("constant:1", 3)
 
 
 def test_rollout_runs_the_mujoco_pusher_with_the_options_it_has(tiny_ckpt64: Path, tmp_path: Path) -> None:
