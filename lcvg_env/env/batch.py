@@ -51,6 +51,14 @@ def prepare_frame(frame: Any, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+REGION_OFF = (
+    "pass region='none' (gymnasium.make(ID, region='none'); on the command line, run an id without a region, "
+    "e.g. `lcvg rollout LCVG-Pusher-v0 -c MODEL`)"
+)
+"""How to run without the data's region, in Python and on the command line (``lcvg rollout``/``play``
+have no ``--region``)."""
+
+
 class LCVGBatch:
     """B LCVG environments stepped together (see the module docstring)."""
 
@@ -174,19 +182,18 @@ class LCVGBatch:
         if region is None:
             raise ValueError(
                 "region='data' needs the region of the model's training data, which this checkpoint does not "
-                f"record: add it with {record} (finished `lcvg train` runs record it) or pass region='none'."
+                f"record: add it with {record} (finished `lcvg train` runs record it) or {REGION_OFF}."
             )
         if region.size != self.size:
             raise ValueError(
                 f"The checkpoint's motion region is for {region.size} frames, its model makes {self.size}; "
-                f"record it again ({record}) or pass region='none'."
+                f"record it again ({record}) or {REGION_OFF}."
             )
         if region.players != players:
             what = "whole masks" if region.players == 1 else f"the {region.players} largest components of M"
             raise ValueError(
                 f"The checkpoint's motion region was measured on the centroids of {what}, and this env moves "
-                f"{players} foreground(s): record it again for players={players} ({record}) or pass "
-                "region='none'."
+                f"{players} foreground(s): record it again for players={players} ({record}) or {REGION_OFF}."
             )
         return region
 

@@ -68,7 +68,8 @@ def test_env_checker_at_the_data_size(tmp_path: Path) -> None:
 
     model = load_checkpoint(ckpt)
     model.start_frames = starts
-    with pytest.raises(ValueError, match=r"does not record.*--region auto --players 2.*region='none'"):
+    off = r"region='none'.*on the command line, run an id without a region"  # rollout and play have no --region
+    with pytest.raises(ValueError, match=rf"does not record.*--region auto --players 2.*{off}"):
         gymnasium.make("LCVG-AtariTennis-v0", checkpoint=model)  # the id keeps players where the data's were
     cells = np.array([[x + 2.0, y + 2.0] for x in range(0, 64, 4) for y in range(4, 60, 4)])  # (N, 2)
     model.extra[REGION_KEY] = MotionRegion.from_centroids(cells, (64, 64), players=2).to_json()
