@@ -68,7 +68,7 @@ def test_env_checker_at_the_data_size(tmp_path: Path) -> None:
 
     model = load_checkpoint(ckpt)
     model.start_frames = starts
-    off = r"region='none'.*on the command line, run an id without a region"  # rollout and play have no --region
+    off = r"region='none'.*on the command line, run an id without a region"  # CLI: no --region
     with pytest.raises(ValueError, match=rf"does not record.*--region auto --players 2.*{off}"):
         gymnasium.make("LCVG-AtariTennis-v0", checkpoint=model)  # the id keeps players where the data's were
     cells = np.array([[x + 2.0, y + 2.0] for x in range(0, 64, 4) for y in range(4, 60, 4)])  # (N, 2)
