@@ -173,6 +173,13 @@ def _check_made_by_pusher(root: Path, split: str) -> None:
         )
 
 
+SKIP_ARM_FREE = (
+    "`lcvg detector eval` skips them with --no-arm-free; `lcvg detector train` needs them (its negatives): "
+    "train on data this version of `lcvg data pusher` wrote."
+)
+"""What to do when arm-free frames cannot be rendered, for both commands that render them."""
+
+
 def split_recipe(root: str | os.PathLike, split: str) -> dict:
     """The :class:`~lcvg_env.data.pusher.PusherConfig` fields that generated ``split`` (dataset.json)."""
     from lcvg_env.data.layout import DATASET_INFO_FILE
@@ -184,7 +191,7 @@ def split_recipe(root: str | os.PathLike, split: str) -> dict:
     except (OSError, KeyError, json.JSONDecodeError) as e:
         raise ValueError(
             f"{path}: cannot read how the {split!r} split was generated ({e!r}); arm-free frames can only "
-            "be rendered for data made by `lcvg data pusher`. Pass --no-arm-free to skip them."
+            f"be rendered for data made by `lcvg data pusher`. {SKIP_ARM_FREE}"
         ) from e
     if info.get("generator") != "pusher":
         raise ValueError(f"{path}: the {split!r} split was not made by the pusher generator.")
@@ -209,7 +216,7 @@ def render_arm_free(root: str | os.PathLike, split: str, names: list[str], tips:
             if not name.isdigit():
                 raise ValueError(
                     f"{Path(root) / split / name}: the folder name is not an episode index, so this is not a "
-                    "generated pusher episode and its arm-free frames cannot be rendered. Pass --no-arm-free."
+                    f"generated pusher episode and its arm-free frames cannot be rendered. {SKIP_ARM_FREE}"
                 )
             frames, ann = rollout(sim, cfg, episode_rng(cfg.seed, cfg.split, int(name)))
             stored = tips[start : start + len(frames)]
@@ -217,7 +224,7 @@ def render_arm_free(root: str | os.PathLike, split: str, names: list[str], tips:
                 raise ValueError(
                     f"{Path(root) / split / name}: re-simulating the episode from dataset.json does not "
                     "reproduce its tip_px, so its arm-free frames cannot be rendered (data made by another "
-                    "version of the generator?). Pass --no-arm-free to skip them."
+                    f"version of the generator?). {SKIP_ARM_FREE}"
                 )
             out.append(frames)
             start += len(frames)

@@ -184,8 +184,12 @@ def test_arm_free_render_checks_the_episodes(pusher_root: Path) -> None:
     from lcvg_env.metrics.detector_data import load_tip_data, render_arm_free
 
     data = load_tip_data(pusher_root, "test")
-    with pytest.raises(ValueError, match="does not reproduce"):
+    with pytest.raises(ValueError, match="does not reproduce") as err:
         render_arm_free(pusher_root, "test", ["00000"], data.tips[8:16])  # episode 1's tips for episode 0
+    # the way out for each command that renders them (train has no --no-arm-free)
+    assert "`lcvg detector eval` skips them with --no-arm-free; `lcvg detector train` needs them" in str(
+        err.value
+    )
 
 
 @pytest.mark.slow
