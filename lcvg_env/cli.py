@@ -69,7 +69,8 @@ def presets(
     from rich.table import Table
 
     table = Table(title="lcvg presets")
-    for col in ("name", "frame (HxW)", "generator params", "discriminator params", "description"):
+    table.add_column("name", no_wrap=True, min_width=max(len(r["name"]) for r in rows))  # never cut a name
+    for col in ("frame (HxW)", "generator params", "discriminator params", "description"):
         table.add_column(col)
     for r in rows:
         table.add_row(

@@ -23,3 +23,10 @@ def test_presets_table_prints():
     result = CliRunner().invoke(app, ["presets"])
     assert result.exit_code == 0
     assert "tiny-64" in result.output
+
+
+def test_presets_table_keeps_every_name_whole_in_a_narrow_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["presets"])
+    assert result.exit_code == 0
+    assert "atari-tennis-64" in result.output  # was cut to "atari-tennis…"
