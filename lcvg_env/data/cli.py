@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -92,15 +93,10 @@ def pusher(
     from lcvg_env.data.pusher import PusherConfig, generate_pusher
 
     recipe = {"generator": "pusher", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
-
-    def settings() -> PusherConfig:
-        return PusherConfig(episodes=episodes, frames=frames, size=size, seed=seed, split=split)
-
-    with _writing(out_dir, split, recipe, overwrite, settings):
+    args = dict(episodes=episodes, frames=frames, size=size, seed=seed, split=split)
+    with _writing(out_dir, split, recipe, overwrite, partial(PusherConfig, **args)):
         try:
-            summary = generate_pusher(
-                out_dir, episodes=episodes, frames=frames, size=size, seed=seed, split=split
-            )
+            summary = generate_pusher(out_dir, **args)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     _print_summary(
@@ -126,15 +122,10 @@ def breakout(
         raise typer.BadParameter("Give both --height and --width, or neither.")
     size = (height, width) if height else None
     recipe = {"generator": "breakout", "seed": seed, "frames": frames, "size": size, "episodes": episodes}
-
-    def settings() -> BreakoutConfig:
-        return BreakoutConfig(episodes=episodes, frames=frames, seed=seed, split=split, size=size)
-
-    with _writing(out_dir, split, recipe, overwrite, settings):
+    args = dict(episodes=episodes, frames=frames, seed=seed, split=split, size=size)
+    with _writing(out_dir, split, recipe, overwrite, partial(BreakoutConfig, **args)):
         try:
-            summary = generate_breakout(
-                out_dir, episodes=episodes, frames=frames, seed=seed, split=split, size=size
-            )
+            summary = generate_breakout(out_dir, **args)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     _print_summary(summary, ("out_dir", "split", "episodes", "frames_written", "ball_visible_share", "fps"))
@@ -157,23 +148,10 @@ def atari_tennis(
     recipe = dict(
         generator="atari-tennis", seed=seed, frames=frames, size=size, frameskip=frameskip, episodes=episodes
     )
-
-    def settings() -> AtariTennisConfig:
-        return AtariTennisConfig(
-            episodes=episodes, frames=frames, size=size, seed=seed, split=split, frameskip=frameskip
-        )
-
-    with _writing(out_dir, split, recipe, overwrite, settings):
+    args = dict(episodes=episodes, frames=frames, size=size, seed=seed, split=split, frameskip=frameskip)
+    with _writing(out_dir, split, recipe, overwrite, partial(AtariTennisConfig, **args)):
         try:
-            summary = generate_atari_tennis(
-                out_dir,
-                episodes=episodes,
-                frames=frames,
-                size=size,
-                seed=seed,
-                split=split,
-                frameskip=frameskip,
-            )
+            summary = generate_atari_tennis(out_dir, **args)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     _print_summary(
