@@ -107,13 +107,13 @@ def check_training_data(
                 f"--report {where}:{split}: {where / split} is not a split folder; give ROOT:SPLIT of a "
                 f"held-out split made by `lcvg data pusher`, e.g. {where}:test."
             )
-        _check_made_by_pusher(where, split)
+        generator = _check_made_by_pusher(where, split)
         eps = list(open_episodes(where, split=split, strict=True))[:limit]
         if not eps:
             raise ValueError(f"{where}: the {split!r} split has no episodes.")
         for ep in eps:
             _tip_annotations(ep)
-        if _made_by(where, split) is None:
+        if generator is None:
             raise ValueError(
                 f"{where / 'dataset.json'} does not record that `lcvg data pusher` made the {split!r} split; "
                 "the detector's negatives are its episodes rendered again without the arm from that record. "
@@ -163,14 +163,16 @@ def _made_by(root: Path, split: str) -> str | None:
     return generator if isinstance(generator, str) else None
 
 
-def _check_made_by_pusher(root: Path, split: str) -> None:
-    """A ``ValueError`` when ``dataset.json`` records that another generator made ``split``."""
+def _check_made_by_pusher(root: Path, split: str) -> str | None:
+    """The generator ``dataset.json`` records for ``split``: "pusher", or None when it records none; a
+    ``ValueError`` when it records another."""
     generator = _made_by(root, split)
     if generator not in (None, "pusher"):
         raise ValueError(
             f"{root}: the {split!r} split was made by `lcvg data {generator}`, whose episodes hold no "
             "tip_px/arm_mask annotations; the tip detector needs data made by `lcvg data pusher`."
         )
+    return generator
 
 
 SKIP_ARM_FREE = (
