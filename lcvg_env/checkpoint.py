@@ -162,6 +162,22 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return _parse_metadata(path, header)
 
 
+def stored_config(path: str | os.PathLike, meta: dict[str, Any]) -> GeneratorConfig:
+    """The generator config a checkpoint's metadata (:func:`read_metadata`) records; a
+    :class:`CheckpointError` when a field has the wrong type or value (the file's, not a bug here)."""
+    try:
+        return GeneratorConfig(**meta["config"])
+    except Exception as e:
+        raise CheckpointError(_invalid_config(path, e)) from e
+
+
+def _invalid_config(path: str | os.PathLike, error: Exception) -> str:
+    return (
+        f"{path}: the stored model config is invalid ({type(error).__name__}: {error}). "
+        "The file was edited or written by an incompatible version; re-create it."
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the generator and start frames from a checkpoint file alone (eval mode)."""
     from safetensors.torch import load_file
@@ -175,14 +191,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
             f"{path}: the weights cannot be read (truncated or corrupt file: {e}). "
             "Re-create it with `lcvg train` or copy it again."
         ) from e
+    cfg = stored_config(path, meta)
     try:
-        cfg = GeneratorConfig(**meta["config"])
         generator = LayeredGenerator(cfg)
-    except Exception as e:  # any field of the wrong type or value: the file's config, not a bug here
-        raise CheckpointError(
-            f"{path}: the stored model config is invalid ({type(e).__name__}: {e}). "
-            "The file was edited or written by an incompatible version; re-create it."
-        ) from e
+    except Exception as e:  # a field that builds no network: the file's config, not a bug here
+        raise CheckpointError(_invalid_config(path, e)) from e
     state = {
         k.removeprefix("generator."): v.float() if v.is_floating_point() else v
         for k, v in tensors.items()

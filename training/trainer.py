@@ -102,17 +102,13 @@ def check_init(source: str, preset: Preset) -> Path:
     """The checkpoint file ``--init SOURCE`` names, checked from its header alone (no weights: cheap, so
     before any data is read): it resolves, it is a readable lcvg checkpoint and its networks
     (:data:`INIT_NETWORKS`) are ``preset``'s. Anything else is a one-line ``ValueError`` naming --init."""
-    from lcvg_env.checkpoint import CheckpointError, read_metadata
+    from lcvg_env.checkpoint import CheckpointError, read_metadata, stored_config
     from lcvg_env.env.resolve import CheckpointNotFoundError, resolve_checkpoint
-    from lcvg_env.models.generator import GeneratorConfig
 
     try:
         path = resolve_checkpoint(source)
         meta = read_metadata(path)
-        try:
-            theirs = GeneratorConfig(**meta["config"])
-        except (TypeError, ValueError) as e:  # the file's config, as load_checkpoint would find it
-            raise CheckpointError(f"{path}: the stored model config is invalid ({e}); re-create it.") from e
+        theirs = stored_config(path, meta)
     except (CheckpointNotFoundError, CheckpointError) as e:
         raise ValueError(_init_error(source, e)) from e
     ours = preset.generator
