@@ -254,15 +254,13 @@ def eval_command(
         torch_device = resolve_device(device)  # a bad --device fails now, for the baselines too
         if json_out is not None:
             check_output_file(json_out, "--json")
-        if video is not None and not no_video:
-            check_video_path(video, "--video")  # as rollout's --out: a file ffmpeg can write, .mp4/.mkv/.mov
         kwargs = with_checkpoint(parse_key_values(env_kwargs, "--env-kwargs"), checkpoint)
         source = None if model in BASELINES else find_model(model, algo, best, trust_pickle)
         if source is not None:
             kwargs = {**source.env_kwargs, **kwargs}
         video_path = None if no_video else (video or _default_video(model, env_id, source))
-        if video is None and video_path is not None:
-            check_video_path(video_path, "--video")  # the default one
+        if video_path is not None:  # as rollout's --out: a file ffmpeg can write, .mp4/.mkv/.mov
+            check_video_path(video_path, "--video")
         env_model_path(env_id, kwargs.get("checkpoint"))
         venv = make_vector_env(env_id, min(n_envs, episodes), kwargs)
         if real_starts:
