@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from lcvg_env.control.fit import fit_controls
+from lcvg_env.control.warp import normalized_to_pixels
 from lcvg_env.data import open_episodes
 from lcvg_env.evaluation.video import ground_truth
 from lcvg_env.model import open_model
@@ -31,7 +32,6 @@ def labels_and_steps(checkpoint: str, data: str, split: str, episodes: int) -> t
     """Labels (N, 2) and true tip steps (N, 2), px (x, y) at the model's size, over pairs with known tips."""
     ckpt = open_model(checkpoint, device="cpu")
     h, w = ckpt.config.height, ckpt.config.width
-    px_per_unit = np.array([w / 2.0, h / 2.0])
     labels, steps = [], []
     for i, ep in enumerate(open_episodes(data, split=split)):
         if i >= episodes:
@@ -41,7 +41,7 @@ def labels_and_steps(checkpoint: str, data: str, split: str, episodes: int) -> t
             raise SystemExit(f"{ep.name} of {data} ({split}) has no tip_px annotations: use pusher data.")
         masks = ckpt.binary_masks(ep.frames((h, w))).float()  # (T, H, W)
         fit = fit_controls(masks[:-1], masks[1:], "translation")
-        labels.append(fit.params_norm.numpy() * px_per_unit)
+        labels.append(normalized_to_pixels(fit.params_norm, "translation", (h, w)).numpy())
         steps.append(np.asarray(tips[1:] - tips[:-1], dtype=np.float64))
     label, step = np.concatenate(labels), np.concatenate(steps)
     known = np.isfinite(step).all(axis=1)
