@@ -99,6 +99,11 @@ class TrainConfig:
     """Stage-2 lambda_bg of L1((1-m) x, (1-m) x_hat)."""
     stage2_fg_weight: float = 0.0
     """Stage-2 lambda_fg of L1(m x, m x_hat) (the released code adds it; the paper does not)."""
+    stage2_follow_weight: float = 0.0
+    """Stage-2 weight of L_follow = mean |M(x_hat) - m| (docs/method.md section 9.7; not in the paper): M,
+    frozen, reads the rendered frame, and its soft mask must lie where the mask m that cut the layers
+    sent the foreground. The generation-time lag correction fits the same mismatch after the fact and
+    renders again; this term trains the generator to close it in one generation. 0: off (the paper)."""
     stage2_mask_source: str = "binarized"
     """Stage-2 masks: 'binarized' M(x^{t+1}) > 0.5 (the released code) or 'warped' (M(x^t) warped by
     the control fitted to the next mask, Eq. 5)."""
@@ -205,6 +210,7 @@ class TrainConfig:
             "bin_weight",
             "stage2_bg_weight",
             "stage2_fg_weight",
+            "stage2_follow_weight",
             "change_threshold",
         ):
             _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")

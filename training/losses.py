@@ -12,7 +12,9 @@ x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask
 * stage 1 with ``mask_horizon`` h > 0: the same three terms against a = x^{t+h}, with L_bg on the union
   u = max(m, M(a)): L_bg = L1((1-u) a, (1-u) c); L_fg averaged over m and M(a) (``mask_size_prior``
   'each') or taken on u ('union'); L_bin averaged over m and M(a);
-* stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code).
+* stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code),
+  + lambda_follow L_follow = mean |M(x_hat) - m| with ``stage2_follow_weight`` > 0 (not in the paper:
+  the frozen M reads the rendered frame, whose foreground must lie where m sent it; docs/method.md 9.7).
 
 Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
 """
@@ -57,6 +59,13 @@ def foreground_size_loss(
 def binarization_loss(mask: torch.Tensor) -> torch.Tensor:
     """L_bin = mean(min(m, 1 - m)): zero for a 0/1 mask, largest (0.5) for m = 0.5."""
     return torch.minimum(mask, 1.0 - mask).mean()
+
+
+def follow_loss(drawn: torch.Tensor, sent: torch.Tensor) -> torch.Tensor:
+    """L_follow = mean |M(x_hat) - m|: the soft mask M reads off the rendered frame against the mask m
+    that cut the layers, both (B, 1, H, W) in [0, 1]; zero when the foreground is drawn exactly where it
+    was sent. Gradients reach the generator through the frozen M."""
+    return (drawn.float() - sent.float()).abs().mean()
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -106,8 +115,10 @@ class LCVGLoss(nn.Module):
         target: torch.Tensor,
         pred: torch.Tensor,
         ahead: tuple[torch.Tensor, torch.Tensor] | None = None,
+        drawn: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict]:
-        """Stage 1: lambda_bg L_bg + lambda_fg L_fg + lambda_bin L_bin; stage 2: the layer L1 terms.
+        """Stage 1: lambda_bg L_bg + lambda_fg L_fg + lambda_bin L_bin; stage 2: the layer L1 terms, and
+        lambda_follow L_follow when ``drawn`` = M(x_hat) is given (``stage2_follow_weight`` > 0).
 
         ``ahead`` = (x^{t+h}, M(x^{t+h})) puts stage 1's terms over the gap h (``mask_horizon``): every
         pixel that changes from c to x^{t+h} must lie in m or in M(x^{t+h}), the foreground left or reached.
@@ -116,7 +127,13 @@ class LCVGLoss(nn.Module):
         if stage == 2:
             bg = ((1.0 - mask) * (target - pred)).abs().mean()
             fg = (mask * (target - pred)).abs().mean()
-            return cfg.stage2_bg_weight * bg + cfg.stage2_fg_weight * fg, {"bg": bg.item(), "fg": fg.item()}
+            loss = cfg.stage2_bg_weight * bg + cfg.stage2_fg_weight * fg
+            logs = {"bg": bg.item(), "fg": fg.item()}
+            if drawn is not None:
+                follow = follow_loss(drawn, mask)
+                loss = loss + cfg.stage2_follow_weight * follow
+                logs["follow"] = follow.item()
+            return loss, logs
         lambda_bg = bg_fg_ratio_at(cfg, step) * cfg.fg_weight
         if ahead is None:
             bg = background_loss(mask, current, target)
@@ -156,13 +173,15 @@ class LCVGLoss(nn.Module):
         mask: torch.Tensor,
         last_layer: torch.Tensor,
         ahead: tuple[torch.Tensor, torch.Tensor] | None = None,
+        drawn: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict]:
         """The generator's total loss of ``stage`` at ``step``; images (B, 3, H, W), mask (B, 1, H, W);
-        ``ahead``: stage 1's (x^{t+h}, M(x^{t+h})) with ``mask_horizon`` h > 0 (see :meth:`mask_terms`)."""
+        ``ahead``: stage 1's (x^{t+h}, M(x^{t+h})) with ``mask_horizon`` h > 0; ``drawn``: stage 2's
+        M(x_hat) for L_follow (see :meth:`mask_terms`)."""
         pred = pred.float()
         rec, logs = self.reconstruction(target, pred)
         vq = vq_loss.mean()
-        mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred, ahead)
+        mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred, ahead, drawn)
         loss = rec + self.cfg.vq_weight * vq + mask_loss
         logs.update(mask_logs, vq=vq.item())
         if self.gan_active(stage, step):

@@ -288,6 +288,9 @@ class Trainer:
             if "ahead" in batch:  # stage 1 with a mask horizon (_build_stage)
                 ahead = batch["ahead"].to(self.device).contiguous(memory_format=self._memory_format())
             pred, vq_loss, mask, ahead_mask = self.gen_forward(inputs, mask, ahead)
+            drawn = None
+            if stage == 2 and self.cfg.stage2_follow_weight > 0:  # L_follow: M (frozen) reads x_hat
+                drawn = self.generator.mask(pred)
             loss, logs = self.loss.generator_loss(
                 stage,
                 s,
@@ -298,6 +301,7 @@ class Trainer:
                 mask,
                 self.generator.decoder.last_layer,
                 ahead=None if ahead is None else (ahead, ahead_mask),
+                drawn=drawn,
             )
         self._check_finite(loss, logs, "generator")
         self.opt_g.zero_grad(set_to_none=True)
