@@ -12,6 +12,7 @@ from lcvg_training.losses import (
     background_loss,
     binarization_loss,
     changed_share,
+    follow_loss,
     foreground_size_loss,
     hinge_d_loss,
 )
@@ -150,6 +151,27 @@ def test_stage2_background_term_compares_prediction():
     assert logs["bg"] == pytest.approx(0.1) and total.item() == pytest.approx(0.5 * 0.1)
 
 
+def test_follow_term_is_zero_where_the_drawn_mask_lies_on_the_sent_one_and_weighted_in_stage_2():
+    sent = torch.zeros(1, 1, 16, 16)
+    sent[..., 4:8, 4:8] = 1.0
+    assert follow_loss(sent, sent).item() == 0.0
+    lagging = torch.zeros_like(sent)
+    lagging[..., 4:8, 2:6] = 1.0  # drawn 2 px short of where it was sent: 16 pixels differ
+    assert follow_loss(lagging, sent).item() == pytest.approx(16 / 256)
+
+    from lcvg_env.models import PatchGANConfig
+
+    cfg = preset_config("tennis-96x256")
+    cfg.stage2_follow_weight = 4.0
+    loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
+    current, target = _moving_block()
+    plain, logs = loss.mask_terms(2, 0, sent, current, target, target)
+    assert "follow" not in logs  # off unless the trainer passes M(x_hat)
+    total, logs = loss.mask_terms(2, 0, sent, current, target, target, drawn=lagging)
+    assert logs["follow"] == pytest.approx(16 / 256)
+    assert total.item() == pytest.approx(plain.item() + 4.0 * 16 / 256)
+
+
 def test_config_rejects_bad_values():
     from lcvg_training.config import TrainConfig
 
@@ -159,6 +181,8 @@ def test_config_rejects_bad_values():
         TrainConfig(mask_size_prior="both")
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="stage2_follow_weight"):
+        TrainConfig(stage2_follow_weight=-1.0)
     with pytest.raises(ValueError, match=r"max_frame_skip.*>= max\(frame_skip, 1\) \(2\)"):
         TrainConfig(frame_skip=2, max_frame_skip=1)
     with pytest.raises(ValueError, match=r"frame_skip.*or 0 \(still pairs\) together with max_frame_skip"):

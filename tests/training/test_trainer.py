@@ -301,6 +301,45 @@ def test_stage2_rollout_training_runs_and_resumes(squares, tiny_preset, tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_follow_term_trains_the_generator_through_a_frozen_m_and_resumes_bit_exact(
+    squares, tiny_preset, tmp_path
+):
+    from lcvg_training.losses import follow_loss
+
+    cfg = tiny_config(
+        stage1_steps=2,
+        stage2_steps=4,
+        stage2_follow_weight=5.0,
+        stage2_mask_source="warped",
+        checkpoint_every=2,
+    )
+    snapshots = {}
+
+    def keep_m(trainer: Trainer) -> None:
+        snapshots[trainer.step] = {k: v.clone() for k, v in trainer.generator.mask_net.state_dict().items()}
+
+    straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
+    result = straight.train(keep_m)
+    assert result.step == 6
+    assert all("follow" not in h for h in result.history[:2])  # stage 1: no L_follow
+    assert all(np.isfinite(h["follow"]) and h["follow"] > 0 for h in result.history[2:])
+    assert all(torch.equal(snapshots[2][k], snapshots[6][k]) for k in snapshots[2])  # M frozen in stage 2
+
+    # the term's gradient reaches the generator (D, E) through M, and M's weights get none
+    gen = straight.generator
+    batch = straight.batches.next()
+    mask = stage2_masks(gen, batch["frame"], batch["next"], "warped", "translation")
+    pred = gen.generate(batch["frame"], mask).frame
+    gen.zero_grad(set_to_none=True)
+    follow_loss(gen.mask(pred), mask).backward()
+    assert gen.decoder.last_layer.grad is not None and gen.decoder.last_layer.grad.abs().sum() > 0
+    assert all(p.grad is None for p in gen.mask_net.parameters())
+
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_finished_training_records_the_action_range_and_the_motion_region(
     squares, tiny_preset, tmp_path, red_mask
 ):
