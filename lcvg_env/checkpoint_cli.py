@@ -204,8 +204,6 @@ def bundle(
             raise typer.BadParameter(
                 "'auto' measures it on a dataset: pass --data DATA_DIR.", param_hint=hint
             )
-    if out.suffix != ".safetensors":
-        raise typer.BadParameter(f"OUT must end in .safetensors, got {out}.", param_hint="OUT")
     if correction_strength is not None and not 0.0 < correction_strength <= 1.0:
         raise typer.BadParameter(
             f"must be in (0, 1], got {correction_strength:g}; to turn the correction off pass "
@@ -213,7 +211,7 @@ def bundle(
             param_hint="--correction-strength",
         )
     try:  # before the source is loaded and --max-displacement auto measures the data
-        check_output_file(out, "OUT", overwrite=overwrite, example="model.safetensors")
+        check_output_file(out, "OUT", overwrite=overwrite, example="model.safetensors", suffix=".safetensors")
         set_threads(threads)
     except ValueError as exc:
         typer.echo(f"Error: {exc}", err=True)

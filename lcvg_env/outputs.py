@@ -24,12 +24,20 @@ class OutputError(ValueError):
 
 
 def check_output_file(
-    path: str | os.PathLike, option: str = "--json", *, overwrite: bool = True, example: str | None = None
+    path: str | os.PathLike,
+    option: str = "--json",
+    *,
+    overwrite: bool = True,
+    example: str | None = None,
+    suffix: str | None = None,
 ) -> Path:
     """``path`` when a file can be written there: not a folder, its parent a folder (or creatable) that
-    can be written; an existing file only with ``overwrite``. Creates nothing. ``example``: a file name
-    the message suggests when ``path`` is a folder (default: ``result.json`` for ``--json``)."""
+    can be written; an existing file only with ``overwrite``; ending in ``suffix`` when one is given (a
+    model file: ``.safetensors``). Creates nothing. ``example``: a file name the message suggests when
+    ``path`` is a folder (default: ``result.json`` for ``--json``)."""
     path = Path(path).expanduser()
+    if suffix is not None and path.suffix != suffix and not path.is_dir():
+        raise OutputError(f"{option} {path} must end in {suffix}, e.g. {path.with_suffix(suffix)}.")
     if path.is_dir():
         name = example or ("result.json" if option == "--json" else "FILE")
         raise OutputError(f"{option} {path} is a directory; pass a file path, e.g. {path / name}.")

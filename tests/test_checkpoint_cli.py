@@ -154,3 +154,12 @@ def test_bundle_sets_the_correction_timing_and_checks_the_settings_together(tiny
     assert load_checkpoint(out).config.correction_timing == "next" and "timing next" in result.output
     info = CliRunner().invoke(app, ["checkpoint", "info", str(out)])
     assert "correction timing: next" in info.output
+
+
+def test_bundle_refuses_an_out_that_is_not_a_model_file_before_loading(tiny_checkpoint, tmp_path):
+    out = tmp_path / "bundled.pt"
+    result = CliRunner().invoke(app, ["checkpoint", "bundle", str(tiny_checkpoint), str(out)])
+    assert result.exit_code == 1
+    assert f"OUT {out} must end in .safetensors, e.g. {tmp_path / 'bundled.safetensors'}." in result.output
+    assert "lcvg: model" not in result.output  # refused before the source was opened
+    assert not out.exists()

@@ -100,7 +100,7 @@ class TrainConfig:
     stage2_fg_weight: float = 0.0
     """Stage-2 lambda_fg of L1(m x, m x_hat) (the released code adds it; the paper does not)."""
     stage2_follow_weight: float = 0.0
-    """Stage-2 weight of L_follow = mean |M(x_hat) - m| (docs/method.md section 9.7; not in the paper): M,
+    """Stage-2 weight of L_follow = mean |M(x_hat) - m| (docs/method.md section 9.9; not in the paper): M,
     frozen, reads the rendered frame, and its soft mask must lie where the mask m that cut the layers
     sent the foreground. The generation-time lag correction fits the same mismatch after the fact and
     renders again; this term trains the generator to close it in one generation. 0: off (the paper)."""

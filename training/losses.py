@@ -14,7 +14,7 @@ x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask
   'each') or taken on u ('union'); L_bin averaged over m and M(a);
 * stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code),
   + lambda_follow L_follow = mean |M(x_hat) - m| with ``stage2_follow_weight`` > 0 (not in the paper:
-  the frozen M reads the rendered frame, whose foreground must lie where m sent it; docs/method.md 9.7).
+  the frozen M reads the rendered frame, whose foreground must lie where m sent it; docs/method.md 9.9).
 
 Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
 """

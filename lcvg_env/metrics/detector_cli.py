@@ -70,9 +70,7 @@ def train(
             threads=threads, bf16=precision == "bf16", device=resolve_device(device),
         )  # fmt: skip
         # the output is checked before hours of training, not at the save
-        check_output_file(out, "--out", example="tip_detector.safetensors")
-        if out.suffix != ".safetensors":  # as `lcvg checkpoint bundle` checks its OUT
-            raise ValueError(f"--out {out} must end in .safetensors, e.g. {out.with_suffix('.safetensors')}.")
+        check_output_file(out, "--out", example="tip_detector.safetensors", suffix=".safetensors")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
