@@ -104,6 +104,14 @@ class TrainConfig:
     frozen, reads the rendered frame, and its soft mask must lie where the mask m that cut the layers
     sent the foreground. The generation-time lag correction fits the same mismatch after the fact and
     renders again; this term trains the generator to close it in one generation. 0: off (the paper)."""
+    stage2_follow_commands: float = 0.0
+    """With R > 0 (pixels), each stage-2 pair is also rendered with its input's mask moved by a random
+    command: a translation of whole pixels drawn uniformly in [-R, R] per axis (torch's RNG, so a resumed
+    run draws the same), as the environment's actions move it. No real frame shows that move, so the
+    render is held by what can be said without one: L_follow (weight ``stage2_follow_weight``) puts its
+    foreground on the moved mask, the background outside the old and new masks stays the input's
+    (L1, ``stage2_bg_weight``), and the GAN terms ask it to look real (docs/method.md section 9.9). Set R to
+    the env's action range (``max_displacement``). 0: off. Translation control only."""
     stage2_mask_source: str = "binarized"
     """Stage-2 masks: 'binarized' M(x^{t+1}) > 0.5 (the released code) or 'warped' (M(x^t) warped by
     the control fitted to the next mask, Eq. 5)."""
@@ -155,6 +163,14 @@ class TrainConfig:
         _check(
             self.fit_solver in ("fast", "reference"), "fit_solver", self.fit_solver, "'fast' or 'reference'"
         )
+        if self.stage2_follow_commands > 0:
+            _check(
+                self.control == "translation" and self.players == 1 and self.stage2_follow_weight > 0,
+                "stage2_follow_commands",
+                self.stage2_follow_commands,
+                "0 unless control='translation', players=1 and stage2_follow_weight > 0 (the moved mask is "
+                "held only by L_follow)",
+            )
         _check(
             self.mask_size_prior in ("each", "union"),
             "mask_size_prior",
@@ -211,6 +227,7 @@ class TrainConfig:
             "stage2_bg_weight",
             "stage2_fg_weight",
             "stage2_follow_weight",
+            "stage2_follow_commands",
             "change_threshold",
         ):
             _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")

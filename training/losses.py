@@ -14,7 +14,10 @@ x = real next frame x^{t+1}, x_hat = prediction, c = current frame x^t, m = mask
   'each') or taken on u ('union'); L_bin averaged over m and M(a);
 * stage 2: lambda_bg L1((1-m) x, (1-m) x_hat) (+ lambda_fg L1(m x, m x_hat), as the released code),
   + lambda_follow L_follow = mean |M(x_hat) - m| with ``stage2_follow_weight`` > 0 (not in the paper:
-  the frozen M reads the rendered frame, whose foreground must lie where m sent it; docs/method.md 9.9).
+  the frozen M reads the rendered frame, whose foreground must lie where m sent it; docs/method.md 9.9);
+* stage 2 with ``stage2_follow_commands`` R > 0: x^t also rendered with its mask moved by a random
+  whole-pixel command in [-R, R]^2 (m'), judged by lambda_follow L_follow against m', lambda_bg
+  L1((1-u) c, (1-u) x_hat) with u = max(m, m'), L_VQ and the GAN terms (no real frame shows that move).
 
 Every loss returns ``(loss, logs)``; ``logs`` holds detached floats for the progress bar and TensorBoard.
 """
@@ -28,6 +31,7 @@ from torch import nn
 from lcvg_env.models.discriminator import PatchGAN, PatchGANConfig
 
 from .config import TrainConfig, bg_fg_ratio_at
+from .stage2_controls import CommandedRender
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -174,25 +178,46 @@ class LCVGLoss(nn.Module):
         last_layer: torch.Tensor,
         ahead: tuple[torch.Tensor, torch.Tensor] | None = None,
         drawn: torch.Tensor | None = None,
+        commanded: CommandedRender | None = None,
     ) -> tuple[torch.Tensor, dict]:
         """The generator's total loss of ``stage`` at ``step``; images (B, 3, H, W), mask (B, 1, H, W);
         ``ahead``: stage 1's (x^{t+h}, M(x^{t+h})) with ``mask_horizon`` h > 0; ``drawn``: stage 2's
-        M(x_hat) for L_follow (see :meth:`mask_terms`)."""
+        M(x_hat) for L_follow (see :meth:`mask_terms`); ``commanded``: the render of a random command
+        (:meth:`command_terms`), which the GAN term also judges."""
         pred = pred.float()
         rec, logs = self.reconstruction(target, pred)
         vq = vq_loss.mean()
         mask_loss, mask_logs = self.mask_terms(stage, step, mask.float(), current, target, pred, ahead, drawn)
         loss = rec + self.cfg.vq_weight * vq + mask_loss
         logs.update(mask_logs, vq=vq.item())
+        fakes = pred
+        if commanded is not None:
+            command_loss, command_logs = self.command_terms(commanded)
+            loss = loss + command_loss
+            logs.update(command_logs)
+            fakes = torch.cat([pred, commanded.pred.float()])
         if self.gan_active(stage, step):
             self.discriminator.requires_grad_(False)  # C is not trained by the generator's step
-            g_loss = -self.discriminator(pred).float().mean()
+            g_loss = -self.discriminator(fakes).float().mean()
             self.discriminator.requires_grad_(True)
             weight = adaptive_weight(rec, g_loss, last_layer, self.cfg.disc_weight)
             loss = loss + weight * g_loss
             logs.update(g=g_loss.item(), d_weight=weight.item())
         logs["loss"] = loss.item()
         return loss, logs
+
+    def command_terms(self, render: CommandedRender) -> tuple[torch.Tensor, dict]:
+        """A random command's render, which no real frame shows: lambda_follow L_follow on the moved mask m',
+        lambda_bg L1((1-u) c, (1-u) x_hat) with u = max(m, m') (outside the foreground's old and new places
+        the input stays), and L_VQ of its layers."""
+        cfg = self.cfg
+        pred = render.pred.float()
+        follow = follow_loss(render.drawn, render.moved)
+        outside = 1.0 - torch.maximum(render.start_mask, render.moved).float()
+        bg = (outside * (pred - render.input.float())).abs().mean()
+        vq = render.vq_loss.mean()
+        loss = cfg.stage2_follow_weight * follow + cfg.stage2_bg_weight * bg + cfg.vq_weight * vq
+        return loss, {"cmd_follow": follow.item(), "cmd_bg": bg.item()}
 
     def discriminator_loss(
         self, disc: nn.Module, target: torch.Tensor, pred: torch.Tensor

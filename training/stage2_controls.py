@@ -13,6 +13,9 @@ Levenberg-Marquardt steps, or "reference", the paper's Adam lr 0.1 x 1,000 itera
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 
 from lcvg_env.models.generator import LayeredGenerator
@@ -92,3 +95,38 @@ def rollout_inputs(
             stepped = generator.step(current, controls[:, j], mode).frame.clamp(-1, 1)
             current = torch.where(active, stepped.to(current.dtype), current)
     return torch.where((k > 0).view(b, 1, 1, 1), current, frame), k
+
+
+@dataclass
+class CommandedRender:
+    """A stage-2 input rendered with its mask moved by a random command (``stage2_follow_commands``)."""
+
+    input: torch.Tensor
+    """x^t as fed (B, 3, H, W): the real frame or the pair's own rollout."""
+    start_mask: torch.Tensor
+    """1[M(x^t) > 0.5] (B, 1, H, W), where the foreground was."""
+    moved: torch.Tensor
+    """The mask moved by the command (B, 1, H, W), in {0, 1}: where the foreground must be drawn."""
+    pred: torch.Tensor
+    """The render x_hat (B, 3, H, W)."""
+    vq_loss: torch.Tensor
+    """Its L_VQ."""
+    drawn: torch.Tensor
+    """M(x_hat) (B, 1, H, W), soft: where the render put the foreground."""
+
+
+@torch.no_grad()
+def commanded_masks(
+    generator: LayeredGenerator, frame: torch.Tensor, reach_px: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random env-like commands for frames (B, 3, H, W): their binarized masks and the masks moved by a
+    translation of whole pixels drawn uniformly in [-floor(R), floor(R)] per axis (torch's RNG; 0 included,
+    the no-op). Returns (mask, moved), both (B, 1, H, W) in {0, 1}."""
+    from lcvg_env.control.warp import pixels_to_normalized
+
+    mask = generator.binary_mask(frame)
+    b, _, h, w = mask.shape
+    r = math.floor(reach_px)
+    px = torch.randint(-r, r + 1, (b, 2)).float()  # (B, 2): (dx, dy) in pixels
+    control = pixels_to_normalized(px, "translation", (h, w)).to(frame.device)
+    return mask, generator.warp_mask(mask, control, "translation")

@@ -42,7 +42,7 @@ from .config import TrainConfig
 from .data import PairBatches, sample_start_frames
 from .losses import LCVGLoss
 from .monitor import Monitor
-from .stage2_controls import rollout_inputs, stage2_masks
+from .stage2_controls import CommandedRender, commanded_masks, rollout_inputs, stage2_masks
 
 CONTROL_RANGE_EPISODES = 256
 """Training episodes the finished model's action range is measured on (about a minute on one CPU core)."""
@@ -288,9 +288,17 @@ class Trainer:
             if "ahead" in batch:  # stage 1 with a mask horizon (_build_stage)
                 ahead = batch["ahead"].to(self.device).contiguous(memory_format=self._memory_format())
             pred, vq_loss, mask, ahead_mask = self.gen_forward(inputs, mask, ahead)
-            drawn = None
+            drawn = commanded = None
             if stage == 2 and self.cfg.stage2_follow_weight > 0:  # L_follow: M (frozen) reads x_hat
                 drawn = self.generator.mask(pred)
+            if (
+                stage == 2 and self.cfg.stage2_follow_commands > 0
+            ):  # the same input, moved as the env moves it
+                start_mask, moved = commanded_masks(self.generator, inputs, self.cfg.stage2_follow_commands)
+                pred_c, vq_c, _, _ = self.gen_forward(inputs, moved, None)
+                commanded = CommandedRender(
+                    inputs, start_mask, moved, pred_c, vq_c, self.generator.mask(pred_c)
+                )
             loss, logs = self.loss.generator_loss(
                 stage,
                 s,
@@ -302,6 +310,7 @@ class Trainer:
                 self.generator.decoder.last_layer,
                 ahead=None if ahead is None else (ahead, ahead_mask),
                 drawn=drawn,
+                commanded=commanded,
             )
         self._check_finite(loss, logs, "generator")
         self.opt_g.zero_grad(set_to_none=True)
@@ -310,7 +319,8 @@ class Trainer:
         self.sched_g.step()
         if self.loss.gan_active(stage, s):
             with self._autocast():
-                d_loss, d_logs = self.loss.discriminator_loss(self.disc, target, pred)
+                fake = pred if commanded is None else torch.cat([pred, commanded.pred])
+                d_loss, d_logs = self.loss.discriminator_loss(self.disc, target, fake)
             self._check_finite(d_loss, d_logs, "discriminator")
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
