@@ -172,6 +172,31 @@ def test_follow_term_is_zero_where_the_drawn_mask_lies_on_the_sent_one_and_weigh
     assert total.item() == pytest.approx(plain.item() + 4.0 * 16 / 256)
 
 
+def test_command_terms_hold_the_moved_foreground_and_the_background_outside_both_places():
+    from lcvg_env.models import PatchGANConfig
+    from lcvg_training.stage2_controls import CommandedRender
+
+    cfg = preset_config("tennis-96x256")
+    cfg.stage2_follow_weight, cfg.stage2_follow_commands = 2.0, 4.0
+    loss = LCVGLoss(cfg, PatchGANConfig(8, 1))
+    current, moved_frame = _moving_block()  # the block moves 4 px right
+    start = torch.zeros(1, 1, 16, 16)
+    start[..., 4:8, 4:8] = 1.0
+    moved = torch.zeros_like(start)
+    moved[..., 4:8, 8:12] = 1.0
+    vq = torch.zeros(1)
+    faithful = CommandedRender(current, start, moved, moved_frame, vq, moved)
+    total, logs = loss.command_terms(faithful)
+    assert total.item() == 0.0 and logs == {"cmd_follow": 0.0, "cmd_bg": 0.0}
+    # drawn where it was (the foreground not moved), and a background pixel changed outside both places
+    stuck = current.clone()
+    stuck[..., 12, 12] = 0.5
+    total, logs = loss.command_terms(CommandedRender(current, start, moved, stuck, vq, start))
+    assert logs["cmd_follow"] == pytest.approx(32 / 256)
+    assert logs["cmd_bg"] == pytest.approx(3 * 1.0 / (3 * 256))  # one pixel, 1.0 off, in 3 channels
+    assert total.item() == pytest.approx(2.0 * 32 / 256 + 0.5 * logs["cmd_bg"])
+
+
 def test_config_rejects_bad_values():
     from lcvg_training.config import TrainConfig
 
@@ -183,6 +208,11 @@ def test_config_rejects_bad_values():
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="stage2_follow_weight"):
         TrainConfig(stage2_follow_weight=-1.0)
+    with pytest.raises(ValueError, match=r"stage2_follow_commands.*control='translation'"):
+        TrainConfig(stage2_follow_commands=4.0, stage2_follow_weight=1.0, control="rotation")
+    with pytest.raises(ValueError, match=r"stage2_follow_commands.*stage2_follow_weight > 0"):
+        TrainConfig(stage2_follow_commands=4.0)
+    assert TrainConfig(stage2_follow_commands=4.0, stage2_follow_weight=1.0).stage2_follow_commands == 4.0
     with pytest.raises(ValueError, match=r"max_frame_skip.*>= max\(frame_skip, 1\) \(2\)"):
         TrainConfig(frame_skip=2, max_frame_skip=1)
     with pytest.raises(ValueError, match=r"frame_skip.*or 0 \(still pairs\) together with max_frame_skip"):

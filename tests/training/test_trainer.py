@@ -340,6 +340,47 @@ def test_follow_term_trains_the_generator_through_a_frozen_m_and_resumes_bit_exa
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_commanded_masks_move_each_mask_by_whole_pixels_within_the_reach(tiny_generator, monkeypatch):
+    from lcvg_training.stage2_controls import commanded_masks
+
+    block = torch.zeros(64, 1, 32, 32)
+    block[:, :, 12:20, 10:18] = 1.0
+    monkeypatch.setattr(tiny_generator, "binary_mask", lambda frame: block[: len(frame)])
+    torch.manual_seed(0)
+    mask, moved = commanded_masks(tiny_generator, torch.zeros(64, 3, 32, 32), 3.7)
+    assert torch.equal(mask, block) and set(moved.unique().tolist()) == {0.0, 1.0}
+    rows, cols = moved[:, 0].amax(dim=2), moved[:, 0].amax(dim=1)  # (B, H), (B, W): occupied rows / columns
+    dy = rows.float().argmax(dim=1) - 12  # first occupied row, against the block's
+    dx = cols.float().argmax(dim=1) - 10
+    assert bool((moved.sum(dim=(1, 2, 3)) == 64).all())  # moved whole: a translation of whole pixels
+    assert dx.abs().max() <= 3 and dy.abs().max() <= 3  # floor(3.7)
+    assert set(dx.tolist()) == set(range(-3, 4)) and set(dy.tolist()) == set(range(-3, 4))  # no-op included
+    _, still = commanded_masks(tiny_generator, torch.zeros(4, 3, 32, 32), 0.5)
+    assert torch.equal(still, block[:4])
+
+
+def test_commanded_follow_training_renders_random_commands_and_resumes_bit_exact(
+    squares, tiny_preset, tmp_path
+):
+    cfg = tiny_config(
+        stage1_steps=2,
+        stage2_steps=4,
+        stage2_follow_weight=2.0,
+        stage2_follow_commands=3.0,
+        disc_start=0,
+        stage2_disc_start=1,
+        checkpoint_every=2,
+    )
+    straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
+    result = straight.train()
+    assert result.step == 6
+    assert all("cmd_follow" not in h for h in result.history[:2])
+    assert all(h["cmd_follow"] > 0 and np.isfinite(h["cmd_bg"]) for h in result.history[2:])
+    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_finished_training_records_the_action_range_and_the_motion_region(
     squares, tiny_preset, tmp_path, red_mask
 ):
