@@ -168,8 +168,9 @@ class TrainConfig:
                 self.control == "translation" and self.players == 1 and self.stage2_follow_weight > 0,
                 "stage2_follow_commands",
                 self.stage2_follow_commands,
-                "0 unless control='translation', players=1 and stage2_follow_weight > 0 (the moved mask is "
-                "held only by L_follow)",
+                "0, or a reach in pixels together with stage2_follow_weight > 0 (--set "
+                "stage2_follow_weight=10: the moved mask is held by L_follow), "
+                "control='translation' and players=1",
             )
         _check(
             self.mask_size_prior in ("each", "union"),
