@@ -28,11 +28,11 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lcvg_env.control.fit import fit_controls
 from lcvg_env.control.pivot import (
     PivotConfig,
+    bend_masks,
     estimate_pivot,
     far_end,
     fit_similarity,
@@ -59,10 +59,6 @@ class Mover:
     def __init__(self, generator, family: str, pivot: torch.Tensor, cfg: PivotConfig) -> None:
         self.g, self.family, self.pivot, self.cfg = generator, family, pivot, cfg
         self.size = (generator.cfg.height, generator.cfg.width)
-        h, w = self.size
-        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
-        points = torch.stack([xs, ys], -1)  # (H, W, 2) pixel centres (x, y), for the cantilever's bends
-        self._points = (points, torch.linalg.norm(points - pivot, dim=-1))
         self._seen: dict[int, tuple[np.ndarray, torch.Tensor, list]] = {}
 
     def episode(self, ep) -> tuple[np.ndarray, torch.Tensor, list]:
@@ -113,15 +109,9 @@ class Mover:
         return reach if reach is not None and reach >= MIN_REACH_PX else None
 
     def _bend(self, mask: torch.Tensor, moves: torch.Tensor, reach: float) -> torch.Tensor:
-        """``mask`` (H, W) bent by far-end moves (K, 2) px: (K, H, W), bilinear, reading each output pixel p
-        at p - w(p) D (w at the output point: a first-order inverse, exact where w is flat)."""
-        h, w = self.size
-        points, dist = self._points  # pixel centres (H, W, 2) (x, y), their distance from the pivot (H, W)
-        weight = (dist / reach).clamp(max=1.0)  # (H, W)
-        read = points[None] - weight[None, ..., None] * moves[:, None, None, :]  # (K, H, W, 2) px
-        grid = read / torch.tensor([w / 2.0, h / 2.0]) - 1.0  # grid_sample's [-1, 1] (align_corners False)
-        source = mask.float()[None, None].expand(len(moves), 1, h, w)
-        return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+        """``mask`` (H, W) bent by far-end moves (K, 2) px: (K, H, W) (:func:`bend_masks`)."""
+        k = len(moves)
+        return bend_masks(mask[None].expand(k, -1, -1), moves, self.pivot, torch.full((k,), reach))
 
     def _fit_bend(self, m0: torch.Tensor, m1: torch.Tensor) -> tuple[float, float]:
         """The far-end move D that minimizes Eq. 5's squared error between bent m0 and m1 (coarse to fine)."""

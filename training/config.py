@@ -112,6 +112,11 @@ class TrainConfig:
     foreground on the moved mask, the background outside the old and new masks stays the input's
     (L1, ``stage2_bg_weight``), and the GAN terms ask it to look real (docs/method.md section 9.9). Set R to
     the env's action range (``max_displacement``). 0: off. Translation control only."""
+    stage2_follow_pivot: tuple[float, float] | None = None
+    """With a point (x, y) px, the random commands of ``stage2_follow_commands`` bend the mask about it
+    (the cantilever of ``lcvg_env.control.pivot.bend_masks``: the pivot stays, the mask's far end moves by
+    the command) instead of translating it; ``python benchmarks/pivot_control.py`` estimates the point and
+    measures this family. None: translations (the env's action)."""
     stage2_mask_source: str = "binarized"
     """Stage-2 masks: 'binarized' M(x^{t+1}) > 0.5 (the released code) or 'warped' (M(x^t) warped by
     the control fitted to the next mask, Eq. 5)."""
@@ -171,6 +176,17 @@ class TrainConfig:
                 "0, or a reach in pixels together with stage2_follow_weight > 0 (--set "
                 "stage2_follow_weight=10: the moved mask is held by L_follow), "
                 "control='translation' and players=1",
+            )
+        if self.stage2_follow_pivot is not None:
+            pivot = self.stage2_follow_pivot
+            _check(
+                isinstance(pivot, (list, tuple))
+                and len(pivot) == 2
+                and all(isinstance(v, (int, float)) and math.isfinite(v) for v in pivot)
+                and self.stage2_follow_commands > 0,
+                "stage2_follow_pivot",
+                pivot,
+                "None, or two numbers (x, y) px together with stage2_follow_commands > 0",
             )
         _check(
             self.mask_size_prior in ("each", "union"),

@@ -117,11 +117,16 @@ class CommandedRender:
 
 @torch.no_grad()
 def commanded_masks(
-    generator: LayeredGenerator, frame: torch.Tensor, reach_px: float
+    generator: LayeredGenerator,
+    frame: torch.Tensor,
+    reach_px: float,
+    pivot: tuple[float, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random env-like commands for frames (B, 3, H, W): their binarized masks and the masks moved by a
-    translation of whole pixels drawn uniformly in [-floor(R), floor(R)] per axis (torch's RNG; 0 included,
-    the no-op). Returns (mask, moved), both (B, 1, H, W) in {0, 1}."""
+    command of whole pixels drawn uniformly in [-floor(R), floor(R)] per axis (torch's RNG; 0 included, the
+    no-op): a translation, or with ``pivot`` (x, y) px a cantilever bend about it whose far end moves by the
+    command (a mask whose far end lies within 4 px of the pivot is translated instead). Returns (mask,
+    moved), both (B, 1, H, W) in {0, 1}."""
     from lcvg_env.control.warp import pixels_to_normalized
 
     mask = generator.binary_mask(frame)
@@ -129,4 +134,16 @@ def commanded_masks(
     r = math.floor(reach_px)
     px = torch.randint(-r, r + 1, (b, 2)).float()  # (B, 2): (dx, dy) in pixels
     control = pixels_to_normalized(px, "translation", (h, w)).to(frame.device)
-    return mask, generator.warp_mask(mask, control, "translation")
+    moved = generator.warp_mask(mask, control, "translation")
+    if pivot is None:
+        return mask, moved
+    from lcvg_env.control.pivot import bend_masks, far_end
+
+    point = torch.tensor(pivot, dtype=torch.float32)
+    ends = [far_end(m[0].cpu(), point) for m in mask]
+    reach = torch.tensor([0.0 if e is None else float(torch.linalg.norm(e - point)) for e in ends])
+    bends = reach >= 4.0  # (B,): far ends that can be bent about the pivot
+    if bool(bends.any()):
+        bent = bend_masks(mask[bends, 0].cpu(), px[bends], point, reach[bends])  # (K, H, W)
+        moved[bends.to(moved.device)] = (bent > 0.5).float()[:, None].to(moved)
+    return mask, moved

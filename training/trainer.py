@@ -294,7 +294,9 @@ class Trainer:
             if (
                 stage == 2 and self.cfg.stage2_follow_commands > 0
             ):  # the same input, moved as the env moves it
-                start_mask, moved = commanded_masks(self.generator, inputs, self.cfg.stage2_follow_commands)
+                start_mask, moved = commanded_masks(
+                    self.generator, inputs, self.cfg.stage2_follow_commands, self.cfg.stage2_follow_pivot
+                )
                 pred_c, vq_c, _, _ = self.gen_forward(inputs, moved, None)
                 commanded = CommandedRender(
                     inputs, start_mask, moved, pred_c, vq_c, self.generator.mask(pred_c)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lcvg_env.control.fit import fit_controls
 from lcvg_env.control.units import affine_normalized_to_pixels, affine_pixels_to_normalized
@@ -131,6 +132,25 @@ def far_end(mask: torch.Tensor, pivot: torch.Tensor, quantile: float = 0.8) -> t
     points = torch.stack([xs, ys], 1).float() + 0.5  # (P, 2) pixel centres
     dist = torch.linalg.norm(points - pivot.float()[None], dim=1)
     return points[dist >= torch.quantile(dist, quantile)].mean(0)
+
+
+def bend_masks(
+    masks: torch.Tensor, moves: torch.Tensor, pivot: torch.Tensor, reach: torch.Tensor
+) -> torch.Tensor:
+    """The cantilever: masks (B, H, W) bent about ``pivot`` (2,) px so that each point p moves by
+    w(p) D, w = min(|p - pivot| / R, 1), D = ``moves`` (B, 2) px (the far end's move) and R = ``reach``
+    (B,) px (the far end's distance from the pivot): the pivot stays, the far end moves by D. Bilinear,
+    reading each output pixel p at p - w(p) D (a first-order inverse, exact where w is flat); returns
+    (B, H, W) in [0, 1] (threshold at 0.5 for a binary mask)."""
+    b, h, w = masks.shape
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    points = torch.stack([xs, ys], -1).to(masks.device)  # (H, W, 2) pixel centres (x, y)
+    dist = torch.linalg.norm(points - pivot.to(points), dim=-1)  # (H, W)
+    weight = (dist[None] / reach.to(points).view(b, 1, 1)).clamp(max=1.0)  # (B, H, W)
+    read = points[None] - weight[..., None] * moves.to(points)[:, None, None, :]  # (B, H, W, 2) px
+    grid = read / torch.tensor([w / 2.0, h / 2.0], device=points.device) - 1.0  # grid_sample's [-1, 1]
+    source = masks.float()[:, None]  # (B, 1, H, W)
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
 
 
 def steer(
