@@ -96,3 +96,18 @@ def test_bad_shapes_and_configs_are_refused():
         PivotConfig(far_quantile=1.0)
     with pytest.raises(ValueError, match="at least 2 pairs"):
         estimate_pivot(torch.zeros(2, 16, 16), torch.zeros(2, 16, 16))
+
+
+def test_bend_keeps_the_pivot_and_moves_the_far_end_by_the_command():
+    from lcvg_env.control.pivot import bend_masks
+
+    bar = torch.zeros(2, 32, 32)
+    bar[:, 14:18, 4:28] = 1.0  # a horizontal arm from x = 4 to 28, rows 14-17
+    pivot = torch.tensor([4.0, 16.0])  # its left end
+    moves = torch.tensor([[0.0, 4.0], [0.0, 0.0]])  # far end 4 px down; no move
+    bent = bend_masks(bar, moves, pivot, torch.tensor([24.0, 24.0])) > 0.5
+    assert torch.equal(bent[1], bar[1] > 0.5)  # D = 0 is the identity
+    rows = lambda col: torch.nonzero(bent[0, :, col])[:, 0]  # noqa: E731
+    assert rows(5).tolist() == [14, 15, 16, 17]  # at the pivot: in place
+    assert rows(27).tolist() == [18, 19, 20, 21]  # at the far end: 4 px down
+    assert 1.0 <= float(rows(16).float().mean()) - 15.5 <= 3.0  # half way out: about half the move

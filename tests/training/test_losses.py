@@ -213,6 +213,12 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match=r"stage2_follow_commands.*together with stage2_follow_weight > 0"):
         TrainConfig(stage2_follow_commands=4.0)
     assert TrainConfig(stage2_follow_commands=4.0, stage2_follow_weight=1.0).stage2_follow_commands == 4.0
+    with pytest.raises(ValueError, match=r"stage2_follow_pivot.*together with stage2_follow_commands > 0"):
+        TrainConfig(stage2_follow_pivot=(31.1, 2.5))
+    with pytest.raises(ValueError, match=r"stage2_follow_pivot.*two numbers"):
+        TrainConfig(stage2_follow_commands=4.0, stage2_follow_weight=1.0, stage2_follow_pivot=(31.1,))
+    cfg = TrainConfig(stage2_follow_commands=4.0, stage2_follow_weight=1.0, stage2_follow_pivot=[31.1, 2.5])
+    assert list(cfg.stage2_follow_pivot) == [31.1, 2.5]
     with pytest.raises(ValueError, match=r"max_frame_skip.*>= max\(frame_skip, 1\) \(2\)"):
         TrainConfig(frame_skip=2, max_frame_skip=1)
     with pytest.raises(ValueError, match=r"frame_skip.*or 0 \(still pairs\) together with max_frame_skip"):

@@ -359,6 +359,29 @@ def test_commanded_masks_move_each_mask_by_whole_pixels_within_the_reach(tiny_ge
     assert torch.equal(still, block[:4])
 
 
+def test_commanded_masks_about_a_pivot_bend_the_far_end_by_the_drawn_command(tiny_generator, monkeypatch):
+    from lcvg_env.control.pivot import far_end
+    from lcvg_training.stage2_controls import commanded_masks
+
+    bar = torch.zeros(16, 1, 32, 32)
+    bar[:, :, 14:18, 4:28] = 1.0  # an arm from the pivot (4, 16) to x = 28
+    bar[-1] = 0.0
+    bar[-1, :, 14:18, 2:6] = 1.0  # a mask at the pivot: translated, not bent
+    monkeypatch.setattr(tiny_generator, "binary_mask", lambda frame: bar[: len(frame)])
+    torch.manual_seed(1)
+    mask, moved = commanded_masks(tiny_generator, torch.zeros(16, 3, 32, 32), 3.0, pivot=(4.0, 16.0))
+    torch.manual_seed(1)
+    drawn = torch.randint(-3, 4, (16, 2)).float()  # the same draws
+    assert torch.equal(mask, bar) and set(moved.unique().tolist()) <= {0.0, 1.0}
+    pivot = torch.tensor([4.0, 16.0])
+    for i in range(15):
+        assert torch.equal(moved[i, 0, :, 4], bar[i, 0, :, 4])  # the pivot's end stays
+        end_move = far_end(moved[i, 0], pivot) - far_end(bar[i, 0], pivot)
+        assert torch.allclose(end_move, drawn[i], atol=1.0)
+    rows = torch.nonzero(moved[-1, 0].amax(dim=1))[:, 0]
+    assert int(rows[0]) - 14 == int(drawn[-1, 1])  # the short mask: a translation by the command
+
+
 def test_commanded_follow_training_renders_random_commands_and_resumes_bit_exact(
     squares, tiny_preset, tmp_path
 ):
