@@ -161,6 +161,28 @@ def label_table(mover: Mover, episodes, size) -> str:
     return f"{len(share):6d}  {np.median(share):18.2f}  {np.median(miss):16.2f}"
 
 
+def far_end_row(mover: Mover, episodes, size) -> str:
+    """Where the cantilever's far end lies against the true tip, over every frame with one: the tip's distance
+    from the pivot over the far end's, R (a bend of D moves a point at that share of R by about that share
+    of D), median / p10 / p90, and the median distance from the far end to the tip (px)."""
+    ratio, dist = [], []
+    for ep in episodes:
+        real, masks, _ = mover.episode(ep)
+        tips = ground_truth(ep, size, len(real), "tip_px")
+        for t in range(len(real)):
+            end = far_end(masks[t].float(), mover.pivot, mover.cfg.far_quantile)
+            if end is None or tips is None:
+                continue
+            ratio.append(
+                float(torch.linalg.norm(tips[t] - mover.pivot) / torch.linalg.norm(end - mover.pivot))
+            )
+            dist.append(float(torch.linalg.norm(tips[t] - end)))
+    if not ratio:
+        return "     0                 n/a"
+    q = np.percentile(ratio, [50, 10, 90])
+    return f"{len(ratio):6d}  {q[0]:6.2f} {q[1]:6.2f} {q[2]:6.2f}  {np.median(dist):14.2f}"
+
+
 def one_step_row(mover: Mover, detector, episodes, size) -> str:
     """One step from each real frame, the mask moved by the label fitted to the real next mask: the generated
     tip's motion along the true tip's step over that step (pairs whose tip moves >= 1 px), and its miss."""
@@ -258,6 +280,12 @@ def main() -> None:
     print("family         pairs  share of tip step  median miss (px)")
     for family, mover in movers.items():
         print(f"{family:<12s} {label_table(mover, episodes, size)}")
+    if "cantilever" in movers:
+        print(
+            "\ncantilever far end against the true tip: |tip - pivot| / R (median, p10, p90), far end to tip"
+        )
+        print("frames  median    p10    p90  far end-tip (px)")
+        print(far_end_row(movers["cantilever"], episodes, size))
     detector = load_detector("pusher") if args.one_step or args.rollout or args.gain else None
     with torch.no_grad():
         if args.one_step:
