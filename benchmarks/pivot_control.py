@@ -33,6 +33,7 @@ from lcvg_env.control.fit import fit_controls
 from lcvg_env.control.pivot import (
     PivotConfig,
     bend_masks,
+    bend_reach,
     estimate_pivot,
     far_end,
     fit_similarity,
@@ -48,7 +49,6 @@ from lcvg_env.model import binary_masks, open_model, to_frames, to_model_range
 FAMILIES = ("translation", "pivot", "cantilever")
 CANTILEVER_GRIDS = ((10.0, 1.0), (1.0, 0.25), (0.25, 0.0625))
 """The cantilever fit's search for D: (half-span, spacing) px, each level centred on the last one's best."""
-MIN_REACH_PX = 4.0  # a far end nearer the pivot than this bends nothing: the cantilever leaves the mask
 DIRECTIONS = {"E": (1, 0), "NE": (1, -1), "N": (0, -1), "NW": (-1, -1), "W": (-1, 0), "SW": (-1, 1)}
 DIRECTIONS |= {"S": (0, 1), "SE": (1, 1)}
 
@@ -104,9 +104,7 @@ class Mover:
         return self.g.warp_mask(mask, params, "affine")
 
     def _reach(self, mask: torch.Tensor) -> float | None:
-        end = far_end(mask, self.pivot, self.cfg.far_quantile)
-        reach = None if end is None else float(torch.linalg.norm(end - self.pivot))
-        return reach if reach is not None and reach >= MIN_REACH_PX else None
+        return bend_reach(mask, self.pivot, self.cfg)
 
     def _bend(self, mask: torch.Tensor, moves: torch.Tensor, reach: float) -> torch.Tensor:
         """``mask`` (H, W) bent by far-end moves (K, 2) px: (K, H, W) (:func:`bend_masks`)."""
@@ -169,9 +167,11 @@ def far_end_row(mover: Mover, episodes, size) -> str:
     for ep in episodes:
         real, masks, _ = mover.episode(ep)
         tips = ground_truth(ep, size, len(real), "tip_px")
+        if tips is None:
+            continue
         for t in range(len(real)):
             end = far_end(masks[t].float(), mover.pivot, mover.cfg.far_quantile)
-            if end is None or tips is None:
+            if end is None:
                 continue
             ratio.append(
                 float(torch.linalg.norm(tips[t] - mover.pivot) / torch.linalg.norm(end - mover.pivot))

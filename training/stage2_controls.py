@@ -125,8 +125,8 @@ def commanded_masks(
     """Random env-like commands for frames (B, 3, H, W): their binarized masks and the masks moved by a
     command of whole pixels drawn uniformly in [-floor(R), floor(R)] per axis (torch's RNG; 0 included, the
     no-op): a translation, or with ``pivot`` (x, y) px a cantilever bend about it whose far end moves by the
-    command (a mask whose far end lies within 4 px of the pivot is translated instead). Returns (mask,
-    moved), both (B, 1, H, W) in {0, 1}."""
+    command (a mask with nothing to bend, :func:`~lcvg_env.control.pivot.bend_reach`, is translated
+    instead). Returns (mask, moved), both (B, 1, H, W) in {0, 1}."""
     from lcvg_env.control.warp import pixels_to_normalized
 
     mask = generator.binary_mask(frame)
@@ -137,12 +137,12 @@ def commanded_masks(
     moved = generator.warp_mask(mask, control, "translation")
     if pivot is None:
         return mask, moved
-    from lcvg_env.control.pivot import bend_masks, far_end
+    from lcvg_env.control.pivot import bend_masks, bend_reach
 
     point = torch.tensor(pivot, dtype=torch.float32)
-    ends = [far_end(m[0].cpu(), point) for m in mask]
-    reach = torch.tensor([0.0 if e is None else float(torch.linalg.norm(e - point)) for e in ends])
-    bends = reach >= 4.0  # (B,): far ends that can be bent about the pivot
+    reaches = [bend_reach(m[0].cpu(), point) for m in mask]
+    bends = torch.tensor([r is not None for r in reaches])  # (B,): masks with a far end to bend
+    reach = torch.tensor([r or 0.0 for r in reaches])  # (B,) px
     if bool(bends.any()):
         bent = bend_masks(mask[bends, 0].cpu(), px[bends], point, reach[bends])  # (K, H, W)
         moved[bends.to(moved.device)] = (bent > 0.5).float()[:, None].to(moved)

@@ -291,9 +291,8 @@ class Trainer:
             drawn = commanded = None
             if stage == 2 and self.cfg.stage2_follow_weight > 0:  # L_follow: M (frozen) reads x_hat
                 drawn = self.generator.mask(pred)
-            if (
-                stage == 2 and self.cfg.stage2_follow_commands > 0
-            ):  # the same input, moved as the env moves it
+            if stage == 2 and self.cfg.stage2_follow_commands > 0:
+                # the same input, its mask moved as the env's actions move it
                 start_mask, moved = commanded_masks(
                     self.generator, inputs, self.cfg.stage2_follow_commands, self.cfg.stage2_follow_pivot
                 )

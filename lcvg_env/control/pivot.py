@@ -134,6 +134,15 @@ def far_end(mask: torch.Tensor, pivot: torch.Tensor, quantile: float = 0.8) -> t
     return points[dist >= torch.quantile(dist, quantile)].mean(0)
 
 
+def bend_reach(mask: torch.Tensor, pivot: torch.Tensor, cfg: PivotConfig | None = None) -> float | None:
+    """The far end's distance R from the pivot (px) that :func:`bend_masks` bends ``mask`` (H, W) over, or
+    None when there is no far end or it lies within ``cfg.min_reach_px`` of the pivot (nothing to bend)."""
+    cfg = cfg or PivotConfig()
+    end = far_end(mask, pivot, cfg.far_quantile)
+    reach = None if end is None else float(torch.linalg.norm(end - pivot.float()))
+    return reach if reach is not None and reach >= cfg.min_reach_px else None
+
+
 def bend_masks(
     masks: torch.Tensor, moves: torch.Tensor, pivot: torch.Tensor, reach: torch.Tensor
 ) -> torch.Tensor:
