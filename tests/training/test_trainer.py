@@ -50,6 +50,14 @@ def test_stage2_warped_masks_run_and_are_binary(squares, tiny_preset, tmp_path):
     assert trainer.train().step == 1
 
 
+def _assert_resumes_bit_exact(straight: Trainer, squares, preset, tmp_path, stop_at: int) -> None:
+    """``straight``'s run (trained through), stopped at ``stop_at`` and resumed, ends on the same weights."""
+    cfg = straight.cfg
+    resumed = _interrupted_then_resumed(cfg, squares, preset, tmp_path / "resumed", stop_at, kill=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def _interrupted_then_resumed(cfg, squares, preset, run, stop_at, kill: bool, sig=signal.SIGINT):
     def on_step(trainer: Trainer) -> None:
         if trainer.step == stop_at:
@@ -226,9 +234,7 @@ def test_a_mixed_gap_run_resumes_bit_exact(squares, tiny_preset, tmp_path):
     cfg = tiny_config(stage1_steps=2, stage2_steps=2, max_frame_skip=2, rollout_steps=1, checkpoint_every=2)
     straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
     straight.train()
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 2, kill=False)
-    a, b = _weights(straight), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_resumes_bit_exact(straight, squares, tiny_preset, tmp_path, 2)
 
 
 def test_ahead_batches_hold_the_frame_h_steps_later_clamped_to_the_episode(squares, tiny_preset):
@@ -259,9 +265,7 @@ def test_stage1_with_a_mask_horizon_trains_m_on_both_frames_and_resumes(squares,
     result = straight.train()
     assert result.step == 6 and all(np.isfinite(h["bg"]) for h in result.history)
     assert "ahead" not in straight.batches.next()  # stage 2 does not read x^{t+h}
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 2, kill=False)
-    a, b = _weights(straight), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_resumes_bit_exact(straight, squares, tiny_preset, tmp_path, 2)
 
 
 def test_rollout_inputs_follow_the_evaluation_protocol(tiny_generator):
@@ -296,9 +300,7 @@ def test_stage2_rollout_training_runs_and_resumes(squares, tiny_preset, tmp_path
     straight = Trainer(cfg, squares, tmp_path / "straight", preset=tiny_preset, progress=False)
     result = straight.train()
     assert result.step == 6 and all("rollout_k" in h for h in result.history[2:])
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
-    a, b = _weights(straight), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_resumes_bit_exact(straight, squares, tiny_preset, tmp_path, 4)
 
 
 def test_follow_term_trains_the_generator_through_a_frozen_m_and_resumes_bit_exact(
@@ -335,9 +337,7 @@ def test_follow_term_trains_the_generator_through_a_frozen_m_and_resumes_bit_exa
     assert gen.decoder.last_layer.grad is not None and gen.decoder.last_layer.grad.abs().sum() > 0
     assert all(p.grad is None for p in gen.mask_net.parameters())
 
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
-    a, b = _weights(straight), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_resumes_bit_exact(straight, squares, tiny_preset, tmp_path, 4)
 
 
 def test_commanded_masks_move_each_mask_by_whole_pixels_within_the_reach(tiny_generator, monkeypatch):
@@ -399,9 +399,7 @@ def test_commanded_follow_training_renders_random_commands_and_resumes_bit_exact
     assert result.step == 6
     assert all("cmd_follow" not in h for h in result.history[:2])
     assert all(h["cmd_follow"] > 0 and np.isfinite(h["cmd_bg"]) for h in result.history[2:])
-    resumed = _interrupted_then_resumed(cfg, squares, tiny_preset, tmp_path / "resumed", 4, kill=False)
-    a, b = _weights(straight), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_resumes_bit_exact(straight, squares, tiny_preset, tmp_path, 4)
 
 
 def test_finished_training_records_the_action_range_and_the_motion_region(
