@@ -269,6 +269,8 @@ def solve_rigid(
     """Translation or rotation (N, D): the global stage, then Levenberg-Marquardt on the exact loss
     from each of its candidates; the best per pair."""
     starts = global_starts(masks_t, masks_next, mode, c0, grid)
+    if mode == "translation" and iterations == 0:  # the global stage's optimum, exact on its grid
+        return starts[:, 0]
     level = make_level(masks_t, masks_next, c0, 0.0, 1)
     return refine_starts(level, starts, mode, iterations, margin, grid.refined)
 

@@ -223,7 +223,10 @@ class SearchGrid:
     """Rotation: spacing of those angles (radians)."""
     max_shift: int | None = 16
     """Rotation and affine: shifts searched with the angles or scalings, +- pixels (None: every shift
-    of the frame; without rotation, every shift of the frame is always searched)."""
+    of the frame; without rotation, every shift of the frame is searched unless ``translation_reach``)."""
+    translation_reach: int | None = None
+    """Translation: shifts searched, +- pixels (None: every shift of the frame). A fit that knows the
+    two masks lie close, such as the lag correction's (``LayeredGenerator.render``), searches less."""
     refined: int = 3
     """Starts (the lowest-loss ones) refined by Levenberg-Marquardt, per pair."""
     factor: int = 2
@@ -238,8 +241,9 @@ class SearchGrid:
                 "SearchGrid needs candidates >= 1, 0 < fine <= 0.5, angle_step > 0 and max_angle >= 0; "
                 f"got {self}."
             )
-        if self.max_shift is not None and self.max_shift < 1:
-            raise ValueError(f"max_shift must be >= 1 pixel or None, got {self.max_shift}.")
+        for name in ("max_shift", "translation_reach"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 pixel or None, got {getattr(self, name)}.")
 
 
 def shrink(
@@ -259,8 +263,10 @@ def global_starts(
     masks_t: torch.Tensor, masks_next: torch.Tensor, mode: str, c0: torch.Tensor, grid: SearchGrid
 ) -> torch.Tensor:
     """Starts (N, K, D) for Levenberg-Marquardt: the best controls of :func:`best_controls` over
-    every shift of the frame and, for rotation, also over angles x shifts within ``max_shift``."""
-    _, shift, _ = best_controls(masks_t, masks_next, None, c0, grid.candidates, grid.fine)  # (N, K, 2)
+    every shift of the frame (translation: within ``translation_reach``) and, for rotation, also over
+    angles x shifts within ``max_shift``."""
+    reach = grid.translation_reach if mode == "translation" else None
+    _, shift, _ = best_controls(masks_t, masks_next, None, c0, grid.candidates, grid.fine, reach)  # (N, K, 2)
     if mode == "translation":  # exact: the best of the candidates is the start
         return shift[:, :1]
     still = torch.cat([shift[:, :1], torch.zeros_like(shift[:, :1, :1])], dim=2)  # (N, 1, 3), phi = 0

@@ -15,7 +15,7 @@ from lcvg_env.control.brute import BruteConfig, brute_rotation, brute_solve, bru
 from lcvg_env.control.fit import FitConfig, internal_loss
 from lcvg_env.control.moments import mask_moments
 from lcvg_env.control.shift_search import loss_volume
-from lcvg_env.control.subpixel import best_controls
+from lcvg_env.control.subpixel import SearchGrid, best_controls
 from lcvg_env.control.warp import pixels_to_normalized, pixels_to_normalized_points
 from tests.control.make_real_pairs import FIXTURE, load_fixture, pack
 
@@ -155,3 +155,28 @@ def test_fixture_masks_are_what_the_script_makes(real) -> None:
         assert np.array_equal(pack(pairs["masks_t"]), data["masks_t"])
         assert np.array_equal(pack(pairs["masks_next"]), data["masks_next"])
     assert math.isclose(float(pairs["t"].mean()), float(real["t"].mean()))
+
+
+def test_a_translation_reach_finds_the_same_optima_and_searches_no_further(real) -> None:
+    """The lag correction's fit (``lag_fit_config``: shifts within a reach, no Levenberg-Marquardt polish)
+    gives the full fit's translations to its 0.05 px grid when they lie within the reach, and a
+    reach shorter than a pair's move keeps the result within it."""
+    from lcvg_env.models.generator import lag_fit_config
+
+    m0, m1 = real["m0"], real["m1"]
+    full = fit_controls(m0, m1, "translation")
+    near = fit_controls(m0, m1, "translation", config=lag_fit_config((64, 64)))
+    assert (full.params.abs() < 16).all()  # every real move lies within the lag fit's reach
+    assert (near.params - full.params).abs().max() <= 0.05
+    assert (near.loss <= full.loss * 1.01 + 1e-7).all()
+    # a pair moved 10 px further than its real move: a reach of 3 px stops at the edge of its search
+    moved = torch.roll(m1[:4], shifts=10, dims=2)
+    short = FitConfig(fast_sigmas=(0.0,), fast_iterations=(0,), search=SearchGrid(translation_reach=3))
+    far = fit_controls(m0[:4], moved, "translation")
+    kept = fit_controls(m0[:4], moved, "translation", config=short)
+    assert (far.params[:, 0] > 6).all() and (kept.params.abs() <= 4.0).all()
+
+
+def test_a_translation_reach_below_one_pixel_is_refused() -> None:
+    with pytest.raises(ValueError, match="translation_reach"):
+        SearchGrid(translation_reach=0)
