@@ -228,7 +228,7 @@ class LayeredSimulator:
         unchanged zeros without it)."""
         out = self.generator.step(to_unit_range(frames), control, self.mode, parts, masks, residual)
         frames = to_uint8(out.frame)
-        masks = self._binary_mask(frames)
+        masks = self._binary_mask(frames) if out.next_mask is None else out.next_mask  # the same, once
         return frames, masks, mask_centroid(masks), residual if out.residual is None else out.residual
 
     def _binary_mask(self, frames: torch.Tensor) -> torch.Tensor:

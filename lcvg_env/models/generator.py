@@ -147,6 +147,10 @@ class GeneratorOutput:
     residual: torch.Tensor | None = None
     """With ``cfg.subpixel`` and the translation control: the part of the moves not yet made (B, K * 2) px,
     to pass to the next :meth:`LayeredGenerator.step`; None otherwise."""
+    next_mask: torch.Tensor | None = None
+    """With the lag carried into the next step (``correction_timing="next"``): the binarized M of ``frame``
+    as stored in uint8 (B, 1, H, W), which that correction measured; the env's mask of the next step, so
+    that M runs once a step. None otherwise."""
 
 
 class LayeredGenerator(nn.Module):
@@ -306,7 +310,10 @@ class LayeredGenerator(nn.Module):
                 union = nn.functional.max_pool2d(union, 2 * margin + 1, stride=1, padding=margin)
             out.frame = union * out.frame + (1.0 - union) * frame.float()
         if self.cfg.correction_timing == "next" and residual is not None:  # the config holds one pass
-            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # M of the frame the next step sees
+            from lcvg_env.model import to_uint8, to_unit_range
+
+            # M of the frame the next step sees: the output as the env stores it (uint8)
+            out.next_mask = achieved = self.binary_mask(to_unit_range(to_uint8(out.frame)))
             residual = residual + self._lag(achieved, sent, sent_parts) * self._px_per_unit(
                 residual.shape[1] // 2, residual.device
             )

@@ -60,3 +60,32 @@ def test_next_timing_needs_subpixel_moves_and_one_pass(fields: dict, match: str)
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(tiny_generator_config(), **fields)
     assert GeneratorConfig().correction_timing == "within"  # old checkpoints load as they were
+
+
+def test_next_timing_runs_m_once_a_step_and_the_env_keeps_its_mask(tmp_path) -> None:
+    """The lag carried to the next step is measured on M of the frame as the env stores it (uint8), which
+    is the env's mask of the next step: the simulator takes it instead of running M again."""
+    import numpy as np
+
+    from lcvg_env.checkpoint import load_checkpoint, save_checkpoint
+    from lcvg_env.env.sim import LayeredSimulator
+    from lcvg_env.model import to_unit_range
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(
+        tiny_generator_config(), correction_timing="next", correction_passes=1, subpixel=True
+    )
+    frames = np.random.default_rng(0).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    path = save_checkpoint(
+        tmp_path / "next.safetensors", LayeredGenerator(cfg), control_mode="translation", start_frames=frames
+    )
+    sim = LayeredSimulator(load_checkpoint(path), 3, "translation", dtype="float32")
+    sim.load(np.arange(3), frames)
+    calls: list[int] = []
+    sim.generator.mask_net.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    for step in range(3):
+        calls.clear()
+        sim.step(np.full((3, 2), 0.5 * (step - 1), dtype=np.float32))
+        assert calls == [3]  # one pass of M over the batch a step
+        with torch.inference_mode():
+            torch.testing.assert_close(sim.masks, sim.generator.binary_mask(to_unit_range(sim.frames)))
