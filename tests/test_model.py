@@ -99,7 +99,7 @@ def exact_render(monkeypatch):
 
     def render(self, frame, current, moved, parts=None, residual=None):
         frame = torch.where(moved.bool(), red, torch.full_like(red, -1.0))
-        return SimpleNamespace(frame=frame, residual=residual)
+        return SimpleNamespace(frame=frame, residual=residual, next_mask=None)
 
     monkeypatch.setattr(LayeredGenerator, "render", render)
 

@@ -51,6 +51,7 @@ def perfect_generator(sim: object, monkeypatch: pytest.MonkeyPatch) -> None:
         return SimpleNamespace(
             frame=torch.where(moved.bool(), colours[1, :, None, None], colours[0, :, None, None]),
             residual=residual,
+            next_mask=None,  # GeneratorOutput's: the lag is not carried to the next step here
         )
 
     monkeypatch.setattr(generator, "mask", mask)
