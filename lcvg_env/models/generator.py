@@ -275,9 +275,11 @@ class LayeredGenerator(nn.Module):
         Lag correction: the generator under-follows a moved mask (it draws the foreground part of the way;
         docs/fidelity.md). Each pass fits the translation ``lag`` with T(lag) M(x_hat) ~ ``moved`` (Eq. 5)
         and generates again from ``frame`` with the mask moved on by ``cfg.correction_strength * lag``, so
-        that M of the result lands where it was sent. With ``cfg.correction_timing == "next"`` the step
-        generates once, fits the lag of the composited frame and adds ``cfg.correction_strength * lag`` (px)
-        to the returned ``residual``, for the next step's move to make up.
+        that M of the result lands where it was sent. A pass that moves no row's mask (every correction
+        rounds to nothing) does not generate: it would draw the frames it has. With
+        ``cfg.correction_timing == "next"`` the step generates once, fits the lag of the composited frame
+        and adds ``cfg.correction_strength * lag`` (px) to the returned ``residual``, for the next step's
+        move to make up.
 
         With several foregrounds, ``parts`` (B, K, H, W) are their moved masks (``moved`` is their union and
         the pixels no foreground holds): each pass fits each foreground's lag on its own, between the part
@@ -301,7 +303,10 @@ class LayeredGenerator(nn.Module):
             lag = self._lag(achieved, sent, sent_parts)  # (B, K * 2) normalized units
             if residual is not None:
                 lag, residual = self.whole_pixels(lag, residual)
-            moved, parts = self.move_mask(moved, lag, "translation", parts)
+            corrected, parts = self.move_mask(moved, lag, "translation", parts)
+            if torch.equal(corrected, moved):  # no mask moved (a lag under a pixel): the same frame again
+                continue
+            moved = corrected
             out = self.generate(frame, moved)
             union = torch.maximum(union, moved.float())
         margin = self.cfg.composite_margin

@@ -89,3 +89,20 @@ def test_next_timing_runs_m_once_a_step_and_the_env_keeps_its_mask(tmp_path) -> 
         assert calls == [3]  # one pass of M over the batch a step
         with torch.inference_mode():
             torch.testing.assert_close(sim.masks, sim.generator.binary_mask(to_unit_range(sim.frames)))
+
+
+@pytest.mark.parametrize(("gain", "generations", "moved"), [(1.0, 1, 4.0), (0.5, 2, 3.0)])
+def test_a_correction_that_moves_no_mask_does_not_render_again(monkeypatch, gain, generations, moved) -> None:
+    """A generator that draws the square where it is sent leaves no lag: the step renders once (a second
+    rendering would draw the same frame); one that lags renders again, with the mask moved on."""
+    gen = _generator(True, monkeypatch, gain=gain, passes=1)
+    calls: list[int] = []
+    drawing = LayeredGenerator.generate
+
+    def counted(self, frame, mask):
+        calls.append(len(frame))
+        return drawing(self, frame, mask)
+
+    monkeypatch.setattr(LayeredGenerator, "generate", counted)
+    assert _roll_out(gen, 4.0, steps=1)[0] == pytest.approx(moved)  # gain 0.5: half of 4 + the 2 px lag
+    assert len(calls) == generations
