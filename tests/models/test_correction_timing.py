@@ -13,10 +13,12 @@ from tests.conftest import tiny_generator_config
 from tests.models.test_subpixel import _generator, _roll_out
 
 
-def _timed(monkeypatch, timing: str, passes: int = 1, strength: float = 1.0) -> tuple[LayeredGenerator, list]:
-    """An under-following generator (it draws the square half of the way it is sent), timed as asked,
-    and the list its generations are counted in."""
-    gen = _generator(True, monkeypatch, gain=0.5, passes=passes)
+def _timed(
+    monkeypatch, timing: str, passes: int = 1, strength: float = 1.0, gain: float = 0.5
+) -> tuple[LayeredGenerator, list]:
+    """A generator that draws the square ``gain`` of the way it is sent (under-follows at 0.5), timed as
+    asked, and the list its generations are counted in."""
+    gen = _generator(True, monkeypatch, gain=gain, passes=passes)
     gen.cfg = dataclasses.replace(gen.cfg, correction_timing=timing, correction_strength=strength)
     calls: list[int] = []
     drawing = LayeredGenerator.generate
@@ -95,14 +97,6 @@ def test_next_timing_runs_m_once_a_step_and_the_env_keeps_its_mask(tmp_path) -> 
 def test_a_correction_that_moves_no_mask_does_not_render_again(monkeypatch, gain, generations, moved) -> None:
     """A generator that draws the square where it is sent leaves no lag: the step renders once (a second
     rendering would draw the same frame); one that lags renders again, with the mask moved on."""
-    gen = _generator(True, monkeypatch, gain=gain, passes=1)
-    calls: list[int] = []
-    drawing = LayeredGenerator.generate
-
-    def counted(self, frame, mask):
-        calls.append(len(frame))
-        return drawing(self, frame, mask)
-
-    monkeypatch.setattr(LayeredGenerator, "generate", counted)
+    gen, calls = _timed(monkeypatch, "within", gain=gain)
     assert _roll_out(gen, 4.0, steps=1)[0] == pytest.approx(moved)  # gain 0.5: half of 4 + the 2 px lag
     assert len(calls) == generations
