@@ -299,15 +299,18 @@ class LayeredGenerator(nn.Module):
         union = torch.maximum(current.float(), moved.float())  # (B, 1, H, W) in {0, 1}
         sent, sent_parts = moved, parts
         passes = self.cfg.correction_passes if self.cfg.correction_timing == "within" else 0
+        lag = None  # the lag of ``out``, measured again only once ``out`` is drawn again
         for _ in range(passes):
-            achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
-            lag = self._lag(achieved, sent, sent_parts)  # (B, K * 2) normalized units
+            if lag is None:
+                achieved = self.binary_mask(out.frame.clamp(-1.0, 1.0))  # (B, 1, H, W)
+                lag = self._lag(achieved, sent, sent_parts)  # (B, K * 2) normalized units
+            move = lag
             if residual is not None:
-                lag, residual = self.whole_pixels(lag, residual)
-            corrected, parts = self.move_mask(moved, lag, "translation", parts)
+                move, residual = self.whole_pixels(lag, residual)
+            corrected, parts = self.move_mask(moved, move, "translation", parts)
             if torch.equal(corrected, moved):  # no mask moved (each correction under a pixel): same frames
                 continue
-            moved = corrected
+            moved, lag = corrected, None
             out = self.generate(frame, moved)
             union = torch.maximum(union, moved.float())
         margin = self.cfg.composite_margin
