@@ -118,13 +118,14 @@ def main() -> None:
 
     # the networks alone, on the batch's frames and masks, as the step runs them
     gen = sim.generator
-    frames, masks = to_unit_range(sim.frames).to(gen.quant_conv.weight.dtype), sim.masks
+    frames, masks = to_unit_range(sim.frames), sim.masks  # float32, as the step hands them to the generator
     networks = {name: method for _, name, method in compiled_networks(gen)} if args.compile else {}
     generate, mask = networks.get("generate", gen.generate), networks.get("forward", gen.mask_net.forward)
     freezing = torch._inductor.config.patch(freezing=True) if args.compile else contextlib.nullcontext()
     with torch.inference_mode(), freezing:
         t_generate = per_call(generate, (frames, masks), args.steps)
-        t_mask = per_call(mask, (frames,), args.steps)
+        # M's network gets the frames in the weights' dtype, as ``gen.mask`` casts them
+        t_mask = per_call(mask, (frames.to(gen.quant_conv.weight.dtype),), args.steps)
     corrects = cfg.correction_passes > 0
     within = corrects and cfg.correction_timing == "within"
     generations = 1 + (cfg.correction_passes if within else 0)  # each correction pass renders again
